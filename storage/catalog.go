@@ -1,0 +1,169 @@
+package storage
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// manifestReaders bounds how many manifests a listing fetches at once.
+const manifestReaders = 8
+
+// Backup is one backup object found under a prefix, with its manifest when it has one.
+//
+// The rule for "complete": a backup is complete when its manifest exists, was readable, and
+// records the size the object has. The manifest is written only after the object is fully
+// stored, so a backup of ours without a manifest is one whose run died between the upload
+// and the manifest (or whose manifest write failed): whole as an object, but unverified. A
+// seed-era object never had a manifest; it is "legacy": listed, restorable and prunable.
+type Backup struct {
+	BackupName
+	Size         int64
+	LastModified time.Time
+	// Manifest is the backup's manifest; nil when it has none (legacy or incomplete) or
+	// when it could not be decoded (see ManifestErr).
+	Manifest    *Manifest
+	ManifestKey string // ManifestKey(Key), whether or not it exists
+	HasManifest bool   // the manifest object exists
+	// ManifestErr says why Manifest is nil although HasManifest is true: the object under
+	// ManifestKey is not a manifest this version understands (it wraps ErrInvalidManifest).
+	ManifestErr error
+}
+
+// Complete reports whether the backup has a readable manifest recording the size the
+// object has: the mark of a backup that mongostash finished.
+func (b Backup) Complete() bool {
+	return b.Manifest != nil && b.Manifest.Size == b.Size
+}
+
+// Legacy reports a seed-era backup: a seed-style name and no manifest. Such objects were
+// written whole by the seed's upload and are restorable.
+func (b Backup) Legacy() bool {
+	return b.Seed && !b.HasManifest
+}
+
+// Restorable reports whether the backup may be restored without forcing: it is complete
+// or legacy.
+func (b Backup) Restorable() bool {
+	return b.Complete() || b.Legacy()
+}
+
+// Catalog is everything directly or indirectly under a prefix, sorted out.
+type Catalog struct {
+	// Backups are the backups directly under the prefix, newest first (ties by key,
+	// descending), each with its manifest read.
+	Backups []Backup
+	// OrphanManifests are manifests directly under the prefix, named after a valid backup
+	// key, whose backup object does not exist (e.g. the object was deleted by hand or a
+	// prune died between its two deletes). They are ours, so prune may remove them.
+	OrphanManifests []Object
+	// Ignored is everything else under the prefix, sorted by key: not ours, never touched.
+	Ignored []Object
+}
+
+// ReadCatalog lists everything under prefix and sorts it into backups (with their
+// manifests), orphan manifests and ignored objects. A manifest that cannot be decoded does
+// not fail the listing: its backup is reported with ManifestErr set.
+func ReadCatalog(ctx context.Context, s Store, prefix string) (*Catalog, error) {
+	objs, err := s.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list backups under %q in %s: %w", prefix, s, err)
+	}
+	byKey := make(map[string]Object, len(objs))
+	for _, o := range objs {
+		byKey[o.Key] = o
+	}
+	c := &Catalog{}
+	for _, o := range objs {
+		if name, ok := ParseBackupKey(prefix, o.Key); ok {
+			mk := ManifestKey(o.Key)
+			_, has := byKey[mk]
+			c.Backups = append(c.Backups, Backup{
+				BackupName:   name,
+				Size:         o.Size,
+				LastModified: o.LastModified,
+				ManifestKey:  mk,
+				HasManifest:  has,
+			})
+			continue
+		}
+		if bk, ok := strings.CutSuffix(o.Key, ManifestSuffix); ok {
+			if _, isBackup := ParseBackupKey(prefix, bk); isBackup {
+				if _, exists := byKey[bk]; exists {
+					continue // the manifest of a listed backup
+				}
+				c.OrphanManifests = append(c.OrphanManifests, o)
+				continue
+			}
+		}
+		c.Ignored = append(c.Ignored, o)
+	}
+	slices.SortFunc(c.Backups, func(a, b Backup) int {
+		if n := b.Time.Compare(a.Time); n != 0 {
+			return n
+		}
+		return strings.Compare(b.Key, a.Key)
+	})
+	sortObjects(c.OrphanManifests)
+	sortObjects(c.Ignored)
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(manifestReaders)
+	for i := range c.Backups {
+		b := &c.Backups[i]
+		if !b.HasManifest {
+			continue
+		}
+		g.Go(func() error {
+			m, err := ReadManifest(gctx, s, b.Key)
+			switch {
+			case err == nil:
+				b.Manifest = m
+			case errors.Is(err, ErrNotFound):
+				b.HasManifest = false // deleted since the listing
+			case errors.Is(err, ErrInvalidManifest):
+				b.ManifestErr = err
+			default:
+				return err
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("list backups under %q in %s: %w", prefix, s, err)
+	}
+	return c, nil
+}
+
+// ListBackups lists the backups directly under prefix, newest first, with their manifests.
+// ignored is everything else under prefix that is not the manifest of a listed backup,
+// sorted by key; it includes orphan manifests, which ReadCatalog reports separately for
+// prune to remove.
+func ListBackups(ctx context.Context, s Store, prefix string) (backups []Backup, ignored []Object, err error) {
+	c, err := ReadCatalog(ctx, s, prefix)
+	if err != nil {
+		return nil, nil, err
+	}
+	ignored = append(c.Ignored, c.OrphanManifests...)
+	sortObjects(ignored)
+	return c.Backups, ignored, nil
+}
+
+func sortObjects(objs []Object) {
+	slices.SortFunc(objs, func(a, b Object) int { return cmp.Compare(a.Key, b.Key) })
+}
+
+// StaleUploadAborter is implemented by stores that can hold the debris of interrupted
+// uploads (unfinished multipart uploads, temporary files of a killed process). Prune calls
+// it to remove what is older than any upload still running could be.
+type StaleUploadAborter interface {
+	// AbortStaleUploads removes unfinished uploads under prefix started more than
+	// olderThan ago and returns how many it removed.
+	AbortStaleUploads(ctx context.Context, prefix string, olderThan time.Duration) (int, error)
+}

@@ -1,0 +1,157 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// ManifestFormatVersion is the manifest format this package writes and the newest it reads.
+const ManifestFormatVersion = 1
+
+// ManifestSuffix is appended to a backup's key to name its manifest.
+const ManifestSuffix = ".manifest.json"
+
+// maxManifestSize bounds what ReadManifest loads: a manifest with a hundred thousand
+// namespaces is still far below it, and a huge object under a manifest name is not ours.
+const maxManifestSize = 64 << 20
+
+// ErrInvalidManifest is wrapped by ReadManifest when the manifest object exists but is not
+// a manifest this version understands.
+var ErrInvalidManifest = errors.New("storage: invalid manifest")
+
+// Manifest describes a complete backup. It is written after the backup object is fully
+// stored, so its presence means the object is whole.
+type Manifest struct {
+	FormatVersion int       `json:"format_version"`
+	Tool          string    `json:"tool"`                     // "mongostash"
+	ToolVersion   string    `json:"tool_version"`             // version of the tool that wrote the backup
+	ServerVersion string    `json:"server_version,omitempty"` // MongoDB server version, when known
+	Databases     []string  `json:"databases"`
+	Compression   string    `json:"compression"` // CompressionZstd, CompressionGzip or CompressionNone
+	StartedAt     time.Time `json:"started_at"`
+	FinishedAt    time.Time `json:"finished_at"`
+	Size          int64     `json:"size"`   // bytes of the stored object
+	SHA256        string    `json:"sha256"` // lowercase hex SHA-256 of the stored object
+	// Namespaces lists every "db.collection" in the archive, in archive order.
+	Namespaces []ManifestNamespace `json:"namespaces"`
+}
+
+// ManifestNamespace is what the manifest records about one collection in the archive.
+type ManifestNamespace struct {
+	Namespace string `json:"namespace"` // "db.collection"
+	Documents int64  `json:"documents"`
+	// CRC is the lowercase hex checksum of the namespace's archive data; the dump package
+	// defines the algorithm, this package only carries it.
+	CRC string `json:"crc,omitempty"`
+}
+
+// ManifestKey returns the key of the manifest of the backup stored under backupKey.
+func ManifestKey(backupKey string) string { return backupKey + ManifestSuffix }
+
+// WriteManifest stores m as the manifest of the backup stored under backupKey. Call it only
+// after the backup object is fully stored: the manifest is what marks the backup complete.
+// A zero FormatVersion is written as ManifestFormatVersion.
+func WriteManifest(ctx context.Context, s Store, backupKey string, m *Manifest) error {
+	mk := ManifestKey(backupKey)
+	if m == nil {
+		return fmt.Errorf("write manifest %s: no manifest given", mk)
+	}
+	c := *m
+	if c.FormatVersion == 0 {
+		c.FormatVersion = ManifestFormatVersion
+	}
+	if err := c.validate(); err != nil {
+		return fmt.Errorf("write manifest %s: %w", mk, err)
+	}
+	b, err := json.MarshalIndent(&c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write manifest %s: encode: %w", mk, err)
+	}
+	b = append(b, '\n')
+	if _, err := s.Put(ctx, mk, bytes.NewReader(b)); err != nil {
+		return fmt.Errorf("write manifest %s: %w", mk, err)
+	}
+	return nil
+}
+
+// ReadManifest reads the manifest of the backup stored under backupKey. It returns an error
+// wrapping ErrNotFound when there is none and one wrapping ErrInvalidManifest when the
+// object is not a manifest this version understands.
+func ReadManifest(ctx context.Context, s Store, backupKey string) (*Manifest, error) {
+	mk := ManifestKey(backupKey)
+	r, err := s.Get(ctx, mk)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", mk, err)
+	}
+	defer r.Close()
+	b, err := io.ReadAll(io.LimitReader(r, maxManifestSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", mk, err)
+	}
+	m, err := DecodeManifest(b)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", mk, err)
+	}
+	return m, nil
+}
+
+// DecodeManifest parses a manifest's JSON. Its errors wrap ErrInvalidManifest. Unknown
+// fields are ignored so that an older mongostash can read a newer manifest of the same
+// format version.
+func DecodeManifest(b []byte) (*Manifest, error) {
+	if len(b) > maxManifestSize {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidManifest, maxManifestSize)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
+	}
+	if err := m.validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
+	}
+	return &m, nil
+}
+
+func (m *Manifest) validate() error {
+	switch {
+	case m.FormatVersion < 1:
+		return fmt.Errorf("format version %d is not valid", m.FormatVersion)
+	case m.FormatVersion > ManifestFormatVersion:
+		return fmt.Errorf("format version %d is newer than this mongostash understands (%d)", m.FormatVersion, ManifestFormatVersion)
+	case m.Size < 0:
+		return fmt.Errorf("negative size %d", m.Size)
+	}
+	if _, ok := CompressionExt(m.Compression); !ok {
+		return fmt.Errorf("unknown compression %q", m.Compression)
+	}
+	if m.SHA256 != "" && !isLowerHex(m.SHA256, 64) {
+		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", m.SHA256)
+	}
+	for _, n := range m.Namespaces {
+		if n.Documents < 0 {
+			return fmt.Errorf("namespace %q: negative document count", n.Namespace)
+		}
+		if n.CRC != "" && !isLowerHex(n.CRC, -1) {
+			return fmt.Errorf("namespace %q: crc %q is not lowercase hex", n.Namespace, n.CRC)
+		}
+	}
+	return nil
+}
+
+// isLowerHex reports whether s is non-empty lowercase hex, of length n when n >= 0.
+func isLowerHex(s string, n int) bool {
+	if s == "" || (n >= 0 && len(s) != n) {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}

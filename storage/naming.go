@@ -1,0 +1,117 @@
+package storage
+
+import (
+	"strings"
+	"time"
+)
+
+// Compression names as they appear in a BackupName and a Manifest.
+const (
+	CompressionZstd = "zstd"
+	CompressionGzip = "gzip"
+	CompressionNone = "none"
+)
+
+// Name extensions after ".dump" for each compression.
+const (
+	ExtZstd = ".zst"
+	ExtGzip = ".gz"
+	ExtNone = ""
+)
+
+const (
+	keyStem    = "backup-"
+	keyDump    = ".dump"
+	ourLayout  = "2006-01-02T15:04:05.000000Z" // ours: UTC, always six fractional digits
+	seedLayout = "2006-01-02T15:04:05"         // Python's naive isoformat() without microseconds
+	seedMicros = "2006-01-02T15:04:05.000000"  // ... and with them
+)
+
+// BackupName is what a backup's object key says about it.
+type BackupName struct {
+	Key         string    // the full object key, prefix included
+	Time        time.Time // when the backup started, in UTC
+	Compression string    // CompressionZstd, CompressionGzip or CompressionNone
+	// Seed reports a name written by the Python scripts mongostash replaces:
+	// `backup-<isoformat()>.dump`, a zone-less time read as UTC, never compressed.
+	Seed bool
+}
+
+// BackupKey returns the object key of a backup started at t:
+// prefix + "backup-2026-11-25T18:48:54.123456Z.dump" + ext, with t in UTC truncated to
+// microseconds. ext is ExtZstd, ExtGzip or ExtNone. The names sort by time as strings.
+func BackupKey(prefix string, t time.Time, ext string) string {
+	return prefix + keyStem + t.UTC().Format(ourLayout) + keyDump + ext
+}
+
+// CompressionExt returns the key extension for a compression name and whether the name
+// is known.
+func CompressionExt(compression string) (string, bool) {
+	switch compression {
+	case CompressionZstd:
+		return ExtZstd, true
+	case CompressionGzip:
+		return ExtGzip, true
+	case CompressionNone:
+		return ExtNone, true
+	}
+	return "", false
+}
+
+// ParseBackupKey reports whether key names a backup directly under prefix, and what the
+// name says. It accepts exactly the names BackupKey writes and the seed's
+// `backup-<Python isoformat()>.dump` (with or without microseconds, no zone, read as UTC).
+// Everything else is not a backup: keys outside prefix or in a deeper "folder", other
+// suffixes (manifests included), impossible dates, other time spellings.
+func ParseBackupKey(prefix, key string) (BackupName, bool) {
+	rest, ok := strings.CutPrefix(key, prefix)
+	if !ok || strings.Contains(rest, "/") {
+		return BackupName{}, false
+	}
+	rest, ok = strings.CutPrefix(rest, keyStem)
+	if !ok {
+		return BackupName{}, false
+	}
+	compression := ""
+	for _, c := range []struct{ ext, name string }{
+		{keyDump + ExtZstd, CompressionZstd},
+		{keyDump + ExtGzip, CompressionGzip},
+		{keyDump, CompressionNone},
+	} {
+		if stamp, ok := strings.CutSuffix(rest, c.ext); ok {
+			rest, compression = stamp, c.name
+			break
+		}
+	}
+	if compression == "" {
+		return BackupName{}, false
+	}
+	if t, ok := parseExact(ourLayout, rest); ok {
+		return BackupName{Key: key, Time: t, Compression: compression}, true
+	}
+	if compression != CompressionNone {
+		// The seed never compressed; a seed-style time with a compression suffix is
+		// nobody's name.
+		return BackupName{}, false
+	}
+	for _, layout := range []string{seedLayout, seedMicros} {
+		if t, ok := parseExact(layout, rest); ok {
+			return BackupName{Key: key, Time: t, Compression: compression, Seed: true}, true
+		}
+	}
+	return BackupName{}, false
+}
+
+// parseExact parses s with layout in UTC and accepts it only when formatting the result
+// gives s back: time.Parse alone tolerates extra fractional digits, single-digit fields
+// and years outside four digits, none of which any writer of our names produces.
+func parseExact(layout, s string) (time.Time, bool) {
+	if len(s) != len(layout) {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(layout, s)
+	if err != nil || t.Format(layout) != s {
+		return time.Time{}, false
+	}
+	return t.UTC(), true
+}

@@ -1,0 +1,164 @@
+package s3
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/mongostash/mongostash/storage"
+)
+
+// deleteBatch is the most keys one DeleteObjects request may name.
+const deleteBatch = 1000
+
+// List returns every object whose key starts with prefix, sorted by key, reading all pages.
+func (s *Store) List(ctx context.Context, prefix string) ([]storage.Object, error) {
+	var objs []storage.Object
+	p := awss3.NewListObjectsV2Paginator(s.client, &awss3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: optional(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, s.redact(fmt.Errorf("list %q in %s (after %d objects): %w", prefix, s, len(objs), err))
+		}
+		for _, o := range page.Contents {
+			obj := storage.Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size)}
+			if o.LastModified != nil {
+				obj.LastModified = *o.LastModified
+			}
+			objs = append(objs, obj)
+		}
+	}
+	// S3 already lists in key order, but not every S3-compatible store does.
+	slices.SortFunc(objs, func(a, b storage.Object) int { return strings.Compare(a.Key, b.Key) })
+	return objs, nil
+}
+
+// Delete removes keys with DeleteObjects, up to 1,000 keys a request. Stores that do not
+// implement DeleteObjects (or insist on a checksum the SDK does not send) get one
+// DeleteObject per key instead, from then on. Absent keys are not an error.
+func (s *Store) Delete(ctx context.Context, keys ...string) error {
+	for len(keys) > 0 {
+		batch := keys[:min(len(keys), deleteBatch)]
+		keys = keys[len(batch):]
+		if err := s.deleteBatch(ctx, batch); err != nil {
+			return s.redact(fmt.Errorf("delete from %s: %w", s, err))
+		}
+	}
+	return nil
+}
+
+func (s *Store) deleteBatch(ctx context.Context, keys []string) error {
+	for _, k := range keys {
+		if err := checkKey(k); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	if !s.noBatchDelete.Load() {
+		ids := make([]types.ObjectIdentifier, len(keys))
+		for i := range keys {
+			ids[i] = types.ObjectIdentifier{Key: &keys[i]}
+		}
+		out, err := s.client.DeleteObjects(ctx, &awss3.DeleteObjectsInput{
+			Bucket: &s.cfg.Bucket,
+			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
+		})
+		switch {
+		case err == nil:
+			var errs []error
+			for _, e := range out.Errors {
+				if aws.ToString(e.Code) == "NoSuchKey" {
+					continue
+				}
+				errs = append(errs, fmt.Errorf("%s: %s: %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message)))
+			}
+			if len(errs) > 0 {
+				return fmt.Errorf("%d of %d objects not deleted: %w", len(errs), len(keys), errors.Join(errs...))
+			}
+			return nil
+		case !unsupported(err):
+			return fmt.Errorf("delete %d objects: %w", len(keys), err)
+		}
+		s.noBatchDelete.Store(true)
+		s.log.Warn("the store does not support deleting many objects at once; deleting one by one",
+			"store", s.name, "error", s.redact(err).Error())
+	}
+	for _, k := range keys {
+		_, err := s.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
+		if err != nil && !isNotFound(err) {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// unsupported reports an answer meaning "this store does not do DeleteObjects".
+func unsupported(err error) bool {
+	switch apiCode(err) {
+	case "NotImplemented", "MethodNotAllowed", "MissingContentMD5", "XNotImplemented":
+		return true
+	}
+	switch httpStatus(err) {
+	case http.StatusNotImplemented, http.StatusMethodNotAllowed:
+		return true
+	}
+	return false
+}
+
+// AbortStaleUploads aborts the multipart uploads under prefix started more than olderThan
+// ago and returns how many it aborted. Put aborts its own upload when it fails; these are
+// what a killed process left behind, and they cost money until aborted.
+func (s *Store) AbortStaleUploads(ctx context.Context, prefix string, olderThan time.Duration) (int, error) {
+	cutoff := time.Now().Add(-olderThan)
+	n := 0
+	err := s.eachUpload(ctx, prefix, func(up types.MultipartUpload) error {
+		if up.Initiated == nil || !up.Initiated.Before(cutoff) {
+			return nil
+		}
+		_, err := s.client.AbortMultipartUpload(ctx, &awss3.AbortMultipartUploadInput{
+			Bucket: &s.cfg.Bucket, Key: up.Key, UploadId: up.UploadId,
+		})
+		if err != nil && apiCode(err) != "NoSuchUpload" {
+			return fmt.Errorf("abort upload of %s started %s: %w", aws.ToString(up.Key), up.Initiated.UTC().Format(time.RFC3339), err)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		return n, s.redact(fmt.Errorf("abort stale uploads under %q in %s: %w", prefix, s, err))
+	}
+	return n, nil
+}
+
+// eachUpload calls fn for every multipart upload in progress under prefix, reading all
+// pages.
+func (s *Store) eachUpload(ctx context.Context, prefix string, fn func(types.MultipartUpload) error) error {
+	in := &awss3.ListMultipartUploadsInput{Bucket: &s.cfg.Bucket, Prefix: optional(prefix)}
+	for {
+		out, err := s.client.ListMultipartUploads(ctx, in)
+		if err != nil {
+			return fmt.Errorf("list multipart uploads: %w", err)
+		}
+		for _, up := range out.Uploads {
+			if err := fn(up); err != nil {
+				return err
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return nil
+		}
+		next := aws.ToString(out.NextKeyMarker)
+		nextID := aws.ToString(out.NextUploadIdMarker)
+		if next == aws.ToString(in.KeyMarker) && nextID == aws.ToString(in.UploadIdMarker) {
+			return errors.New("list multipart uploads: the store returned the same page twice")
+		}
+		in.KeyMarker, in.UploadIdMarker = optional(next), optional(nextID)
+	}
+}

@@ -1,0 +1,376 @@
+package s3
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/mongostash/mongostash/storage"
+)
+
+// cleanupTimeout bounds the requests that clean up after a failed upload; they run even
+// when the caller's context is cancelled, since cancelling is what they clean up after.
+const cleanupTimeout = 2 * time.Minute
+
+// Put stores the stream r, of unknown size, under key, and returns its size and SHA-256.
+// A stream shorter than the part size is one PutObject; a longer one a multipart upload.
+// A failed or cancelled Put aborts the multipart upload before returning, so no object and
+// no upload is left behind; key keeps what it held before. Put reads r from the calling
+// goroutine and returns only after r's current Read returns.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.PutResult, error) {
+	if err := checkKey(key); err != nil {
+		return storage.PutResult{}, fmt.Errorf("upload %s to %s: %w", key, s, err)
+	}
+	u := &upload{
+		s:       s,
+		key:     key,
+		started: time.Now(),
+		br:      bufio.NewReaderSize(r, 64<<10),
+		h:       sha256.New(),
+		md5s:    map[int32][md5.Size]byte{},
+	}
+	if err := u.run(ctx); err != nil {
+		return storage.PutResult{}, s.redact(fmt.Errorf("upload %s to %s: %w", key, s, err))
+	}
+	return storage.PutResult{Size: u.size, SHA256: hex.EncodeToString(u.h.Sum(nil))}, nil
+}
+
+// upload is one Put in progress.
+type upload struct {
+	s       *Store
+	key     string
+	started time.Time
+	// br lets the reader look one byte ahead, so that a stream ending exactly at a part
+	// boundary is known to end there; reads of whole parts bypass its buffer.
+	br   *bufio.Reader
+	h    hash.Hash // SHA-256 of everything read
+	size int64     // bytes read
+
+	uploadID string
+
+	mu    sync.Mutex
+	parts []types.CompletedPart
+	md5s  map[int32][md5.Size]byte
+}
+
+func (u *upload) run(ctx context.Context) error {
+	pool := &bufPool{}
+	buf := pool.get(u.s.sched.size(1))
+	n, last, err := u.readPart(ctx, buf)
+	if err != nil {
+		return err
+	}
+	if last {
+		return u.putObject(ctx, buf[:n])
+	}
+	return u.multipart(ctx, pool, buf[:n])
+}
+
+// readPart fills buf from the stream and reports whether the stream ended with it. It tells
+// the stream's end (io.EOF) from the stream's errors, io.ErrUnexpectedEOF included: a
+// producer that fails must never be mistaken for one that finished.
+func (u *upload) readPart(ctx context.Context, buf []byte) (n int, last bool, err error) {
+	for n < len(buf) && err == nil {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		var m int
+		m, err = u.br.Read(buf[n:])
+		n += m
+	}
+	u.h.Write(buf[:n])
+	u.size += int64(n)
+	switch {
+	case err == io.EOF:
+		return n, true, nil
+	case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return n, false, context.Cause(ctx)
+	case err != nil:
+		return n, false, fmt.Errorf("read the stream at byte %d: %w", u.size, err)
+	}
+	if _, err := u.br.Peek(1); err == io.EOF {
+		return n, true, nil
+	} else if err != nil {
+		return n, false, fmt.Errorf("read the stream at byte %d: %w", u.size, err)
+	}
+	return n, false, nil
+}
+
+// putObject stores a stream that fit in one part.
+func (u *upload) putObject(ctx context.Context, data []byte) error {
+	sum := md5.Sum(data)
+	in := &awss3.PutObjectInput{
+		Bucket:        &u.s.cfg.Bucket,
+		Key:           &u.key,
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+	}
+	if c := u.s.cfg; c.SSE != "" || c.StorageClass != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(c.SSE)
+		in.SSEKMSKeyId = optional(c.SSEKMSKeyID)
+		in.StorageClass = types.StorageClass(c.StorageClass)
+	}
+	_, err := u.s.client.PutObject(ctx, in, u.s.bodyOptions()...)
+	if err == nil {
+		return nil
+	}
+	// Without an answer the object may have been stored all the same.
+	if !gotAnswer(err) && u.landed(ctx, hex.EncodeToString(sum[:])) {
+		return nil
+	}
+	return err
+}
+
+// multipart uploads the stream as a multipart upload whose first part is first.
+func (u *upload) multipart(ctx context.Context, pool *bufPool, first []byte) (err error) {
+	in := &awss3.CreateMultipartUploadInput{Bucket: &u.s.cfg.Bucket, Key: &u.key}
+	if c := u.s.cfg; c.SSE != "" || c.StorageClass != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(c.SSE)
+		in.SSEKMSKeyId = optional(c.SSEKMSKeyID)
+		in.StorageClass = types.StorageClass(c.StorageClass)
+	}
+	cctx, retried := withRetryCounter(ctx)
+	out, err := u.s.client.CreateMultipartUpload(cctx, in)
+	if retried.n.Load() > 0 {
+		// An attempt whose answer was lost may have created an upload we know nothing of.
+		defer u.abortStrays(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("start multipart upload: %w", err)
+	}
+	if out.UploadId == nil || *out.UploadId == "" {
+		return errors.New("start multipart upload: the store returned no upload ID")
+	}
+	u.uploadID = *out.UploadId
+	defer func() {
+		if err != nil {
+			if aerr := u.abort(ctx); aerr != nil {
+				err = fmt.Errorf("%w; aborting multipart upload %s failed too, prune removes it later: %v", err, u.uploadID, aerr)
+			}
+		}
+	}()
+
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, u.s.cfg.Concurrency)
+	data, last := first, false
+	for pn := 1; ; pn++ {
+		// The next part was read while the others uploaded; wait for a free slot, so that
+		// at most Concurrency parts upload and one more is being read.
+		select {
+		case slots <- struct{}{}:
+		case <-wctx.Done():
+			pool.put(data)
+		}
+		if wctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func(pn int, data []byte) {
+			defer wg.Done()
+			perr := u.uploadPart(wctx, pn, data)
+			pool.put(data)
+			<-slots
+			if perr != nil {
+				cancel(fmt.Errorf("part %d: %w", pn, perr))
+			}
+		}(pn, data)
+		if last {
+			break
+		}
+		if pn == u.s.cfg.MaxParts {
+			cancel(fmt.Errorf("the stream is longer than %d bytes, all that %d parts hold with a first part size of %d; raise the part size or the part limit",
+				u.s.sched.capacity(), u.s.cfg.MaxParts, u.s.cfg.PartSize))
+			break
+		}
+		buf := pool.get(u.s.sched.size(pn + 1))
+		var n int
+		var rerr error
+		n, last, rerr = u.readPart(wctx, buf)
+		if rerr != nil {
+			pool.put(buf)
+			cancel(rerr)
+			break
+		}
+		data = buf[:n]
+	}
+	wg.Wait()
+	if wctx.Err() != nil {
+		return context.Cause(wctx)
+	}
+	return u.complete(ctx)
+}
+
+func (u *upload) uploadPart(ctx context.Context, pn int, data []byte) error {
+	sum := md5.Sum(data)
+	out, err := u.s.client.UploadPart(ctx, &awss3.UploadPartInput{
+		Bucket:        &u.s.cfg.Bucket,
+		Key:           &u.key,
+		UploadId:      &u.uploadID,
+		PartNumber:    aws.Int32(int32(pn)),
+		Body:          bytes.NewReader(data),
+		ContentLength: aws.Int64(int64(len(data))),
+		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+	}, u.s.bodyOptions()...)
+	if err != nil {
+		return err
+	}
+	if out.ETag == nil {
+		return errors.New("the store returned no ETag")
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(pn))})
+	u.md5s[int32(pn)] = sum
+	return nil
+}
+
+func (u *upload) complete(ctx context.Context) error {
+	slices.SortFunc(u.parts, func(a, b types.CompletedPart) int { return int(*a.PartNumber - *b.PartNumber) })
+	cctx, retried := withRetryCounter(ctx)
+	_, err := u.s.client.CompleteMultipartUpload(cctx, &awss3.CompleteMultipartUploadInput{
+		Bucket:          &u.s.cfg.Bucket,
+		Key:             &u.key,
+		UploadId:        &u.uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: u.parts},
+	})
+	if err == nil {
+		return nil
+	}
+	// Without an answer, or when a retry finds the upload gone, the first attempt may have
+	// completed it.
+	if (!gotAnswer(err) || (apiCode(err) == "NoSuchUpload" && retried.n.Load() > 0)) && u.landed(ctx, u.multipartETag()) {
+		return nil
+	}
+	return fmt.Errorf("complete multipart upload of %d parts: %w", len(u.parts), err)
+}
+
+// multipartETag is the ETag S3 gives the completed upload: the MD5 of the parts' MD5s,
+// a dash and the number of parts.
+func (u *upload) multipartETag() string {
+	h := md5.New()
+	for _, p := range u.parts {
+		sum := u.md5s[*p.PartNumber]
+		h.Write(sum[:])
+	}
+	return fmt.Sprintf("%x-%d", h.Sum(nil), len(u.parts))
+}
+
+// landed reports whether the object under the key is the one this upload sent, after a
+// request whose outcome is unknown: same size, written since the upload started, and the
+// expected ETag unless encryption with KMS makes ETags opaque.
+func (u *upload) landed(ctx context.Context, etag string) bool {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	out, err := u.s.client.HeadObject(hctx, &awss3.HeadObjectInput{Bucket: &u.s.cfg.Bucket, Key: &u.key})
+	if err != nil || out.ContentLength == nil || *out.ContentLength != u.size {
+		return false
+	}
+	if out.LastModified != nil && out.LastModified.Before(u.started.Add(-5*time.Minute)) {
+		return false // older than this upload, even allowing for clock skew
+	}
+	if strings.HasPrefix(u.s.cfg.SSE, "aws:kms") {
+		return true
+	}
+	return out.ETag != nil && strings.Trim(*out.ETag, `"`) == etag
+}
+
+// abort aborts the multipart upload.
+func (u *upload) abort(ctx context.Context) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	_, err := u.s.client.AbortMultipartUpload(actx, &awss3.AbortMultipartUploadInput{
+		Bucket: &u.s.cfg.Bucket, Key: &u.key, UploadId: &u.uploadID,
+	})
+	if err != nil && apiCode(err) != "NoSuchUpload" {
+		return err
+	}
+	return nil
+}
+
+// abortStrays aborts the multipart uploads of this key started since this Put began, other
+// than its own: the ones created by attempts whose answer was lost. Failures are only
+// logged; prune's AbortStaleUploads catches what is left.
+func (u *upload) abortStrays(ctx context.Context) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	since := u.started.Add(-5 * time.Minute)
+	err := u.s.eachUpload(actx, u.key, func(up types.MultipartUpload) error {
+		if aws.ToString(up.Key) != u.key || aws.ToString(up.UploadId) == u.uploadID ||
+			(up.Initiated != nil && up.Initiated.Before(since)) {
+			return nil
+		}
+		_, err := u.s.client.AbortMultipartUpload(actx, &awss3.AbortMultipartUploadInput{
+			Bucket: &u.s.cfg.Bucket, Key: up.Key, UploadId: up.UploadId,
+		})
+		if err != nil && apiCode(err) != "NoSuchUpload" {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		u.s.log.Warn("could not abort a duplicate multipart upload; prune removes it later",
+			"store", u.s.name, "key", u.key, "error", u.s.redact(err).Error())
+	}
+}
+
+// bodyOptions are the per-request options of requests with a body.
+func (s *Store) bodyOptions() []func(*awss3.Options) {
+	if !s.unsigned {
+		return nil
+	}
+	return []func(*awss3.Options){awss3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// bufPool recycles part buffers. It never holds more buffers than were handed out, and the
+// upload never has more than Concurrency+1 out at once; buffers too small for the current
+// part size are dropped for the garbage collector.
+type bufPool struct {
+	mu   sync.Mutex
+	free [][]byte
+}
+
+func (p *bufPool) get(size int64) []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.free) > 0 {
+		b := p.free[len(p.free)-1]
+		p.free = p.free[:len(p.free)-1]
+		if int64(cap(b)) >= size {
+			return b[:size]
+		}
+	}
+	return make([]byte, size)
+}
+
+func (p *bufPool) put(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = append(p.free, b[:cap(b)])
+}
