@@ -14,6 +14,9 @@
 // and the n-th star of to receives what the n-th star of from matched), or, when from contains
 // a `$`, named placeholders `$name$`: then stars and backslashes are ordinary characters, as in
 // mongo-tools. Matching is leftmost-shortest: earlier wildcards take as little as possible.
+// A `$` in the target of a star-form pair is an error (mongo-tools would read `$1$` there as a
+// reference to its internal wildcard numbering, an undocumented quirk). Detecting two sources
+// renamed onto one target needs the whole namespace list, so it is left to the caller.
 //
 // The package is pure string handling: it must never talk to a server, read an archive, or
 // compile user input into a backtracking matcher (matching here is a linear scan per
@@ -88,7 +91,8 @@ func (p pattern) match(s string, caps *[]string) bool {
 	return true
 }
 
-// Matcher decides which namespaces a dump or restore includes.
+// Matcher decides which namespaces a dump or restore includes. It is immutable and safe for
+// concurrent use.
 type Matcher struct {
 	include, exclude []pattern
 }
@@ -151,7 +155,8 @@ type renameRule struct {
 	to   []piece
 }
 
-// Renamer maps source namespaces to target namespaces.
+// Renamer maps source namespaces to target namespaces. It is immutable and safe for
+// concurrent use.
 type Renamer struct {
 	rules []renameRule // in the order given; the last matching one wins
 }
