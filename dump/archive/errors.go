@@ -2,6 +2,7 @@ package archive
 
 import (
 	"errors"
+	"io"
 	"strconv"
 	"strings"
 )
@@ -31,6 +32,11 @@ type Error struct {
 	Namespace string // namespace concerned ("db.collection", ".oplog"), "" when none
 	Err       error  // one of the sentinels above, io.ErrUnexpectedEOF or a read error
 	Detail    string // what exactly was wrong, may be ""
+
+	// early marks problems that mean the stream ended before the archive was
+	// complete (unfinished or missing namespaces at a block boundary): those
+	// also match io.ErrUnexpectedEOF, like a cut inside a block.
+	early bool
 }
 
 func (e *Error) Error() string {
@@ -54,5 +60,11 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the sentinel (or underlying read error).
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap returns the sentinel (or underlying read error), plus
+// io.ErrUnexpectedEOF when the archive ended before all its namespaces did.
+func (e *Error) Unwrap() []error {
+	if e.early {
+		return []error{e.Err, io.ErrUnexpectedEOF}
+	}
+	return []error{e.Err}
+}

@@ -254,8 +254,9 @@ func (r *Reader) readPrelude() error {
 // Next returns the next record of the data section: a body document, or the
 // EOF of a namespace whose CRC matched. It returns io.EOF at the clean end of
 // the archive, and an error wrapping io.ErrUnexpectedEOF if the stream is
-// truncated. Record.Doc is valid only until the next call and must not be
-// modified.
+// truncated: inside a document or block, or at a block boundary while a
+// namespace is unfinished (also ErrUnfinished) or never seen (also
+// ErrNamespaceMissing). Record.Doc is valid only until the next call.
 func (r *Reader) Next() (Record, error) {
 	if !r.started {
 		if _, err := r.Prelude(); err != nil {
@@ -389,9 +390,11 @@ func (r *Reader) finish() error {
 	}
 	switch {
 	case len(open) > 0:
-		return r.errAt(r.off, nil, ErrUnfinished, "archive ends but %s never got an EOF block", strings.Join(open, ", "))
+		return &Error{Offset: r.off, Err: ErrUnfinished, early: true,
+			Detail: "archive ends but " + strings.Join(open, ", ") + " never got an EOF block"}
 	case len(never) > 0:
-		return r.errAt(r.off, nil, ErrNamespaceMissing, "archive ends before %s was seen", strings.Join(never, ", "))
+		return &Error{Offset: r.off, Err: ErrNamespaceMissing, early: true,
+			Detail: "archive ends before " + strings.Join(never, ", ") + " was seen"}
 	}
 	return io.EOF
 }
