@@ -94,12 +94,14 @@ func ParseBackupKey(prefix, key string) (BackupName, bool) {
 		// nobody's name.
 		return BackupName{}, false
 	}
-	for _, layout := range []string{seedLayout, seedMicros} {
-		if t, ok := parseExact(layout, rest); ok {
-			return BackupName{Key: key, Time: t, Compression: compression, Seed: true}, true
+	t, ok := parseExact(seedLayout, rest)
+	if !ok {
+		// isoformat() writes microseconds only when they are not zero.
+		if t, ok = parseExact(seedMicros, rest); !ok || t.Nanosecond() == 0 {
+			return BackupName{}, false
 		}
 	}
-	return BackupName{}, false
+	return BackupName{Key: key, Time: t, Compression: compression, Seed: true}, true
 }
 
 // parseExact parses s with layout in UTC and accepts it only when formatting the result

@@ -1,0 +1,143 @@
+package storage
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func sampleManifest() *Manifest {
+	t0 := time.Date(2026, 11, 25, 18, 48, 54, 123456000, time.UTC)
+	return &Manifest{
+		FormatVersion: ManifestFormatVersion,
+		Tool:          "mongostash",
+		ToolVersion:   "v0.1.0",
+		ServerVersion: "8.0.4",
+		Databases:     []string{"app", "audit"},
+		Compression:   CompressionZstd,
+		StartedAt:     t0,
+		FinishedAt:    t0.Add(93*time.Second + 500*time.Millisecond),
+		Size:          123456789,
+		SHA256:        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+		Namespaces: []ManifestNamespace{
+			{Namespace: "app.users", Documents: 1200, CRC: "00000000deadbeef"},
+			{Namespace: "audit.events", Documents: 0, CRC: "0000000000000000"},
+		},
+	}
+}
+
+// TestManifestGolden pins the manifest's JSON: other tools and older mongostash versions
+// read it, so a change of field names must be deliberate (regenerate with -update).
+func TestManifestGolden(t *testing.T) {
+	s := newMemStore()
+	if err := WriteManifest(t.Context(), s, "backup-x.dump.zst", sampleManifest()); err != nil {
+		t.Fatal(err)
+	}
+	got := s.objects["backup-x.dump.zst.manifest.json"]
+	golden := filepath.Join("testdata", "manifest-v1.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("manifest JSON =\n%s\nwant (%s)\n%s", got, golden, want)
+	}
+	m, err := DecodeManifest(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := jsonOf(t, m), jsonOf(t, sampleManifest()); got != want {
+		t.Fatalf("decoded golden = %s, want %s", got, want)
+	}
+}
+
+func TestDecodeManifestErrors(t *testing.T) {
+	good := string(jsonBytes(t, sampleManifest()))
+	for _, tc := range []struct {
+		name, json, want string
+	}{
+		{"not JSON", "{", "unexpected end"},
+		{"empty object", "{}", "format version 0"},
+		{"newer format", strings.Replace(good, `"format_version":1`, `"format_version":2`, 1), "newer than this mongostash"},
+		{"bad compression", strings.Replace(good, `"compression":"zstd"`, `"compression":"lz4"`, 1), `unknown compression "lz4"`},
+		{"negative size", strings.Replace(good, `"size":123456789`, `"size":-1`, 1), "negative size"},
+		{"uppercase sha", strings.Replace(good, "9f86d081", "9F86D081", 1), "sha256"},
+		{"short sha", strings.Replace(good, "9f86d081", "9f86", 1), "sha256"},
+		{"bad crc", strings.Replace(good, "deadbeef", "deadbeeg", 1), "crc"},
+		{"negative count", strings.Replace(good, `"documents":1200`, `"documents":-5`, 1), "negative document count"},
+		{"wrong type", strings.Replace(good, `"size":123456789`, `"size":"big"`, 1), "cannot unmarshal"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeManifest([]byte(tc.json))
+			if !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("DecodeManifest = %v, want ErrInvalidManifest mentioning %q", err, tc.want)
+			}
+		})
+	}
+	// Unknown fields are a newer writer's additions, not an error.
+	if _, err := DecodeManifest([]byte(strings.Replace(good, "{", `{"future_field":[1,2],`, 1))); err != nil {
+		t.Fatalf("DecodeManifest with an unknown field: %v", err)
+	}
+}
+
+func TestReadManifestErrors(t *testing.T) {
+	s := newMemStore()
+	if _, err := ReadManifest(t.Context(), s, "absent"); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "absent.manifest.json") {
+		t.Errorf("ReadManifest(absent) = %v, want ErrNotFound naming the manifest", err)
+	}
+	s.objects["big"+ManifestSuffix] = bytes.Repeat([]byte(" "), maxManifestSize+1)
+	if _, err := ReadManifest(t.Context(), s, "big"); !errors.Is(err, ErrInvalidManifest) {
+		t.Errorf("ReadManifest(huge) = %v, want ErrInvalidManifest", err)
+	}
+	if err := WriteManifest(t.Context(), s, "k", &Manifest{Compression: "lz4"}); err == nil {
+		t.Error("WriteManifest of an invalid manifest: no error")
+	}
+	if err := WriteManifest(t.Context(), s, "k", nil); err == nil {
+		t.Error("WriteManifest(nil): no error")
+	}
+}
+
+// TestCatalogUnreadableManifest checks that one bad manifest does not hide the other
+// backups, and is reported on its backup.
+func TestCatalogUnreadableManifest(t *testing.T) {
+	s := newMemStore()
+	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	good, bad := BackupKey("", t0, ExtZstd), BackupKey("", t0.Add(time.Hour), ExtZstd)
+	s.objects[good] = []byte("data")
+	s.objects[bad] = []byte("data")
+	m := sampleManifest()
+	m.Size = 4
+	if err := WriteManifest(t.Context(), s, good, m); err != nil {
+		t.Fatal(err)
+	}
+	s.objects[ManifestKey(bad)] = []byte("garbage")
+	backups, ignored, err := ListBackups(t.Context(), s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(backups) != 2 || len(ignored) != 0 {
+		t.Fatalf("ListBackups = %+v, %+v", backups, ignored)
+	}
+	if b := backups[0]; b.Key != bad || b.Manifest != nil || !b.HasManifest || !errors.Is(b.ManifestErr, ErrInvalidManifest) || b.Complete() || b.Restorable() {
+		t.Errorf("backup with a bad manifest = %+v", b)
+	}
+	if b := backups[1]; b.Key != good || !b.Complete() || b.ManifestErr != nil {
+		t.Errorf("good backup = %+v", b)
+	}
+	s.failGets = true
+	if _, _, err := ListBackups(t.Context(), s, ""); err == nil || !strings.Contains(err.Error(), "list backups") {
+		t.Errorf("ListBackups with failing reads = %v, want an error", err)
+	}
+}
