@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -23,9 +24,19 @@ type Bucket struct {
 // NewBucket creates a fresh bucket on the test S3 server.
 func NewBucket(tb testing.TB) *Bucket {
 	tb.Helper()
+	b, err := CreateBucket(S3Endpoint(tb), UniqueName("mongostash-"))
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return b
+}
+
+// CreateBucket creates the named bucket on the S3 server at endpoint (the test bed's
+// credentials, or the MONGOSTASH_TEST_S3_* ones).
+func CreateBucket(endpoint, name string) (*Bucket, error) {
 	b := &Bucket{
-		Endpoint:  S3Endpoint(tb),
-		Name:      UniqueName("mongostash-"),
+		Endpoint:  endpoint,
+		Name:      name,
 		AccessKey: S3AccessKey,
 		SecretKey: S3SecretKey,
 		Region:    S3Region,
@@ -42,7 +53,7 @@ func NewBucket(tb testing.TB) *Bucket {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := b.Client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.Name)}); err != nil {
-		tb.Fatalf("testenv: create bucket %s: %v", b.Name, err)
+		return nil, fmt.Errorf("create bucket %s: %w", b.Name, err)
 	}
-	return b
+	return b, nil
 }

@@ -65,33 +65,61 @@ func StopAll() {
 	started = nil
 }
 
+// LogTails returns the last lines each running server logged, for failure messages of
+// programs that are not tests (the demo).
+func LogTails() string {
+	mu.Lock()
+	defer mu.Unlock()
+	var b strings.Builder
+	for _, s := range started {
+		state := "running"
+		if s.exited() {
+			state = "exited: " + s.cmd.ProcessState.String()
+		}
+		fmt.Fprintf(&b, "--- %s (%s)\n%s\n", s.name, state, s.logTail())
+	}
+	return b.String()
+}
+
 // MongoURL returns the URL of a running MongoDB wire-protocol server, starting FerretDB
 // on first use.
 func MongoURL(tb testing.TB) string {
 	tb.Helper()
+	url, err := EnsureMongo()
+	if err != nil {
+		tb.Fatalf("testenv: MongoDB test server: %v", err)
+	}
+	return url
+}
+
+// EnsureMongo is MongoURL for programs that are not tests (the demo).
+func EnsureMongo() (string, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if mongoURL == "" && mongoErr == nil {
 		mongoURL, mongoErr = startMongo()
 	}
-	if mongoErr != nil {
-		tb.Fatalf("testenv: MongoDB test server: %v", mongoErr)
-	}
-	return mongoURL
+	return mongoURL, mongoErr
 }
 
 // S3Endpoint returns the URL of a running S3 server, starting versitygw on first use.
 func S3Endpoint(tb testing.TB) string {
 	tb.Helper()
+	url, err := EnsureS3()
+	if err != nil {
+		tb.Fatalf("testenv: S3 test server: %v", err)
+	}
+	return url
+}
+
+// EnsureS3 is S3Endpoint for programs that are not tests (the demo).
+func EnsureS3() (string, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if s3URL == "" && s3Err == nil {
 		s3URL, s3Err = startS3()
 	}
-	if s3Err != nil {
-		tb.Fatalf("testenv: S3 test server: %v", s3Err)
-	}
-	return s3URL
+	return s3URL, s3Err
 }
 
 // UniqueName returns prefix followed by random hex, short enough for bucket and database names.
@@ -114,21 +142,27 @@ func startMongo() (string, error) {
 		return "", err
 	}
 	s := &server{name: "ferretdb", dir: dir}
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"))
-	stdout, err := s.start(cmd)
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-data", filepath.Join(dir, "data"), "-log-level", "error")
+	stdout, err := s.start(cmd, true)
 	if err != nil {
 		return "", err
 	}
 	line := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		found := false
 		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+			if rest, ok := strings.CutPrefix(sc.Text(), "listening "); ok && !found {
+				found = true
 				line <- rest
-				break
+				close(line)
+				continue
 			}
+			fmt.Fprintln(&s.log, sc.Text()) // keep draining: an unread pipe would block or kill the server
 		}
-		close(line)
+		if !found {
+			close(line)
+		}
 	}()
 	select {
 	case url, ok := <-line:
@@ -171,7 +205,7 @@ func startS3() (string, error) {
 		cmd := exec.Command(bin, "--port", addr, "posix", root)
 		cmd.Env = append(os.Environ(),
 			"ROOT_ACCESS_KEY="+S3AccessKey, "ROOT_SECRET_KEY="+S3SecretKey)
-		if _, err := s.start(cmd); err != nil {
+		if _, err := s.start(cmd, false); err != nil {
 			return "", err
 		}
 		if err := waitTCP(addr, s, 30*time.Second); err != nil {
@@ -218,13 +252,25 @@ type server struct {
 	done chan struct{}
 }
 
-func (s *server) start(cmd *exec.Cmd) (stdout *os.File, err error) {
+// start starts cmd with its stderr in the log. With wantStdout, stdout comes back as a
+// pipe the caller must keep reading; otherwise it goes to the log too (a pipe nobody
+// reads would kill the server with SIGPIPE once garbage-collected).
+func (s *server) start(cmd *exec.Cmd, wantStdout bool) (stdout *os.File, err error) {
+	cmd.Stderr = &s.log
+	if !wantStdout {
+		cmd.Stdout = &s.log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("start %s: %w", s.name, err)
+		}
+		s.track(cmd)
+		return nil, nil
+	}
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
 	cmd.Stdout = w
-	cmd.Stderr = &s.log
 	// The kernel kills the server if the test binary dies without running StopAll.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -233,6 +279,11 @@ func (s *server) start(cmd *exec.Cmd) (stdout *os.File, err error) {
 		return nil, fmt.Errorf("start %s: %w", s.name, err)
 	}
 	w.Close()
+	s.track(cmd)
+	return r, nil
+}
+
+func (s *server) track(cmd *exec.Cmd) {
 	s.cmd = cmd
 	s.done = make(chan struct{})
 	go func() {
@@ -240,7 +291,6 @@ func (s *server) start(cmd *exec.Cmd) (stdout *os.File, err error) {
 		close(s.done)
 	}()
 	started = append(started, s)
-	return r, nil
 }
 
 func (s *server) exited() bool {

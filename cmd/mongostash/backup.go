@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/storage"
+)
+
+type backupCmd struct {
+	Mongo MongoFlags `embed:"" group:"MongoDB"`
+	Store StoreFlags `embed:"" group:"Storage"`
+
+	Compression      string   `name:"compression" env:"BACKUP_COMPRESSION" default:"zstd" enum:"zstd,gzip,none" help:"Compression of the backup stream."`
+	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default)."`
+	NsInclude        []string `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only namespaces matching these patterns (mongodump wildcards: 'db.*', '*.coll'; \\* for a literal star)."`
+	NsExclude        []string `name:"ns-exclude" env:"BACKUP_NS_EXCLUDE" help:"Leave out namespaces matching these patterns; excludes win over includes."`
+	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" help:"Collections dumped at once."`
+	IncludeConfig    bool     `name:"include-config" env:"BACKUP_INCLUDE_CONFIG" help:"With no database named, dump the config database too."`
+	AllowEmpty       bool     `name:"allow-empty" env:"BACKUP_ALLOW_EMPTY" help:"Succeed (and store an empty backup) when there is nothing to dump."`
+	Engine           string   `name:"engine" env:"BACKUP_ENGINE" default:"native" enum:"native,mongotools" help:"native: read through the Go driver; mongotools: run the external mongodump --archive (fallback)."`
+	MongodumpPath    string   `name:"mongodump-path" env:"MONGODUMP_PATH" help:"mongodump binary for --engine mongotools (default: found on PATH)."`
+}
+
+func (c *backupCmd) Run(a *app) error {
+	comp, err := dump.ParseCompression(c.Compression)
+	if err != nil {
+		return usageError{err}
+	}
+	filter, err := namespaceFilter("", c.NsInclude, c.NsExclude)
+	if err != nil {
+		return err
+	}
+	store, err := c.Store.open(a.ctx, a)
+	if err != nil {
+		return err
+	}
+	client, err := c.Mongo.connect(a.ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Disconnect(context.WithoutCancel(a.ctx))
+
+	started := time.Now().UTC()
+	key := storage.BackupKey(c.Store.Prefix, started, comp.Ext())
+	log := a.log.With("key", key)
+	log.Info("backup started", "store", store.String(), "compression", string(comp))
+
+	opts := dump.DumpOptions{
+		Filter:        filter,
+		Parallel:      c.Parallel,
+		AllowEmpty:    c.AllowEmpty,
+		IncludeConfig: c.IncludeConfig,
+		ToolVersion:   "mongostash " + version,
+		Logger:        a.log,
+		Progress:      &dump.Progress{},
+	}
+	if c.Mongo.Database != "" {
+		opts.Databases = []string{c.Mongo.Database}
+	}
+	stopProgress := startProgress(a, "backup", opts.Progress, 0)
+	produce := func(ctx context.Context, w io.Writer) (dump.DumpStats, error) { return dump.Dump(ctx, client, w, opts) }
+	if c.Engine == "mongotools" {
+		produce = c.mongodump(a, opts)
+	}
+	stats, put, err := backupStream(a.ctx, store, key, comp, c.CompressionLevel, produce)
+	stopProgress()
+	if err != nil {
+		return fmt.Errorf("backup %s: %w (nothing was stored)", key, err)
+	}
+	finished := time.Now().UTC()
+	m := &storage.Manifest{
+		FormatVersion: storage.ManifestFormatVersion,
+		Tool:          "mongostash",
+		ToolVersion:   version,
+		ServerVersion: stats.ServerVersion,
+		Databases:     stats.Databases,
+		Compression:   string(comp),
+		StartedAt:     started,
+		FinishedAt:    finished,
+		Size:          put.Size,
+		SHA256:        put.SHA256,
+	}
+	for _, n := range stats.Namespaces {
+		m.Namespaces = append(m.Namespaces, storage.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: fmt.Sprintf("%016x", n.CRC)})
+	}
+	// The manifest is written last: its presence is what marks the backup complete.
+	if err := storage.WriteManifest(context.WithoutCancel(a.ctx), store, key, m); err != nil {
+		return fmt.Errorf("backup %s: the data is stored but writing its manifest failed, so it is not marked complete: %w", key, err)
+	}
+	dur := finished.Sub(started)
+	log.Info("backup complete",
+		"size", put.Size, "documents", stats.Documents, "collections", len(stats.Namespaces),
+		"databases", strings.Join(stats.Databases, ","), "duration", dur.Round(time.Millisecond).String(),
+		"throughput_mb_s", fmt.Sprintf("%.1f", float64(stats.Bytes)/1e6/max(dur.Seconds(), 1e-9)))
+	return nil
+}
+
+// backupStream runs the pipeline driver → archive → compressor → store in one pass:
+// nothing touches the local disk. If either side fails the other is stopped, and the
+// store's Put, seeing its reader fail, leaves nothing behind.
+func backupStream(ctx context.Context, store storage.Store, key string, comp dump.Compression, level int, produce func(context.Context, io.Writer) (dump.DumpStats, error)) (dump.DumpStats, storage.PutResult, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	pr, pw := io.Pipe()
+	var stats dump.DumpStats
+	dumpErr := make(chan error, 1)
+	go func() {
+		err := func() error {
+			zw, err := dump.Compress(pw, comp, level)
+			if err != nil {
+				return err
+			}
+			s, err := produce(ctx, zw)
+			stats = s
+			if cerr := zw.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		}()
+		if err != nil {
+			cancel(err)
+			pw.CloseWithError(err)
+		} else {
+			pw.Close()
+		}
+		dumpErr <- err
+	}()
+	put, putErr := store.Put(ctx, key, pr)
+	if putErr != nil {
+		pr.CloseWithError(putErr)
+		cancel(putErr)
+	}
+	derr := <-dumpErr
+	if derr == nil && putErr == nil {
+		return stats, put, nil
+	}
+	// Report the first failure, not the other side's reaction to it.
+	if cause := context.Cause(ctx); cause != nil {
+		return stats, put, cause
+	}
+	return stats, put, errors.Join(derr, putErr)
+}
+
+// mongodump runs the external mongodump as the archive producer. Its archive is decoded
+// on the fly as it streams past, so the manifest gets the same per-namespace counts and
+// CRCs as a native backup, and a broken archive fails the backup.
+func (c *backupCmd) mongodump(a *app, opts dump.DumpOptions) func(context.Context, io.Writer) (dump.DumpStats, error) {
+	return func(ctx context.Context, w io.Writer) (dump.DumpStats, error) {
+		var args []string
+		if c.Mongo.Database != "" {
+			args = append(args, "--db="+c.Mongo.Database)
+		}
+		for _, p := range c.NsInclude {
+			args = append(args, "--nsInclude="+p)
+		}
+		for _, p := range c.NsExclude {
+			args = append(args, "--nsExclude="+p)
+		}
+		args = append(args, fmt.Sprintf("--numParallelCollections=%d", c.Parallel))
+		pr, pw := io.Pipe()
+		verified := make(chan struct{})
+		var vs dump.VerifyStats
+		var verr error
+		go func() {
+			defer close(verified)
+			vs, verr = dump.Verify(ctx, pr, opts.Progress)
+			_, _ = io.Copy(io.Discard, pr)
+		}()
+		err := dump.RunMongodump(ctx, io.MultiWriter(w, pw), dump.ToolOptions{Path: c.MongodumpPath, URI: c.Mongo.MongoURL, Args: args, Stderr: nil})
+		pw.CloseWithError(err)
+		<-verified
+		if err != nil {
+			return dump.DumpStats{}, err
+		}
+		if verr != nil {
+			return dump.DumpStats{}, fmt.Errorf("mongodump wrote an archive that does not decode: %w", verr)
+		}
+		st := dump.DumpStats{ServerVersion: vs.Prelude.Header.ServerVersion, Namespaces: vs.Namespaces, Documents: vs.Documents, Bytes: vs.Bytes}
+		seen := map[string]bool{}
+		for _, n := range vs.Namespaces {
+			if db, _, ok := strings.Cut(n.Namespace, "."); ok && db != "" && !seen[db] {
+				seen[db] = true
+				st.Databases = append(st.Databases, db)
+			}
+		}
+		return st, nil
+	}
+}

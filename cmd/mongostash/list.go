@@ -1,0 +1,113 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mongostash/mongostash/storage"
+)
+
+type listCmd struct {
+	Store StoreFlags `embed:"" group:"Storage"`
+
+	JSON bool `name:"json" help:"Print a JSON array for scripts."`
+}
+
+// listEntry is one backup as `list --json` prints it.
+type listEntry struct {
+	Key         string    `json:"key"`
+	Time        time.Time `json:"time"`
+	Size        int64     `json:"size"`
+	Compression string    `json:"compression"`
+	Complete    bool      `json:"complete"`
+	Legacy      bool      `json:"legacy"`
+	Databases   []string  `json:"databases,omitempty"`
+	Documents   int64     `json:"documents,omitempty"`
+}
+
+func (c *listCmd) Run(a *app) error {
+	store, err := c.Store.open(a.ctx, a)
+	if err != nil {
+		return err
+	}
+	backups, ignored, err := storage.ListBackups(a.ctx, store, c.Store.Prefix)
+	if err != nil {
+		return fmt.Errorf("list backups in %s: %w", store, err)
+	}
+	entries := make([]listEntry, 0, len(backups))
+	for _, b := range backups {
+		e := listEntry{Key: b.Key, Time: b.Time.UTC(), Size: b.Size, Compression: b.Compression, Complete: b.Complete(), Legacy: b.Legacy()}
+		if b.Complete() {
+			e.Databases = b.Manifest.Databases
+			for _, n := range b.Manifest.Namespaces {
+				e.Documents += n.Documents
+			}
+		}
+		entries = append(entries, e)
+	}
+	if c.JSON {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(entries)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KEY\tTIME\tAGE\tSIZE\tCOMPRESSION\tDATABASES\tDOCUMENTS\tSTATE")
+	now := time.Now()
+	for _, e := range entries {
+		state := "complete"
+		switch {
+		case e.Legacy:
+			state = "legacy (seed, no manifest)"
+		case !e.Complete:
+			state = "INCOMPLETE (no manifest)"
+		}
+		docs := "-"
+		if e.Complete {
+			docs = fmt.Sprint(e.Documents)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Key, e.Time.Format(time.RFC3339), humanAge(now.Sub(e.Time)),
+			humanBytes(e.Size), e.Compression, orDash(strings.Join(e.Databases, ",")), docs, state)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(ignored) > 0 {
+		a.log.Info("objects under the prefix that are not backups were ignored", "count", len(ignored))
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func humanAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		return fmt.Sprintf("%dm", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh", int(d.Hours()))
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

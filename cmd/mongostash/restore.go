@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/dump/ns"
+)
+
+type restoreCmd struct {
+	Mongo MongoFlags `embed:"" group:"MongoDB"`
+	Store StoreFlags `embed:"" group:"Storage"`
+
+	Object           string   `arg:"" optional:"" name:"key" env:"S3_DUMP_OBJECT" help:"Backup key to restore; empty or 'latest' means the newest complete backup."`
+	From             string   `name:"from" help:"Restore from a local archive file instead ('-' for standard input)."`
+	NsInclude        []string `name:"ns-include" env:"RESTORE_NS_INCLUDE" help:"Only namespaces matching these patterns (mongorestore wildcards)."`
+	NsExclude        []string `name:"ns-exclude" env:"RESTORE_NS_EXCLUDE" help:"Leave out namespaces matching these patterns."`
+	NsFrom           []string `name:"ns-from" help:"Rename: source namespace pattern (pairs with --ns-to; '*' or \\$var\\$ placeholders)."`
+	NsTo             []string `name:"ns-to" help:"Rename: target namespace pattern."`
+	Drop             bool     `name:"drop" env:"RESTORE_DROP" help:"Replace existing collections — only after the whole backup proved good; a bad backup leaves them untouched."`
+	DryRun           bool     `name:"dry-run" help:"Decode and verify the backup and print what would be restored; write nothing."`
+	NoIndexRestore   bool     `name:"no-index-restore" help:"Do not build the backup's indexes."`
+	Bypass           bool     `name:"bypass-document-validation" help:"Insert documents even if they fail the collection's validator."`
+	StopOnError      bool     `name:"stop-on-error" help:"Stop at the first document the server refuses."`
+	OplogReplay      bool     `name:"oplog-replay" help:"Apply the backup's oplog entries after the collections (backups made with an oplog)."`
+	BatchSize        int      `name:"batch-size" env:"RESTORE_BATCH_SIZE" default:"1000" help:"Documents per insert."`
+	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" help:"Insertion workers per collection."`
+	Engine           string   `name:"engine" env:"RESTORE_ENGINE" default:"native" enum:"native,mongotools" help:"native: insert through the Go driver; mongotools: pipe the archive into the external mongorestore --archive (fallback)."`
+	MongorestorePath string   `name:"mongorestore-path" env:"MONGORESTORE_PATH" help:"mongorestore binary for --engine mongotools (default: found on PATH)."`
+}
+
+func (c *restoreCmd) Run(a *app) error {
+	filter, err := namespaceFilter(c.Mongo.Database, c.NsInclude, c.NsExclude)
+	if err != nil {
+		return err
+	}
+	var renamer *ns.Renamer
+	if len(c.NsFrom) > 0 || len(c.NsTo) > 0 {
+		if renamer, err = ns.NewRenamer(c.NsFrom, c.NsTo); err != nil {
+			return usagef("--ns-from/--ns-to: %v", err)
+		}
+	}
+	opts := dump.RestoreOptions{
+		Filter: filter, Renamer: renamer, Drop: c.Drop, DryRun: c.DryRun,
+		NoIndex: c.NoIndexRestore, Bypass: c.Bypass, StopOnError: c.StopOnError,
+		OplogReplay: c.OplogReplay, BatchDocs: c.BatchSize, Workers: c.Workers,
+		Progress: &dump.Progress{}, Logger: a.log,
+	}
+	var client *mongo.Client
+	if !c.DryRun {
+		if client, err = c.Mongo.connect(a.ctx); err != nil {
+			return err
+		}
+		defer client.Disconnect(context.WithoutCancel(a.ctx))
+	}
+	src, err := openSource(a.ctx, a, c.From, c.Object, &c.Store)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	log := a.log.With("source", src.name)
+	counted := &countingReader{r: src}
+	plain, comp, err := dump.Decompress(counted)
+	if err != nil {
+		return fmt.Errorf("restore %s: %w", src.name, err)
+	}
+	defer plain.Close()
+	log.Info("restore started", "compression", string(comp), "drop", c.Drop, "dry_run", c.DryRun, "engine", c.Engine)
+	if c.Engine == "mongotools" {
+		return c.mongorestore(a, plain, src.name)
+	}
+	start := time.Now()
+	stop := startProgress(a, "restore", opts.Progress, 0)
+	stats, err := dump.Restore(a.ctx, client, plain, opts)
+	stop()
+	for _, n := range stats.Namespaces {
+		log.Info("namespace", "namespace", n.Namespace, "inserted", n.Documents, "failed", n.Failed)
+	}
+	for k, why := range stats.Skipped {
+		log.Debug("skipped", "namespace", k, "reason", why)
+	}
+	for _, e := range stats.Errors {
+		log.Warn("document refused", "error", e)
+	}
+	if err != nil {
+		if errors.Is(err, dump.ErrDocumentsFailed) && len(stats.Errors) > 0 {
+			return fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
+		}
+		return fmt.Errorf("restore %s: %w", src.name, err)
+	}
+	verb := "restore complete"
+	if c.DryRun {
+		verb = "dry run complete: the backup decodes and every checksum matches; nothing was written"
+	}
+	log.Info(verb, "collections", len(stats.Namespaces), "documents", stats.Inserted,
+		"read_bytes", counted.n, "duration", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+// namespaceFilter combines MONGO_DATABASE (the seed's --nsInclude=<db>.* scope) with
+// the include and exclude patterns: a namespace must pass both.
+func namespaceFilter(database string, include, exclude []string) (dump.NamespaceFilter, error) {
+	m, err := ns.NewMatcher(include, exclude)
+	if err != nil {
+		return nil, usagef("namespace filter: %v", err)
+	}
+	if database == "" {
+		return m, nil
+	}
+	db, err := ns.NewMatcher([]string{escapePattern(database) + ".*"}, nil)
+	if err != nil {
+		return nil, usagef("MONGO_DATABASE %q: %v", database, err)
+	}
+	return dump.AllOf{db, m}, nil
+}
+
+// escapePattern makes a literal name safe inside a namespace pattern.
+func escapePattern(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `*`, `\*`).Replace(s)
+}
+
+// mongorestore pipes the decompressed archive into the external mongorestore with the
+// same scope and flags.
+func (c *restoreCmd) mongorestore(a *app, plain io.Reader, name string) error {
+	var args []string
+	if c.Mongo.Database != "" {
+		args = append(args, "--nsInclude="+escapePattern(c.Mongo.Database)+".*")
+	}
+	for _, p := range c.NsInclude {
+		args = append(args, "--nsInclude="+p)
+	}
+	for _, p := range c.NsExclude {
+		args = append(args, "--nsExclude="+p)
+	}
+	for i := range c.NsFrom {
+		args = append(args, "--nsFrom="+c.NsFrom[i], "--nsTo="+c.NsTo[i])
+	}
+	flags := map[string]bool{"--drop": c.Drop, "--dryRun": c.DryRun, "--noIndexRestore": c.NoIndexRestore,
+		"--bypassDocumentValidation": c.Bypass, "--stopOnError": c.StopOnError, "--oplogReplay": c.OplogReplay}
+	for f, on := range flags {
+		if on {
+			args = append(args, f)
+		}
+	}
+	args = append(args, fmt.Sprintf("--numInsertionWorkersPerCollection=%d", c.Workers))
+	if err := dump.RunMongorestore(a.ctx, plain, dump.ToolOptions{Path: c.MongorestorePath, URI: c.Mongo.MongoURL, Args: args, Stderr: a.stderr}); err != nil {
+		return fmt.Errorf("restore %s: %w", name, err)
+	}
+	a.log.Info("restore complete (mongorestore)", "source", name)
+	return nil
+}

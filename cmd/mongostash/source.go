@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/mongostash/mongostash/storage"
+)
+
+// source is a backup stream to read, with what is known about it beforehand.
+type source struct {
+	io.ReadCloser
+	name     string            // key or file name, for messages
+	size     int64             // stored size, 0 when unknown
+	manifest *storage.Manifest // nil for a legacy backup or a local file
+}
+
+// openSource opens --from FILE ('-' for stdin), else the named key, else the newest
+// restorable backup under the prefix: complete ones and seed-era ones (which never had a
+// manifest) count, by the time in their names.
+func openSource(ctx context.Context, a *app, from, key string, sf *StoreFlags) (*source, error) {
+	if from != "" {
+		if from == "-" {
+			return &source{ReadCloser: io.NopCloser(os.Stdin), name: "standard input"}, nil
+		}
+		f, err := os.Open(from)
+		if err != nil {
+			return nil, usagef("--from: %v", err)
+		}
+		st, _ := f.Stat()
+		return &source{ReadCloser: f, name: from, size: st.Size()}, nil
+	}
+	store, err := sf.open(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	backups, _, err := storage.ListBackups(ctx, store, sf.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list backups in %s: %w", store, err)
+	}
+	var chosen *storage.Backup
+	if key == "" || key == "latest" {
+		for i := range backups { // newest first
+			if backups[i].Restorable() {
+				chosen = &backups[i]
+				break
+			}
+		}
+		if chosen == nil {
+			return nil, fmt.Errorf("no complete backup under %s (found %d backup objects)", describePrefix(store, sf.Prefix), len(backups))
+		}
+	} else {
+		for i := range backups {
+			if backups[i].Key == key || backups[i].Key == sf.Prefix+key {
+				chosen = &backups[i]
+				break
+			}
+		}
+		if chosen == nil {
+			// Any key may be restored, even one not named like a backup.
+			r, err := store.Get(ctx, key)
+			if err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					return nil, fmt.Errorf("backup %s not found in %s (see 'mongostash list')", key, store)
+				}
+				return nil, fmt.Errorf("open %s: %w", key, err)
+			}
+			return &source{ReadCloser: r, name: key}, nil
+		}
+	}
+	r, err := store.Get(ctx, chosen.Key)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", chosen.Key, err)
+	}
+	return &source{ReadCloser: r, name: chosen.Key, size: chosen.Size, manifest: chosen.Manifest}, nil
+}
+
+func describePrefix(store storage.Store, prefix string) string {
+	if prefix == "" {
+		return store.String()
+	}
+	return fmt.Sprintf("%s (prefix %q)", store, prefix)
+}

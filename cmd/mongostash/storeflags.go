@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/storage/local"
+	s3store "github.com/mongostash/mongostash/storage/s3"
+)
+
+// StoreFlags say where backups live: an S3 bucket, or a local directory when no bucket
+// is set. The seed's variables (S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY,
+// S3_REGION) work unchanged; empty keys use the AWS default credential chain.
+type StoreFlags struct {
+	Endpoint           string `name:"s3-endpoint" env:"S3_ENDPOINT" help:"S3 endpoint URL for non-AWS stores (MinIO, Ceph, R2, …); empty for AWS."`
+	Bucket             string `name:"s3-bucket" env:"S3_BUCKET" help:"Bucket holding the backups. Without a bucket, backups go to --target-dir."`
+	Region             string `name:"s3-region" env:"S3_REGION" help:"S3 region (default us-east-1 with a custom endpoint)."`
+	AccessKey          string `name:"s3-access-key" env:"S3_ACCESS_KEY" help:"S3 access key; empty uses the AWS default credential chain (env, profile, IRSA, instance role). Also S3_ACCESS_KEY_FILE."`
+	SecretKey          string `name:"s3-secret-key" env:"S3_SECRET_KEY" help:"S3 secret key. Also S3_SECRET_KEY_FILE."`
+	Prefix             string `name:"s3-prefix" env:"S3_PREFIX" help:"Key prefix of the backups (e.g. 'prod/'); only keys under it are ever listed, pruned or restored."`
+	ForcePathStyle     *bool  `name:"s3-force-path-style" env:"S3_FORCE_PATH_STYLE" help:"Path-style addressing (default: on with a custom endpoint, off for AWS)."`
+	CAFile             string `name:"s3-ca-file" env:"S3_CA_FILE" help:"Extra CA bundle (PEM) for a private S3 endpoint." type:"path"`
+	InsecureSkipVerify bool   `name:"s3-insecure-skip-verify" env:"S3_INSECURE_SKIP_VERIFY" help:"Do not verify the S3 endpoint's TLS certificate (testing only)."`
+	SSE                string `name:"s3-sse" env:"S3_SSE" enum:",AES256,aws:kms" default:"" help:"Server-side encryption: AES256 or aws:kms."`
+	SSEKMSKeyID        string `name:"s3-sse-kms-key-id" env:"S3_SSE_KMS_KEY_ID" help:"KMS key for aws:kms encryption."`
+	StorageClass       string `name:"s3-storage-class" env:"S3_STORAGE_CLASS" help:"Storage class of new objects (e.g. STANDARD_IA)."`
+	PartSize           int64  `name:"s3-part-size" env:"S3_PART_SIZE" default:"16777216" help:"First multipart part size in bytes; parts grow so the part limit is never reached."`
+	Concurrency        int    `name:"s3-concurrency" env:"S3_CONCURRENCY" default:"4" help:"Parts uploaded at once."`
+	MaxParts           int    `name:"s3-max-parts" env:"S3_MAX_PARTS" default:"10000" help:"Most parts the store accepts in one upload."`
+	TargetDir          string `name:"target-dir" env:"BACKUP_DIR" default:"./backups" help:"Local directory for backups when no S3 bucket is set." type:"path"`
+}
+
+// open returns the configured store and a description of it for messages.
+func (f *StoreFlags) open(ctx context.Context, a *app) (storage.Store, error) {
+	if err := resolveFile(&f.AccessKey, "S3_ACCESS_KEY"); err != nil {
+		return nil, err
+	}
+	if err := resolveFile(&f.SecretKey, "S3_SECRET_KEY"); err != nil {
+		return nil, err
+	}
+	registerSecret(f.SecretKey)
+	registerSecret(f.AccessKey)
+	if f.Prefix != "" && !strings.HasSuffix(f.Prefix, "/") {
+		// A prefix names a folder; 'prod' would otherwise also match 'production/…'.
+		f.Prefix += "/"
+	}
+	if f.Bucket == "" {
+		if f.Endpoint != "" {
+			return nil, usagef("S3_ENDPOINT is set but S3_BUCKET is empty: name the bucket")
+		}
+		a.log.Info("no S3 bucket configured: using a local directory", "dir", f.TargetDir)
+		st, err := local.New(f.TargetDir)
+		if err != nil {
+			return nil, fmt.Errorf("open backup directory %s: %w", f.TargetDir, err)
+		}
+		return st, nil
+	}
+	if (f.AccessKey == "") != (f.SecretKey == "") {
+		return nil, usagef("set both S3_ACCESS_KEY and S3_SECRET_KEY, or neither (to use the AWS default credential chain)")
+	}
+	st, err := s3store.New(ctx, s3store.Config{
+		Endpoint:           f.Endpoint,
+		Bucket:             f.Bucket,
+		Region:             f.Region,
+		AccessKey:          f.AccessKey,
+		SecretKey:          f.SecretKey,
+		ForcePathStyle:     f.ForcePathStyle,
+		CAFile:             f.CAFile,
+		InsecureSkipVerify: f.InsecureSkipVerify,
+		SSE:                f.SSE,
+		SSEKMSKeyID:        f.SSEKMSKeyID,
+		StorageClass:       f.StorageClass,
+		PartSize:           f.PartSize,
+		Concurrency:        f.Concurrency,
+		MaxParts:           f.MaxParts,
+	})
+	if err != nil {
+		return nil, usagef("S3 configuration: %v", err)
+	}
+	if err := st.CheckBucket(ctx); err != nil {
+		return nil, err
+	}
+	return st, nil
+}

@@ -1,0 +1,533 @@
+package dump
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/mongostash/mongostash/dump/archive"
+	"github.com/mongostash/mongostash/dump/ns"
+)
+
+// RestoreOptions says what Restore writes and how.
+type RestoreOptions struct {
+	Filter   NamespaceFilter // nil: every namespace (matched against the source namespace)
+	Renamer  *ns.Renamer // nil: restore under the source names
+	Drop     bool        // replace existing collections — only once the whole archive proved good
+	DryRun   bool        // decode and verify everything, write nothing (client may be nil)
+	NoIndex  bool        // skip createIndexes
+	Bypass   bool        // bypassDocumentValidation on inserts
+	StopOnError bool     // stop at the first refused document
+	OplogReplay bool     // apply the archive's oplog entries after the collections
+	BatchDocs    int     // documents per insert; default 1000
+	BatchBytes   int     // bytes per insert; default 16 MiB
+	Workers      int     // insertion workers per collection; default 4
+	MaxErrors    int     // how many document errors to keep for the report; default 10
+	Progress     *Progress
+	Logger       *slog.Logger
+}
+
+// RestoreStats is what Restore did.
+type RestoreStats struct {
+	Header     archive.Header
+	Namespaces []NamespaceStats // restored namespaces (target names), sorted
+	Skipped    map[string]string
+	Inserted   int64
+	Failed     int64
+	Errors     []string // the first document errors, for the report
+}
+
+// ErrDocumentsFailed means the server refused some documents (duplicate keys, validation).
+// mongorestore exits 0 in that case; Restore does not.
+var ErrDocumentsFailed = errors.New("some documents were not restored")
+
+// Restore reads a mongodump archive from r and writes it through client.
+//
+// Without Drop, collections that exist are appended to, as mongorestore does. With Drop,
+// every collection is first restored into a temporary collection in its target database;
+// only when the whole archive has been read, every CRC matched and no document failed are
+// the temporary collections swapped in. A corrupt or truncated archive, a refused document
+// or a cancellation therefore leaves the existing collections exactly as they were.
+func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts RestoreOptions) (RestoreStats, error) {
+	opts = opts.withDefaults()
+	ar := archive.NewReader(r)
+	prelude, err := ar.Prelude()
+	if err != nil {
+		return RestoreStats{}, err
+	}
+	stats := RestoreStats{Header: prelude.Header}
+	pl, err := makePlan(prelude, opts)
+	if err != nil {
+		return stats, err
+	}
+	stats.Skipped = pl.skipped
+	rs := &restorer{client: client, opts: opts, plan: pl, log: opts.Logger, states: map[string]*nsState{}}
+	if opts.DryRun {
+		rs.client = nil
+	} else if client == nil {
+		return stats, errors.New("restore: no MongoDB client")
+	}
+	if err := rs.prepare(ctx); err != nil {
+		return stats, err
+	}
+
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	rs.cancel = cancel
+	readErr := rs.readAll(rctx, ar)
+	if readErr != nil {
+		cancel(readErr)
+	}
+	rs.closeAll()
+	waitErr := rs.wait()
+	err = errors.Join(readErr, waitErr, context.Cause(rctx))
+	if err == nil && ctx.Err() != nil {
+		err = ctx.Err()
+	}
+	if err == nil && !opts.DryRun {
+		err = rs.finish(ctx)
+	}
+	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
+	if err == nil && stats.Failed > 0 {
+		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
+	}
+	if err != nil && opts.Drop && !opts.DryRun {
+		rs.dropTemporaries(context.WithoutCancel(ctx))
+		err = fmt.Errorf("%w (nothing was replaced: existing collections are unchanged)", err)
+	} else if err != nil && stats.Inserted > 0 {
+		err = fmt.Errorf("%w (%d documents had already been inserted; without --drop they stay)", err, stats.Inserted)
+	}
+	return stats, err
+}
+
+func (o RestoreOptions) withDefaults() RestoreOptions {
+	if o.BatchDocs <= 0 {
+		o.BatchDocs = 1000
+	}
+	if o.BatchBytes <= 0 {
+		o.BatchBytes = 16 << 20
+	}
+	if o.Workers <= 0 {
+		o.Workers = 4
+	}
+	if o.MaxErrors <= 0 {
+		o.MaxErrors = 10
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// restorer is the state of one Restore call.
+type restorer struct {
+	client *mongo.Client
+	opts   RestoreOptions
+	plan   *plan
+	log    *slog.Logger
+	cancel context.CancelCauseFunc
+
+	existing map[string]bool // target namespaces that exist before the restore
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	states   map[string]*nsState // by data namespace
+	errs     []string
+	oplog    []bson.Raw
+}
+
+// nsState follows one namespace through the restore.
+type nsState struct {
+	t        *target
+	coll     string // collection written to: the target, or a temporary one with Drop
+	batches  chan *batch
+	batch    *batch
+	closed   bool // batches closed; touched only by the reading goroutine
+	created  bool // this restore created the collection (it did not exist before)
+	inserted atomic.Int64
+	failed   atomic.Int64
+	done     chan struct{}
+	err      error
+}
+
+// prepare learns which target collections exist, and refuses what cannot work.
+func (rs *restorer) prepare(ctx context.Context) error {
+	rs.existing = map[string]bool{}
+	if rs.client == nil {
+		return nil
+	}
+	dbs := map[string]bool{}
+	for _, t := range rs.plan.targets {
+		if t.kind != kindOplog {
+			dbs[t.db] = true
+		}
+	}
+	for db := range dbs {
+		names, err := rs.client.Database(db).ListCollectionNames(ctx, bson.D{})
+		if err != nil {
+			return fmt.Errorf("list collections of %s: %w", db, err)
+		}
+		for _, n := range names {
+			rs.existing[db+"."+n] = true
+		}
+	}
+	if !rs.opts.Drop {
+		for _, t := range rs.plan.targets {
+			if t.kind == kindTimeseries && rs.existing[t.namespace()] {
+				return fmt.Errorf("restore %s: time-series collection %s already exists (use --drop to replace it)", t.source, t.namespace())
+			}
+		}
+	}
+	return nil
+}
+
+// readAll demultiplexes the archive and hands documents to each namespace's inserters.
+func (rs *restorer) readAll(ctx context.Context, ar *archive.Reader) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil // the cause is reported by Restore
+		}
+		rec, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		dataNS := rec.Namespace()
+		t := rs.plan.targets[dataNS]
+		if t == nil {
+			continue // skipped; the reader still checks its CRC
+		}
+		if t.kind == kindOplog {
+			if rec.Doc != nil {
+				rs.oplog = append(rs.oplog, append(bson.Raw(nil), rec.Doc...))
+			}
+			continue
+		}
+		st := rs.state(ctx, t)
+		if rec.EOF {
+			rs.flush(ctx, st)
+			close(st.batches)
+			st.closed = true
+			continue
+		}
+		if st.batch == nil {
+			st.batch = getBatch()
+		}
+		st.batch.add(rec.Doc)
+		if len(st.batch.docs) >= rs.opts.BatchDocs || len(st.batch.buf) >= rs.opts.BatchBytes {
+			rs.flush(ctx, st)
+		}
+	}
+}
+
+// closeAll ends the input of every namespace still open, so its goroutine finishes even
+// when the archive stopped early.
+func (rs *restorer) closeAll() {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, st := range rs.states {
+		if !st.closed {
+			if st.batch != nil {
+				putBatch(st.batch)
+				st.batch = nil
+			}
+			close(st.batches)
+			st.closed = true
+		}
+	}
+}
+
+func (rs *restorer) flush(ctx context.Context, st *nsState) {
+	if st.batch == nil || len(st.batch.docs) == 0 {
+		return
+	}
+	select {
+	case st.batches <- st.batch:
+	case <-ctx.Done():
+		putBatch(st.batch)
+	}
+	st.batch = nil
+}
+
+// state returns the namespace's state, starting its goroutine on first sight.
+func (rs *restorer) state(ctx context.Context, t *target) *nsState {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if st := rs.states[t.dataNS]; st != nil {
+		return st
+	}
+	st := &nsState{t: t, coll: t.coll, batches: make(chan *batch, rs.opts.Workers), done: make(chan struct{})}
+	// Only existing collections need the temporary-then-swap dance; a new one is written
+	// in place and, with Drop, dropped again if the restore fails.
+	if rs.opts.Drop && rs.client != nil && t.kind != kindView && rs.existing[t.namespace()] {
+		st.coll = temporaryName()
+	}
+	rs.states[t.dataNS] = st
+	rs.wg.Add(1)
+	go func() {
+		defer rs.wg.Done()
+		defer close(st.done)
+		st.err = rs.run(ctx, st)
+		if st.err != nil {
+			rs.cancel(st.err)
+			for b := range st.batches { // let the reader go on to its own end
+				putBatch(b)
+			}
+		}
+	}()
+	return st
+}
+
+func temporaryName() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "mongostash_tmp_" + hex.EncodeToString(b[:])
+}
+
+func (rs *restorer) wait() error {
+	rs.wg.Wait()
+	var errs []error
+	for _, st := range rs.states {
+		if st.err != nil {
+			errs = append(errs, st.err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// run creates the namespace's collection, inserts its batches with several workers, and
+// builds its indexes once every document is in.
+func (rs *restorer) run(ctx context.Context, st *nsState) error {
+	t := st.t
+	if rs.client == nil { // dry run: count only
+		for b := range st.batches {
+			st.inserted.Add(int64(len(b.docs)))
+			rs.opts.Progress.add(int64(len(b.docs)), int64(len(b.buf)))
+			putBatch(b)
+		}
+		return nil
+	}
+	if t.kind == kindView {
+		for b := range st.batches {
+			putBatch(b)
+		}
+		return nil // views are created at the end, after their sources
+	}
+	db := rs.client.Database(t.db)
+	if err := rs.create(ctx, db, st); err != nil {
+		return err
+	}
+	dataColl := st.coll
+	if t.kind == kindTimeseries && t.dataColl != t.coll {
+		dataColl = "system.buckets." + st.coll
+	}
+	coll := db.Collection(dataColl)
+	var wg sync.WaitGroup
+	var firstErr error
+	var errOnce sync.Once
+	for range rs.opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range st.batches {
+				if err := rs.insert(ctx, coll, st, b); err != nil {
+					errOnce.Do(func() { firstErr = err })
+					rs.cancel(err)
+				}
+				putBatch(b)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if rs.opts.NoIndex || t.meta == nil {
+		return nil
+	}
+	return rs.createIndexes(ctx, db, st)
+}
+
+// create makes the collection with the archive's options, unless it already exists and
+// is being appended to.
+func (rs *restorer) create(ctx context.Context, db *mongo.Database, st *nsState) error {
+	t := st.t
+	if !rs.opts.Drop && rs.existing[t.namespace()] {
+		return nil
+	}
+	cmd := createCommand(st.coll, t.meta)
+	st.created = st.coll == t.coll
+	if err := db.RunCommand(ctx, cmd).Err(); err != nil {
+		var ce mongo.CommandError
+		if errors.As(err, &ce) && ce.Code == 48 && !rs.opts.Drop { // NamespaceExists: created meanwhile
+			return nil
+		}
+		return fmt.Errorf("restore %s: create collection: %w", t.namespace(), err)
+	}
+	return nil
+}
+
+// createCommand builds {create: name, ...options}, dropping options that a create
+// command refuses (archive-format.md §6).
+func createCommand(name string, md *archive.Metadata) bson.D {
+	cmd := bson.D{{Key: "create", Value: name}}
+	if md == nil || md.Options == nil {
+		return cmd
+	}
+	elems, err := md.Options.Elements()
+	if err != nil {
+		return cmd
+	}
+	for _, e := range elems {
+		switch e.Key() {
+		case "autoIndexId", "recordIdsReplicated", "idIndex":
+			continue
+		}
+		cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
+	}
+	return cmd
+}
+
+// insert writes one batch unordered, counting documents the server refused.
+func (rs *restorer) insert(ctx context.Context, coll *mongo.Collection, st *nsState, b *batch) error {
+	opts := insertOptions(rs.opts.Bypass && st.t.kind != kindTimeseries)
+	_, err := coll.InsertMany(ctx, b.docs, opts)
+	n := int64(len(b.docs))
+	if err == nil {
+		st.inserted.Add(n)
+		rs.opts.Progress.add(n, int64(len(b.buf)))
+		return nil
+	}
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return fmt.Errorf("restore %s: insert: %w", st.t.namespace(), err)
+	}
+	failed := int64(len(bwe.WriteErrors))
+	st.failed.Add(failed)
+	st.inserted.Add(n - failed)
+	rs.opts.Progress.add(n, int64(len(b.buf)))
+	rs.mu.Lock()
+	for _, we := range bwe.WriteErrors {
+		if len(rs.errs) >= rs.opts.MaxErrors {
+			break
+		}
+		rs.errs = append(rs.errs, fmt.Sprintf("%s: document %d of a batch: %s (code %d)", st.t.namespace(), we.Index, we.Message, we.Code))
+	}
+	rs.mu.Unlock()
+	if rs.opts.StopOnError {
+		return fmt.Errorf("restore %s: %d documents refused, stopping (--stop-on-error): %s", st.t.namespace(), failed, bwe.WriteErrors[0].Message)
+	}
+	return nil
+}
+
+// finish runs what must wait for the whole archive: oplog replay, views, and with Drop
+// the swap of every temporary collection into place.
+func (rs *restorer) finish(ctx context.Context) error {
+	if _, _, failed, _ := rs.results(); failed > 0 {
+		return nil // Restore reports the failure; Drop must not swap in incomplete data
+	}
+	if rs.opts.OplogReplay {
+		if err := rs.replayOplog(ctx); err != nil {
+			return err
+		}
+	}
+	if rs.opts.Drop {
+		if err := rs.swapAll(ctx); err != nil {
+			return err
+		}
+	}
+	return rs.createViews(ctx)
+}
+
+func (rs *restorer) sortedStates() []*nsState {
+	var out []*nsState
+	for _, st := range rs.states {
+		out = append(out, st)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].t.namespace() < out[j].t.namespace() })
+	return out
+}
+
+func (rs *restorer) createViews(ctx context.Context) error {
+	for _, st := range rs.sortedStates() {
+		t := st.t
+		if t.kind != kindView {
+			continue
+		}
+		db := rs.client.Database(t.db)
+		if rs.existing[t.namespace()] {
+			if !rs.opts.Drop {
+				continue
+			}
+			if err := db.Collection(t.coll).Drop(ctx); err != nil {
+				return fmt.Errorf("restore view %s: drop existing: %w", t.namespace(), err)
+			}
+		}
+		if err := db.RunCommand(ctx, createCommand(t.coll, t.meta)).Err(); err != nil {
+			return fmt.Errorf("restore view %s: %w", t.namespace(), err)
+		}
+	}
+	return nil
+}
+
+func (rs *restorer) results() ([]NamespaceStats, int64, int64, []string) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	var out []NamespaceStats
+	var ins, fail int64
+	for _, st := range rs.states {
+		if st.t.kind == kindOplog {
+			continue
+		}
+		s := NamespaceStats{Namespace: st.t.namespace(), Documents: st.inserted.Load(), Failed: st.failed.Load()}
+		ins += s.Documents
+		fail += s.Failed
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Namespace < out[j].Namespace })
+	return out, ins, fail, append([]string(nil), rs.errs...)
+}
+
+func (rs *restorer) replayOplog(ctx context.Context) error {
+	if len(rs.oplog) == 0 {
+		return nil
+	}
+	admin := rs.client.Database("admin")
+	for start := 0; start < len(rs.oplog); start += 1000 {
+		end := min(start+1000, len(rs.oplog))
+		ops := make(bson.A, 0, end-start)
+		for _, op := range rs.oplog[start:end] {
+			ops = append(ops, op)
+		}
+		if err := admin.RunCommand(ctx, bson.D{{Key: "applyOps", Value: ops}}).Err(); err != nil {
+			return fmt.Errorf("oplog replay: the server refused applyOps: %w", err)
+		}
+	}
+	return nil
+}
+
+// describeTemporaries names the temporary collections, for messages after a failed swap.
+func (rs *restorer) describeTemporaries() string {
+	var parts []string
+	for _, st := range rs.sortedStates() {
+		if st.coll != st.t.coll {
+			parts = append(parts, st.t.db+"."+st.coll+" → "+st.t.coll)
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,135 @@
+package dump
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/mongostash/mongostash/dump/archive"
+	"github.com/mongostash/mongostash/dump/ns"
+)
+
+// target is where one archive namespace goes, decided from the prelude before any data moves.
+type target struct {
+	entry    archive.Entry
+	source   string             // logical source namespace, as the user names it
+	dataNS   string             // namespace of the data blocks in the archive
+	db, coll string             // logical target
+	dataColl string             // collection that receives the documents (time-series: buckets)
+	meta     *archive.Metadata  // nil when the entry has no metadata
+	kind     targetKind
+}
+
+type targetKind int
+
+const (
+	kindCollection targetKind = iota
+	kindView
+	kindTimeseries
+	kindOplog
+)
+
+func (t *target) namespace() string { return t.db + "." + t.coll }
+
+// plan maps every prelude entry to a target, or to a reason it is skipped.
+type plan struct {
+	targets map[string]*target // by data namespace
+	skipped map[string]string  // data namespace -> why
+	order   []string           // data namespaces of targets in prelude order
+}
+
+// makePlan applies the filters and renames to the prelude (archive-format.md §5.4 and §6).
+func makePlan(p *archive.Prelude, opts RestoreOptions) (*plan, error) {
+	pl := &plan{targets: map[string]*target{}, skipped: map[string]string{}}
+	byTarget := map[string]string{}
+	for _, e := range p.Entries {
+		dataNS, err := e.DataNamespace(p.Header.ServerVersion)
+		if err != nil {
+			return nil, err
+		}
+		source := e.Namespace()
+		if reason := skipReason(e, opts); reason != "" {
+			pl.skipped[dataNS] = reason
+			continue
+		}
+		if opts.Filter != nil && !opts.Filter.Match(source) {
+			pl.skipped[dataNS] = "excluded by namespace filter"
+			continue
+		}
+		t := &target{entry: e, source: source, dataNS: dataNS}
+		if e.DB == "" && e.Collection == "oplog" {
+			t.kind = kindOplog
+			pl.targets[dataNS] = t
+			pl.order = append(pl.order, dataNS)
+			continue
+		}
+		dest := source
+		if opts.Renamer != nil {
+			dest = opts.Renamer.Rename(source)
+		}
+		t.db, t.coll = ns.Split(dest)
+		if t.db == "" || t.coll == "" {
+			return nil, fmt.Errorf("restore %s: target namespace %q is not <db>.<collection>", source, dest)
+		}
+		if err := validateDBName(t.db); err != nil {
+			return nil, fmt.Errorf("restore %s: %w", source, err)
+		}
+		if prev, dup := byTarget[dest]; dup {
+			return nil, fmt.Errorf("restore: %s and %s would both be restored into %s", prev, source, dest)
+		}
+		byTarget[dest] = source
+		t.dataColl = t.coll
+		if e.Metadata != "" {
+			md, err := archive.ParseMetadata(e.Metadata)
+			if err != nil {
+				return nil, fmt.Errorf("restore %s: metadata: %w", source, err)
+			}
+			t.meta = md
+		}
+		switch e.Type {
+		case "view":
+			t.kind = kindView
+		case "timeseries":
+			t.kind = kindTimeseries
+			if dataNS != source { // buckets namespace (servers before 8.3)
+				t.dataColl = "system.buckets." + t.coll
+			}
+		}
+		pl.targets[dataNS] = t
+		pl.order = append(pl.order, dataNS)
+	}
+	return pl, nil
+}
+
+// skipReason says why an entry is never restored as data, or "" when it is.
+func skipReason(e archive.Entry, opts RestoreOptions) string {
+	switch {
+	case e.DB == "" && e.Collection == "oplog":
+		if !opts.OplogReplay {
+			return "oplog (not replayed without --oplog-replay)"
+		}
+		return ""
+	case e.DB == "":
+		return "entry without a database"
+	case strings.HasPrefix(e.Collection, "$admin.system."):
+		return "users and roles of a single-database dump (restoring users and roles is not supported yet)"
+	case e.DB == "admin" && (e.Collection == "system.users" || e.Collection == "system.roles"):
+		return "users and roles (restoring users and roles is not supported yet)"
+	case e.DB == "admin" && e.Collection == "system.version":
+		return "auth schema version (never inserted)"
+	case e.Collection == "system.profile":
+		return "profiler data"
+	case e.DB == "admin" && e.Collection == "system.views", strings.HasPrefix(e.Collection, "system.views"):
+		return "view definitions (views are restored from their own entries)"
+	}
+	return ""
+}
+
+func validateDBName(db string) error {
+	if len(db) > 63 {
+		return fmt.Errorf("database name %q is longer than 63 bytes", db)
+	}
+	if strings.ContainsAny(db, "/\\. \"$\x00") {
+		return fmt.Errorf("database name %q contains a character MongoDB forbids", db)
+	}
+	return nil
+}
