@@ -18,13 +18,13 @@ import (
 
 // DumpOptions says what Dump reads and how.
 type DumpOptions struct {
-	Databases     []string    // empty: every database but local (and config, see IncludeConfig)
-	IncludeConfig bool        // with Databases empty, dump the config database too
+	Databases     []string        // empty: every database but local (and config, see IncludeConfig)
+	IncludeConfig bool            // with Databases empty, dump the config database too
 	Filter        NamespaceFilter // nil: every namespace
-	Parallel      int         // collections read at once; default 4
-	AllowEmpty    bool        // succeed when there is nothing to dump
-	ToolVersion   string      // written as the archive's tool_version
-	Progress      *Progress   // optional live counters
+	Parallel      int             // collections read at once; default 4
+	AllowEmpty    bool            // succeed when there is nothing to dump
+	ToolVersion   string          // written as the archive's tool_version
+	Progress      *Progress       // optional live counters
 	Logger        *slog.Logger
 }
 

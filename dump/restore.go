@@ -22,20 +22,20 @@ import (
 
 // RestoreOptions says what Restore writes and how.
 type RestoreOptions struct {
-	Filter   NamespaceFilter // nil: every namespace (matched against the source namespace)
-	Renamer  *ns.Renamer // nil: restore under the source names
-	Drop     bool        // replace existing collections — only once the whole archive proved good
-	DryRun   bool        // decode and verify everything, write nothing (client may be nil)
-	NoIndex  bool        // skip createIndexes
-	Bypass   bool        // bypassDocumentValidation on inserts
-	StopOnError bool     // stop at the first refused document
-	OplogReplay bool     // apply the archive's oplog entries after the collections
-	BatchDocs    int     // documents per insert; default 1000
-	BatchBytes   int     // bytes per insert; default 16 MiB
-	Workers      int     // insertion workers per collection; default 4
-	MaxErrors    int     // how many document errors to keep for the report; default 10
-	Progress     *Progress
-	Logger       *slog.Logger
+	Filter      NamespaceFilter // nil: every namespace (matched against the source namespace)
+	Renamer     *ns.Renamer     // nil: restore under the source names
+	Drop        bool            // replace existing collections — only once the whole archive proved good
+	DryRun      bool            // decode and verify everything, write nothing (client may be nil)
+	NoIndex     bool            // skip createIndexes
+	Bypass      bool            // bypassDocumentValidation on inserts
+	StopOnError bool            // stop at the first refused document
+	OplogReplay bool            // apply the archive's oplog entries after the collections
+	BatchDocs   int             // documents per insert; default 1000
+	BatchBytes  int             // bytes per insert; default 16 MiB
+	Workers     int             // insertion workers per collection; default 4
+	MaxErrors   int             // how many document errors to keep for the report; default 10
+	Progress    *Progress
+	Logger      *slog.Logger
 }
 
 // RestoreStats is what Restore did.

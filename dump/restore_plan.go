@@ -11,11 +11,11 @@ import (
 // target is where one archive namespace goes, decided from the prelude before any data moves.
 type target struct {
 	entry    archive.Entry
-	source   string             // logical source namespace, as the user names it
-	dataNS   string             // namespace of the data blocks in the archive
-	db, coll string             // logical target
-	dataColl string             // collection that receives the documents (time-series: buckets)
-	meta     *archive.Metadata  // nil when the entry has no metadata
+	source   string            // logical source namespace, as the user names it
+	dataNS   string            // namespace of the data blocks in the archive
+	db, coll string            // logical target
+	dataColl string            // collection that receives the documents (time-series: buckets)
+	meta     *archive.Metadata // nil when the entry has no metadata
 	kind     targetKind
 }
 
