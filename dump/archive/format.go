@@ -349,10 +349,15 @@ func parseNSHeader(doc []byte) (db, coll []byte, eof bool, crc uint64, err error
 // Lenient decoding of the prelude documents, as mongorestore's struct decoding:
 // unknown fields are ignored, missing ones (and nulls) stay zero.
 
+// The *OK accessors: the plain ones panic on malformed values.
+
 func rawString(v bson.RawValue, name string) (string, error) {
 	switch v.Type {
 	case bson.TypeString:
-		return v.StringValue(), nil
+		if s, ok := v.StringValueOK(); ok {
+			return s, nil
+		}
+		return "", fmt.Errorf("field %q is a malformed string", name)
 	case bson.TypeNull, bson.TypeUndefined:
 		return "", nil
 	}
@@ -362,13 +367,15 @@ func rawString(v bson.RawValue, name string) (string, error) {
 func rawInt32(v bson.RawValue, name string) (int32, error) {
 	switch v.Type {
 	case bson.TypeInt32:
-		return v.Int32(), nil
+		if n, ok := v.Int32OK(); ok {
+			return n, nil
+		}
 	case bson.TypeInt64:
-		if n := v.Int64(); n >= math.MinInt32 && n <= math.MaxInt32 {
+		if n, ok := v.Int64OK(); ok && n >= math.MinInt32 && n <= math.MaxInt32 {
 			return int32(n), nil
 		}
 	case bson.TypeDouble:
-		if f := v.Double(); f == math.Trunc(f) && f >= math.MinInt32 && f <= math.MaxInt32 {
+		if f, ok := v.DoubleOK(); ok && f == math.Trunc(f) && f >= math.MinInt32 && f <= math.MaxInt32 {
 			return int32(f), nil
 		}
 	case bson.TypeNull, bson.TypeUndefined:
@@ -376,7 +383,7 @@ func rawInt32(v bson.RawValue, name string) (int32, error) {
 	default:
 		return 0, fmt.Errorf("field %q has BSON type %s, want int32", name, v.Type)
 	}
-	return 0, fmt.Errorf("field %q value %s does not fit an int32", name, v)
+	return 0, fmt.Errorf("field %q (BSON %s) is malformed or does not fit an int32", name, v.Type)
 }
 
 func decodeHeader(doc []byte) (Header, error) {

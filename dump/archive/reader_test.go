@@ -191,6 +191,8 @@ func TestReaderRejects(t *testing.T) {
 		{"entry without collection", (&ab{}).magic().header(testHeader).entry(Entry{DB: "db"}).term().b, ErrBadPrelude, "empty collection", -1},
 		{"non-oplog entry without db", (&ab{}).magic().header(testHeader).entry(Entry{Collection: "x"}).term().b, ErrBadPrelude, "only the oplog", -1},
 		{"db name with a dot", (&ab{}).magic().header(testHeader).entry(Entry{DB: "a.b", Collection: "x"}).term().b, ErrBadPrelude, "dot", -1},
+		{"entry string of length 0", (&ab{}).magic().header(testHeader).doc(customDoc([]byte{2, 'd', 'b', 0, 0, 0, 0, 0})).term().b, ErrBadPrelude, "", -1},
+		{"header string of length 0", (&ab{}).magic().doc(customDoc([]byte{2, 'v', 0, 0, 0, 0, 0})).term().b, ErrBadPrelude, "", -1},
 		{"entry of the wrong type", (&ab{}).magic().header(testHeader).doc(customDoc(elemInt32("db", 1))).term().b, ErrBadPrelude, "db", -1},
 		{"prelude truncated", prelude("a").b[:60], io.ErrUnexpectedEOF, "", -1},
 		{"document too short", prelude("a").raw(4, 0, 0, 0).b, ErrDocumentSize, "neither a valid BSON length", int64(len(prelude("a").b))},

@@ -538,10 +538,12 @@ func TestWriterConcurrent(t *testing.T) {
 		return ds
 	}
 	var (
-		wg              sync.WaitGroup
-		next, open, top atomic.Int64
-		crcs            sync.Map
+		wg                      sync.WaitGroup
+		next, open, top, opened atomic.Int64
+		crcs                    sync.Map
+		barrier                 sync.WaitGroup // holds the first namespaces open together
 	)
+	barrier.Add(limit)
 	for range workers {
 		wg.Add(1)
 		go func() {
@@ -561,7 +563,17 @@ func TestWriterConcurrent(t *testing.T) {
 				if n := open.Add(1); n > top.Load() {
 					top.Store(n) // racy max, good enough with the check below
 				}
-				for _, d := range docsOf(i) {
+				// The first namespaces to get a slot each write half their
+				// documents, then wait for each other: interleaving for sure.
+				half := -1
+				if opened.Add(1) <= limit {
+					half = len(docsOf(i)) / 2
+				}
+				for j, d := range docsOf(i) {
+					if j == half {
+						barrier.Done()
+						barrier.Wait()
+					}
 					// The writer copies: reuse one buffer for every document.
 					scratch = append(scratch[:0], d...)
 					if err := nw.Write(scratch); err != nil {
@@ -623,7 +635,7 @@ func TestWriterConcurrent(t *testing.T) {
 	if maxOpen > limit {
 		t.Errorf("stream has %d namespaces open at once, limit %d", maxOpen, limit)
 	}
-	if maxOpen < 2 {
-		t.Errorf("stream never interleaves (max %d open): the test does not test much", maxOpen)
+	if maxOpen != limit {
+		t.Errorf("stream has at most %d namespaces open at once, want exactly the limit %d", maxOpen, limit)
 	}
 }
