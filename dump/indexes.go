@@ -17,15 +17,22 @@ func (rs *restorer) createIndexes(ctx context.Context, db *mongo.Database, st *n
 	if err != nil {
 		return fmt.Errorf("restore %s: indexes: %w", st.t.namespace(), err)
 	}
+	if !st.created {
+		// Appending to a collection that existed: leave out indexes it already has (same
+		// name and key). The server would accept them as no-ops, but FerretDB v1 drops the
+		// connection instead.
+		if specs, err = withoutExisting(ctx, db.Collection(st.coll), specs); err != nil {
+			return fmt.Errorf("restore %s: list existing indexes: %w", st.t.namespace(), err)
+		}
+	}
 	if len(specs) == 0 {
 		return nil
 	}
-	coll := st.coll
-	if st.t.kind == kindTimeseries {
-		coll = st.coll // indexes are created on the time-series collection itself
-	}
-	cmd := bson.D{{Key: "createIndexes", Value: coll}, {Key: "indexes", Value: specs}}
-	if err := db.RunCommand(ctx, cmd).Err(); err != nil {
+	// Time-series indexes are created on the time-series collection itself, like others.
+	cmd := bson.D{{Key: "createIndexes", Value: st.coll}, {Key: "indexes", Value: specs}}
+	wctx, cancel := writeContext(ctx)
+	defer cancel()
+	if err := db.RunCommand(wctx, cmd).Err(); err != nil {
 		return fmt.Errorf("restore %s: create indexes: %w", st.t.namespace(), err)
 	}
 	return nil
@@ -126,4 +133,38 @@ func wholeNumber(v bson.RawValue) (int64, bool) {
 		return 0, false
 	}
 	return int64(f), true
+}
+
+func withoutExisting(ctx context.Context, coll *mongo.Collection, specs bson.A) (bson.A, error) {
+	cur, err := coll.Indexes().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	have := map[string]string{}
+	for cur.Next(ctx) {
+		name, _ := cur.Current.Lookup("name").StringValueOK()
+		key, _ := cur.Current.Lookup("key").DocumentOK()
+		if nk, err := normalizeKey(key); err == nil {
+			b, _ := bson.Marshal(nk)
+			have[name] = string(b)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return nil, err
+	}
+	out := bson.A{}
+	for _, s := range specs {
+		raw, err := bson.Marshal(s)
+		if err != nil {
+			return nil, err
+		}
+		name, _ := bson.Raw(raw).Lookup("name").StringValueOK()
+		key, _ := bson.Raw(raw).Lookup("key").DocumentOK()
+		if k, ok := have[name]; ok && k == string(key) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }

@@ -9,9 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -102,10 +102,14 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
 	}
-	if err != nil && opts.Drop && !opts.DryRun {
+	var swapErr *swapError
+	switch {
+	case err != nil && opts.Drop && !opts.DryRun && errors.As(err, &swapErr) && len(swapErr.swapped) > 0:
+		rs.dropTemporaries(context.WithoutCancel(ctx))
+	case err != nil && opts.Drop && !opts.DryRun:
 		rs.dropTemporaries(context.WithoutCancel(ctx))
 		err = fmt.Errorf("%w (nothing was replaced: existing collections are unchanged)", err)
-	} else if err != nil && stats.Inserted > 0 {
+	case err != nil && !opts.Drop && stats.Inserted > 0:
 		err = fmt.Errorf("%w (%d documents had already been inserted; without --drop they stay)", err, stats.Inserted)
 	}
 	return stats, err
@@ -290,6 +294,14 @@ func (rs *restorer) state(ctx context.Context, t *target) *nsState {
 	return st
 }
 
+// writeContext is the context of one write command. A write is never abandoned halfway
+// when the restore is cancelled: the driver would stop waiting, but the server would go on
+// and could, after the cleanup dropped a collection, create it again with a partial batch.
+// So cancellation is checked between writes, and each write gets a timeout of its own.
+func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
+}
+
 func temporaryName() string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -325,6 +337,12 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 		}
 		return nil // views are created at the end, after their sources
 	}
+	if ctx.Err() != nil { // the restore stopped before this namespace began
+		for b := range st.batches {
+			putBatch(b)
+		}
+		return nil
+	}
 	db := rs.client.Database(t.db)
 	if err := rs.create(ctx, db, st); err != nil {
 		return err
@@ -342,6 +360,10 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 		go func() {
 			defer wg.Done()
 			for b := range st.batches {
+				if ctx.Err() != nil { // stopping: drain without writing
+					putBatch(b)
+					continue
+				}
 				if err := rs.insert(ctx, coll, st, b); err != nil {
 					errOnce.Do(func() { firstErr = err })
 					rs.cancel(err)
@@ -372,7 +394,9 @@ func (rs *restorer) create(ctx context.Context, db *mongo.Database, st *nsState)
 	}
 	cmd := createCommand(st.coll, t.meta)
 	st.created = st.coll == t.coll
-	if err := db.RunCommand(ctx, cmd).Err(); err != nil {
+	wctx, cancel := writeContext(ctx)
+	defer cancel()
+	if err := db.RunCommand(wctx, cmd).Err(); err != nil {
 		var ce mongo.CommandError
 		if errors.As(err, &ce) && ce.Code == 48 && !rs.opts.Drop { // NamespaceExists: created meanwhile
 			return nil
@@ -406,7 +430,9 @@ func createCommand(name string, md *archive.Metadata) bson.D {
 // insert writes one batch unordered, counting documents the server refused.
 func (rs *restorer) insert(ctx context.Context, coll *mongo.Collection, st *nsState, b *batch) error {
 	opts := insertOptions(rs.opts.Bypass && st.t.kind != kindTimeseries)
-	_, err := coll.InsertMany(ctx, b.docs, opts)
+	wctx, cancel := writeContext(ctx)
+	defer cancel()
+	_, err := coll.InsertMany(wctx, b.docs, opts)
 	n := int64(len(b.docs))
 	if err == nil {
 		st.inserted.Add(n)
@@ -519,15 +545,4 @@ func (rs *restorer) replayOplog(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// describeTemporaries names the temporary collections, for messages after a failed swap.
-func (rs *restorer) describeTemporaries() string {
-	var parts []string
-	for _, st := range rs.sortedStates() {
-		if st.coll != st.t.coll {
-			parts = append(parts, st.t.db+"."+st.coll+" → "+st.t.coll)
-		}
-	}
-	return strings.Join(parts, ", ")
 }
