@@ -83,6 +83,12 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 		case r.size >= 0 && r.off > r.size:
 			r.lastErr = fmt.Errorf("download %s from %s: received more than the %d bytes announced", r.key, r.s, r.size)
 			return n, r.lastErr
+		case r.size >= 0 && r.off == r.size:
+			// Everything arrived, and then an error: the SDK's end-to-end checksum
+			// failed, or the connection broke at the very end. Resuming cannot tell
+			// which, and must not hide the former.
+			r.lastErr = r.s.redact(fmt.Errorf("download %s from %s: after all %d bytes: %w", r.key, r.s, r.size, err))
+			return n, r.lastErr
 		}
 		// The transfer broke (or ended early): drop the connection and resume.
 		r.body.Close()

@@ -571,3 +571,70 @@ func TestCompleteLostAnswer(t *testing.T) {
 		t.Fatal("the completion was not retried: the lost answer was not exercised")
 	}
 }
+
+// TestThrottlingAndServerErrorsRetried answers the first requests of each kind with
+// throttling and server errors, and checks that the upload and download ride them out.
+func TestThrottlingAndServerErrorsRetried(t *testing.T) {
+	b := testenv.NewBucket(t)
+	target, err := url.Parse(b.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	var mu sync.Mutex
+	failures := map[string][]int{ // request kind → statuses to answer before passing it on
+		"UploadPart": {503, 500, 503},
+		"PutObject":  {503, 502},
+		"GetObject":  {500, 503},
+		"Complete":   {503},
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		kind := ""
+		switch {
+		case r.Method == http.MethodPut && q.Has("partNumber"):
+			kind = "UploadPart"
+		case r.Method == http.MethodPut:
+			kind = "PutObject"
+		case r.Method == http.MethodGet && !strings.HasSuffix(r.URL.Path, "/"+b.Name) && r.URL.Path != "/"+b.Name:
+			kind = "GetObject"
+		case r.Method == http.MethodPost && q.Has("uploadId"):
+			kind = "Complete"
+		}
+		mu.Lock()
+		var status int
+		if fs := failures[kind]; len(fs) > 0 {
+			status, failures[kind] = fs[0], fs[1:]
+		}
+		mu.Unlock()
+		if status != 0 {
+			_, _ = io.Copy(io.Discard, r.Body)
+			code := map[int]string{500: "InternalError", 502: "BadGateway", 503: "SlowDown"}[status]
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>%s</Code><Message>injected</Message></Error>`, code)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	cfg := testConfig(b)
+	cfg.Endpoint = srv.URL
+	s := newTestStore(t, cfg)
+	big := storagetest.Data(6, 2*MinPartSize+1)
+	storagetest.MustPut(t, s, "big", big)
+	storagetest.MustPut(t, s, "small", big[:1000])
+	if got := storagetest.MustGet(t, s, "big"); !bytes.Equal(got, big) {
+		t.Fatal("content differs")
+	}
+	if got, want := s.retries.Load(), int64(8); got != want {
+		t.Errorf("%d retries, want %d (one per injected error)", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for kind, left := range failures {
+		if len(left) != 0 {
+			t.Errorf("%s: injected errors %v not reached", kind, left)
+		}
+	}
+}
