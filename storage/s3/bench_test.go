@@ -140,6 +140,7 @@ func BenchmarkDownload(b *testing.B) {
 	if _, err := s.Put(ctx, "bench", newPatternReader(benchSize)); err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = s.Delete(context.Background(), "bench") })
 	b.SetBytes(benchSize)
 	b.ReportAllocs()
 	var peak int64
@@ -197,6 +198,9 @@ func BenchmarkAWSCLIUpload(b *testing.B) {
 		head, err := bk.Client.HeadObject(context.Background(), &awss3.HeadObjectInput{Bucket: &bk.Name, Key: aws.String(fmt.Sprintf("cli-%d", i))})
 		if err != nil || aws.ToInt64(head.ContentLength) != benchSize {
 			b.Fatalf("the CLI stored %d bytes: %v", aws.ToInt64(head.ContentLength), err)
+		}
+		if _, err := bk.Client.DeleteObject(context.Background(), &awss3.DeleteObjectInput{Bucket: &bk.Name, Key: aws.String(fmt.Sprintf("cli-%d", i))}); err != nil {
+			b.Fatal(err)
 		}
 		b.StartTimer()
 	}

@@ -98,8 +98,8 @@ type Config struct {
 	// MaxParts is the most parts the store accepts in one upload (default and at most
 	// 10,000).
 	MaxParts int
-	// MaxRetries is how often one request is retried (default 10), and how often a
-	// download resumes without receiving a byte in between.
+	// MaxRetries is how often one request is retried (default 10; negative for never),
+	// and how often a download resumes without receiving a byte in between.
 	MaxRetries int
 	// Logger receives retries and resumes at Warn level; nil discards them.
 	Logger *slog.Logger

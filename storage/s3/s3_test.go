@@ -219,10 +219,16 @@ func TestPartSchedule(t *testing.T) {
 			t.Errorf("schedule(%d, %d): perTier %d is not the largest that reaches the target", tc.first, tc.maxParts, p.perTier)
 		}
 	}
-	// The defaults: 16 MiB parts for the first 17 GiB, the largest part well below 5 GiB.
+	// The defaults, as partSchedule's comment describes them: 1,245 parts of 16 MiB, and
+	// no 4 GiB part before 4.8 TiB.
 	p := newPartSchedule(DefaultPartSize, DefaultMaxParts)
-	if p.perTier < 1100 || p.size(DefaultMaxParts) > 4<<30 {
-		t.Errorf("default schedule: %d parts per tier, last part %d bytes", p.perTier, p.size(DefaultMaxParts))
+	var before4G int64
+	for n := 1; p.size(n) < 4<<30; n++ {
+		before4G += p.size(n)
+	}
+	if p.perTier != 1245 || p.size(1245) != 16<<20 || p.size(1246) != 32<<20 || before4G < 48<<40/10 || p.size(DefaultMaxParts) != 4<<30 {
+		t.Errorf("default schedule: %d parts per tier, %d bytes before the first 4 GiB part, last part %d bytes",
+			p.perTier, before4G, p.size(DefaultMaxParts))
 	}
 	t.Logf("default schedule: %d parts per tier (first %d GiB in %d MiB parts), capacity %.2f TiB, last part %d MiB",
 		p.perTier, int64(p.perTier)*DefaultPartSize>>30, DefaultPartSize>>20, float64(p.capacity())/(1<<40), p.size(DefaultMaxParts)>>20)

@@ -7,12 +7,12 @@ package s3
 //	size(n) = min(first × 2^((n-1) / perTier), MaxPartSize)   for part n = 1, 2, …
 //
 // perTier is the largest value for which maxParts parts hold the target size, so parts grow
-// as late and as little as possible: with 16 MiB and 10,000 parts, the first 1,111 parts
-// (17 GiB) are 16 MiB, the next 1,111 are 32 MiB, and so on up to 4 GiB parts past 4.3 TiB;
-// 5 TiB fit. The target is 5 TiB (the S3 object limit) or, when maxParts × MaxPartSize is
-// too small for that (providers allowing 1,000 parts), half of what maxParts parts can hold
-// at most, so that parts still start small. When even perTier = 1 cannot reach the target
-// (only with a tiny maxParts), every part doubles.
+// as late and as little as possible: with 16 MiB and 10,000 parts, the first 1,245 parts
+// (19 GiB) are 16 MiB, the next 1,245 are 32 MiB, and so on; 4 GiB parts come only past
+// 4.8 TiB, and 5 TiB fit. The target is 5 TiB (the S3 object limit) or, when
+// maxParts × MaxPartSize is too small for that (providers allowing 1,000 parts), half of
+// what maxParts parts can hold at most, so that parts still start small. When even
+// perTier = 1 cannot reach the target (only with a tiny maxParts), every part doubles.
 type partSchedule struct {
 	first    int64
 	perTier  int
