@@ -91,9 +91,9 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	}
 	rs.closeAll()
 	waitErr := rs.wait()
-	err = errors.Join(readErr, waitErr, context.Cause(rctx))
-	if err == nil && ctx.Err() != nil {
-		err = ctx.Err()
+	err = errors.Join(readErr, waitErr)
+	if err == nil {
+		err = context.Cause(rctx) // a cancellation from outside
 	}
 	if err == nil && !opts.DryRun {
 		err = rs.finish(ctx)
