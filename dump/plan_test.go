@@ -40,7 +40,7 @@ func TestPlanRejectsCollidingRenames(t *testing.T) {
 	p := &archive.Prelude{Header: archive.Header{ServerVersion: "7.0.0"}, Entries: []archive.Entry{
 		{DB: "a", Collection: "c", Type: "collection"}, {DB: "b", Collection: "c", Type: "collection"},
 	}}
-	rn, err := ns.NewRenamer([]string{"*.c"}, []string{"x.c"})
+	rn, err := ns.NewRenamer([]string{"a.c", "b.c"}, []string{"x.c", "x.c"})
 	if err != nil {
 		t.Fatal(err)
 	}
