@@ -197,3 +197,61 @@ func TestDumpCancelled(t *testing.T) {
 		t.Fatalf("got %v (stats %+v), want context.Canceled", err, stats)
 	}
 }
+
+// TestRestoreCancelledKeepsData: a --drop restore cancelled midway leaves the existing
+// collections exactly as they were and no temporary collections behind.
+func TestRestoreCancelledKeepsData(t *testing.T) {
+	m := testenv.NewMongo(t)
+	if _, err := sample.Load(ctxT(t), m.Client, m.DB, 4000); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := dumpToBuffer(t, m.Client, DumpOptions{Databases: []string{m.DB}})
+	users := m.Client.Database(m.DB).Collection("users")
+	if _, err := users.InsertOne(ctxT(t), bson.D{{Key: "_id", Value: "after-backup"}}); err != nil {
+		t.Fatal(err)
+	}
+	before := map[string][]bson.Raw{}
+	names, err := m.Client.Database(m.DB).ListCollectionNames(ctxT(t), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		before[n] = rawDocs(t, m.Client.Database(m.DB).Collection(n))
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	progress := &Progress{}
+	go func() {
+		for progress.Documents.Load() < 1000 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	_, err = Restore(ctx, m.Client, bytes.NewReader(data), RestoreOptions{Drop: true, Progress: progress, BatchDocs: 100})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "existing collections are unchanged") {
+		t.Fatalf("got %v, want a cancellation that replaced nothing", err)
+	}
+	after, err := m.Client.Database(m.DB).ListCollectionNames(ctxT(t), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(after)
+	sort.Strings(names)
+	if strings.Join(after, ",") != strings.Join(names, ",") {
+		t.Fatalf("collections after: %v, before: %v", after, names)
+	}
+	for n, want := range before {
+		got := rawDocs(t, m.Client.Database(m.DB).Collection(n))
+		if len(got) != len(want) {
+			t.Errorf("%s: %d documents, had %d", n, len(got), len(want))
+			continue
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("%s: document %d changed", n, i)
+				break
+			}
+		}
+	}
+}
