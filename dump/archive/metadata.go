@@ -188,10 +188,14 @@ func repairKeys(src []byte) ([]byte, bool) {
 		return nil, false
 	}
 	p := &repairer{src: src}
-	for work := 0; work <= maxRepairWork; work += len(src) + 1 {
+	for p.work <= maxRepairWork {
+		p.work += len(src) + 1
 		p.out, p.n, p.exhausted = p.out[:0], 0, -1
 		if i, ok := p.value(0, 0); ok && p.ws(i) == len(src) {
 			return p.out, true
+		}
+		if p.work > maxRepairWork {
+			return nil, false
 		}
 		lim := p.n
 		if p.exhausted >= 0 {
@@ -215,6 +219,7 @@ type repairer struct {
 	choices   []int // alternative chosen at each key, in order of encounter
 	n         int   // keys met in this attempt
 	exhausted int   // key whose chosen alternative does not exist, or -1
+	work      int   // bytes scanned so far, over all attempts
 }
 
 const maxRepairDepth = 200
@@ -365,10 +370,12 @@ func (p *repairer) key(i int) (int, bool) {
 			continue
 		}
 		if found++; found == p.choices[k] {
+			p.work += q - i
 			p.out = appendJSONKey(p.out, p.src[i+1:q])
 			return q + 1, true
 		}
 	}
+	p.work += len(p.src) - i
 	p.exhausted = k
 	return 0, false
 }

@@ -27,6 +27,12 @@ const (
 // Writer writes a mongodump archive. It multiplexes documents of several
 // namespaces, written concurrently through NamespaceWriters, into blocks the
 // way mongodump does. Its first error is sticky: every later call returns it.
+//
+// It enforces what the format and mongorestore need (namespaces listed,
+// opened once, at most ConcurrentCollections open, the oplog last), but not
+// that auth namespaces (admin.system.users/roles/version, X.$admin.system.*)
+// are written completely before the first regular one (§5.5): that is up to
+// the caller, as is the order of everything else.
 type Writer struct {
 	w         io.Writer
 	chunkSize int
@@ -38,7 +44,6 @@ type Writer struct {
 	err     error
 	started bool // WritePrelude succeeded
 	closed  bool
-	header  Header
 	byKey   map[string]*writerNS
 	all     []*writerNS
 	sem     chan struct{}
@@ -145,7 +150,6 @@ func (w *Writer) WritePrelude(p Prelude) error {
 		limit = 1
 	}
 	w.sem = make(chan struct{}, limit)
-	w.header = p.Header
 	w.started = true
 	return w.write(b)
 }
