@@ -8,7 +8,8 @@
 // partSchedule) so that MaxParts parts hold 5 TiB, the S3 object size limit, while backups of
 // ordinary size never grow past the first size. Every request is retried with exponential
 // backoff and jitter on throttling, 5xx answers and broken connections; each part carries a
-// Content-MD5 so the store rejects a corrupted part. A failed or cancelled upload is aborted
+// CRC32C (or, configurably, a Content-MD5) that the store verifies, so it rejects a part
+// corrupted on the way. A failed or cancelled upload is aborted
 // before Put returns: no object appears and no multipart upload is left behind.
 //
 // Downloads resume: when the connection drops mid-object, the reader asks for the rest with
@@ -56,6 +57,12 @@ const (
 	DefaultMaxRetries  = 10    // retries of one request, and resumes of a download without progress
 )
 
+// Values of Config.Checksum.
+const (
+	ChecksumCRC32C = "crc32c"
+	ChecksumMD5    = "md5"
+)
+
 // Errors CheckBucket wraps, for callers that map them to exit codes or hints.
 var (
 	ErrNoSuchBucket = errors.New("s3: bucket does not exist")
@@ -98,6 +105,10 @@ type Config struct {
 	// MaxParts is the most parts the store accepts in one upload (default and at most
 	// 10,000).
 	MaxParts int
+	// Checksum is the per-part integrity check the store verifies: ChecksumCRC32C (the
+	// default: cheap on both sides) or ChecksumMD5 (Content-MD5, which every
+	// S3-compatible store understands, for old stores that reject x-amz-checksum-*).
+	Checksum string
 	// MaxRetries is how often one request is retried (default 10; negative for never),
 	// and how often a download resumes without receiving a byte in between.
 	MaxRetries int
@@ -117,9 +128,9 @@ func (c Config) String() string {
 	if c.ForcePathStyle != nil {
 		fps = fmt.Sprint(*c.ForcePathStyle)
 	}
-	return fmt.Sprintf("{Endpoint:%s Bucket:%s Region:%s AccessKey:%s SecretKey:%s SessionToken:%s ForcePathStyle:%s CAFile:%s InsecureSkipVerify:%v SSE:%s SSEKMSKeyID:%s StorageClass:%s PartSize:%d Concurrency:%d MaxParts:%d MaxRetries:%d}",
+	return fmt.Sprintf("{Endpoint:%s Bucket:%s Region:%s AccessKey:%s SecretKey:%s SessionToken:%s ForcePathStyle:%s CAFile:%s InsecureSkipVerify:%v SSE:%s SSEKMSKeyID:%s StorageClass:%s PartSize:%d Concurrency:%d MaxParts:%d Checksum:%s MaxRetries:%d}",
 		redactURL(c.Endpoint), c.Bucket, c.Region, mask(c.AccessKey), mask(c.SecretKey), mask(c.SessionToken), fps, c.CAFile,
-		c.InsecureSkipVerify, c.SSE, mask(c.SSEKMSKeyID), c.StorageClass, c.PartSize, c.Concurrency, c.MaxParts, c.MaxRetries)
+		c.InsecureSkipVerify, c.SSE, mask(c.SSEKMSKeyID), c.StorageClass, c.PartSize, c.Concurrency, c.MaxParts, c.Checksum, c.MaxRetries)
 }
 
 // GoString is String, so that %#v does not print secrets either.
@@ -134,7 +145,7 @@ type Store struct {
 	redactor *strings.Replacer
 	log      *slog.Logger
 	// unsigned sends bodies with UNSIGNED-PAYLOAD over TLS, which already protects them,
-	// instead of hashing every part once more for the signature; Content-MD5 still
+	// instead of hashing every part once more for the signature; the part checksums still
 	// guards them end to end.
 	unsigned bool
 
@@ -200,8 +211,8 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(httpClient),
 		config.WithRetryer(func() aws.Retryer { return s.newRetryer() }),
-		// Content-MD5 is our integrity check; the SDK's own CRC32 on top would cost CPU and
-		// is not understood by every S3-compatible store.
+		// We send our own checksum (Config.Checksum); the SDK's CRC32 on top would cost
+		// CPU, and is not understood by every S3-compatible store.
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		// The SDK's log could carry request details; errors tell callers what they need.
 		config.WithLogger(logging.Nop{}),
@@ -266,6 +277,13 @@ func applyDefaults(cfg *Config) error {
 	case "aws:kms", "aws:kms:dsse":
 	default:
 		return fmt.Errorf("server-side encryption %q is not one of AES256, aws:kms, aws:kms:dsse", cfg.SSE)
+	}
+	switch cfg.Checksum {
+	case "":
+		cfg.Checksum = ChecksumCRC32C
+	case ChecksumCRC32C, ChecksumMD5:
+	default:
+		return fmt.Errorf("checksum %q is not %s or %s", cfg.Checksum, ChecksumCRC32C, ChecksumMD5)
 	}
 	if cfg.PartSize == 0 {
 		cfg.PartSize = DefaultPartSize

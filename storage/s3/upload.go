@@ -7,10 +7,12 @@ import (
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"slices"
 	"strings"
@@ -44,7 +46,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.PutRe
 		started: time.Now(),
 		br:      bufio.NewReaderSize(r, 64<<10),
 		h:       sha256.New(),
-		md5s:    map[int32][md5.Size]byte{},
+		sums:    map[int32][]byte{},
 	}
 	if err := u.run(ctx); err != nil {
 		return storage.PutResult{}, s.redact(fmt.Errorf("upload %s to %s: %w", key, s, err))
@@ -67,7 +69,7 @@ type upload struct {
 
 	mu    sync.Mutex
 	parts []types.CompletedPart
-	md5s  map[int32][md5.Size]byte
+	sums  map[int32][]byte // each part's raw checksum, for the object's expected ETag or checksum
 }
 
 func (u *upload) run(ctx context.Context) error {
@@ -115,13 +117,14 @@ func (u *upload) readPart(ctx context.Context, buf []byte) (n int, last bool, er
 
 // putObject stores a stream that fit in one part.
 func (u *upload) putObject(ctx context.Context, data []byte) error {
-	sum := md5.Sum(data)
+	sum := u.s.checksum(data)
 	in := &awss3.PutObjectInput{
-		Bucket:        &u.s.cfg.Bucket,
-		Key:           &u.key,
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
-		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		Bucket:         &u.s.cfg.Bucket,
+		Key:            &u.key,
+		Body:           bytes.NewReader(data),
+		ContentLength:  aws.Int64(int64(len(data))),
+		ContentMD5:     sum.md5,
+		ChecksumCRC32C: sum.crc32c,
 	}
 	if c := u.s.cfg; c.SSE != "" || c.StorageClass != "" {
 		in.ServerSideEncryption = types.ServerSideEncryption(c.SSE)
@@ -133,15 +136,41 @@ func (u *upload) putObject(ctx context.Context, data []byte) error {
 		return nil
 	}
 	// Without an answer the object may have been stored all the same.
-	if !gotAnswer(err) && u.landed(ctx, hex.EncodeToString(sum[:])) {
+	if !gotAnswer(err) && u.landed(ctx, sum.etag, aws.ToString(sum.crc32c)) {
 		return nil
 	}
 	return err
 }
 
+// partSum is the checksum of one part as the configured algorithm sends it.
+type partSum struct {
+	md5    *string // Content-MD5, base64
+	crc32c *string // x-amz-checksum-crc32c, base64 of the big-endian CRC
+	etag   string  // the ETag a single PutObject of the data gets with Content-MD5
+	raw    []byte
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func (s *Store) checksum(data []byte) partSum {
+	if s.cfg.Checksum == ChecksumMD5 {
+		sum := md5.Sum(data)
+		return partSum{
+			md5:  aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+			etag: hex.EncodeToString(sum[:]),
+			raw:  sum[:],
+		}
+	}
+	raw := binary.BigEndian.AppendUint32(nil, crc32.Checksum(data, castagnoli))
+	return partSum{crc32c: aws.String(base64.StdEncoding.EncodeToString(raw)), raw: raw}
+}
+
 // multipart uploads the stream as a multipart upload whose first part is first.
 func (u *upload) multipart(ctx context.Context, pool *bufPool, first []byte) (err error) {
 	in := &awss3.CreateMultipartUploadInput{Bucket: &u.s.cfg.Bucket, Key: &u.key}
+	if u.s.cfg.Checksum == ChecksumCRC32C {
+		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
+	}
 	if c := u.s.cfg; c.SSE != "" || c.StorageClass != "" {
 		in.ServerSideEncryption = types.ServerSideEncryption(c.SSE)
 		in.SSEKMSKeyId = optional(c.SSEKMSKeyID)
@@ -221,15 +250,16 @@ func (u *upload) multipart(ctx context.Context, pool *bufPool, first []byte) (er
 }
 
 func (u *upload) uploadPart(ctx context.Context, pn int, data []byte) error {
-	sum := md5.Sum(data)
+	sum := u.s.checksum(data)
 	out, err := u.s.client.UploadPart(ctx, &awss3.UploadPartInput{
-		Bucket:        &u.s.cfg.Bucket,
-		Key:           &u.key,
-		UploadId:      &u.uploadID,
-		PartNumber:    aws.Int32(int32(pn)),
-		Body:          bytes.NewReader(data),
-		ContentLength: aws.Int64(int64(len(data))),
-		ContentMD5:    aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		Bucket:         &u.s.cfg.Bucket,
+		Key:            &u.key,
+		UploadId:       &u.uploadID,
+		PartNumber:     aws.Int32(int32(pn)),
+		Body:           bytes.NewReader(data),
+		ContentLength:  aws.Int64(int64(len(data))),
+		ContentMD5:     sum.md5,
+		ChecksumCRC32C: sum.crc32c,
 	}, u.s.bodyOptions()...)
 	if err != nil {
 		return err
@@ -239,8 +269,8 @@ func (u *upload) uploadPart(ctx context.Context, pn int, data []byte) error {
 	}
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(pn))})
-	u.md5s[int32(pn)] = sum
+	u.parts = append(u.parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(int32(pn)), ChecksumCRC32C: sum.crc32c})
+	u.sums[int32(pn)] = sum.raw
 	return nil
 }
 
@@ -258,35 +288,51 @@ func (u *upload) complete(ctx context.Context) error {
 	}
 	// Without an answer, or when a retry finds the upload gone, the first attempt may have
 	// completed it.
-	if (!gotAnswer(err) || (apiCode(err) == "NoSuchUpload" && retried.n.Load() > 0)) && u.landed(ctx, u.multipartETag()) {
-		return nil
+	if !gotAnswer(err) || (apiCode(err) == "NoSuchUpload" && retried.n.Load() > 0) {
+		etag, crc := u.expectedMultipart()
+		if u.landed(ctx, etag, crc) {
+			return nil
+		}
 	}
 	return fmt.Errorf("complete multipart upload of %d parts: %w", len(u.parts), err)
 }
 
-// multipartETag is the ETag S3 gives the completed upload: the MD5 of the parts' MD5s,
-// a dash and the number of parts.
-func (u *upload) multipartETag() string {
-	h := md5.New()
+// expectedMultipart returns what S3 records for the completed upload: with MD5s the ETag,
+// the MD5 of the parts' MD5s, a dash and the number of parts; with CRC32Cs the composite
+// checksum, the CRC32C of the parts' CRC32Cs, a dash and the number of parts.
+func (u *upload) expectedMultipart() (etag, crc string) {
+	var all []byte
 	for _, p := range u.parts {
-		sum := u.md5s[*p.PartNumber]
-		h.Write(sum[:])
+		all = append(all, u.sums[*p.PartNumber]...)
 	}
-	return fmt.Sprintf("%x-%d", h.Sum(nil), len(u.parts))
+	if u.s.cfg.Checksum == ChecksumMD5 {
+		sum := md5.Sum(all)
+		return fmt.Sprintf("%x-%d", sum, len(u.parts)), ""
+	}
+	raw := binary.BigEndian.AppendUint32(nil, crc32.Checksum(all, castagnoli))
+	return "", fmt.Sprintf("%s-%d", base64.StdEncoding.EncodeToString(raw), len(u.parts))
 }
 
 // landed reports whether the object under the key is the one this upload sent, after a
 // request whose outcome is unknown: same size, written since the upload started, and the
-// expected ETag unless encryption with KMS makes ETags opaque.
-func (u *upload) landed(ctx context.Context, etag string) bool {
+// expected checksum (crc, with Checksum crc32c) or ETag (etag, with md5) — unless the store
+// keeps no checksum or KMS encryption makes ETags opaque.
+func (u *upload) landed(ctx context.Context, etag, crc string) bool {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	out, err := u.s.client.HeadObject(hctx, &awss3.HeadObjectInput{Bucket: &u.s.cfg.Bucket, Key: &u.key})
+	in := &awss3.HeadObjectInput{Bucket: &u.s.cfg.Bucket, Key: &u.key}
+	if crc != "" {
+		in.ChecksumMode = types.ChecksumModeEnabled
+	}
+	out, err := u.s.client.HeadObject(hctx, in)
 	if err != nil || out.ContentLength == nil || *out.ContentLength != u.size {
 		return false
 	}
 	if out.LastModified != nil && out.LastModified.Before(u.started.Add(-5*time.Minute)) {
 		return false // older than this upload, even allowing for clock skew
+	}
+	if crc != "" {
+		return out.ChecksumCRC32C == nil || *out.ChecksumCRC32C == crc
 	}
 	if strings.HasPrefix(u.s.cfg.SSE, "aws:kms") {
 		return true

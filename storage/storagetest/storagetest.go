@@ -176,6 +176,15 @@ func testOverwrite(t *testing.T, o Options) {
 	if got, want := string(MustGet(t, s, "k")), "second"; got != want {
 		t.Fatalf("after overwrite got %q, want %q", got, want)
 	}
+	big := Data(3, o.Big)
+	MustPut(t, s, "k", big)
+	if got := MustGet(t, s, "k"); !bytes.Equal(got, big) {
+		t.Fatalf("after overwrite with %d bytes got %d bytes", len(big), len(got))
+	}
+	MustPut(t, s, "k", []byte("small again"))
+	if got, want := string(MustGet(t, s, "k")), "small again"; got != want {
+		t.Fatalf("after overwrite got %q, want %q", got, want)
+	}
 	if got, want := Keys(t, s, ""), []string{"k"}; !slices.Equal(got, want) {
 		t.Fatalf("List = %q, want %q", got, want)
 	}
