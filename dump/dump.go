@@ -23,6 +23,7 @@ type DumpOptions struct {
 	Filter        NamespaceFilter // nil: every namespace
 	Parallel      int             // collections read at once; default 4
 	AllowEmpty    bool            // succeed when there is nothing to dump
+	UsersAndRoles bool            // also dump users and roles (admin's, or the database's own)
 	ToolVersion   string          // written as the archive's tool_version
 	Progress      *Progress       // optional live counters
 	Logger        *slog.Logger
@@ -93,6 +94,12 @@ func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptio
 	if len(colls) == 0 && !opts.AllowEmpty {
 		return stats, ErrNothingToDump
 	}
+	var auth []authSource
+	if opts.UsersAndRoles {
+		if auth, err = authEntries(ctx, client, dbs, len(opts.Databases) == 0); err != nil {
+			return stats, err
+		}
+	}
 	// mongodump's order: views first, then the largest collections, so the longest
 	// scans start early and the tail of the dump is short.
 	sort.SliceStable(colls, func(i, j int) bool {
@@ -108,6 +115,9 @@ func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptio
 		ServerVersion:         version,
 		ToolVersion:           opts.ToolVersion,
 	}}
+	for _, a := range auth {
+		prelude.Entries = append(prelude.Entries, a.entry)
+	}
 	for _, c := range colls {
 		prelude.Entries = append(prelude.Entries, c.entry)
 		if opts.Progress != nil {
@@ -120,6 +130,10 @@ func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptio
 		return stats, fmt.Errorf("write archive prelude: %w", err)
 	}
 	log.Info("dumping", "server_version", version, "databases", len(dbs), "collections", len(colls))
+	authStats, err := dumpAuth(ctx, client, aw, auth, opts.Progress)
+	if err != nil {
+		return stats, err
+	}
 
 	results := make([]NamespaceStats, len(colls))
 	g, gctx := errgroup.WithContext(ctx)
@@ -155,6 +169,7 @@ func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptio
 	if err := aw.Close(); err != nil {
 		return stats, fmt.Errorf("finish archive: %w", err)
 	}
+	results = append(results, authStats...)
 	sort.Slice(results, func(i, j int) bool { return results[i].Namespace < results[j].Namespace })
 	stats.Namespaces = results
 	for _, r := range results {

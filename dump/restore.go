@@ -22,20 +22,22 @@ import (
 
 // RestoreOptions says what Restore writes and how.
 type RestoreOptions struct {
-	Filter      NamespaceFilter // nil: every namespace (matched against the source namespace)
-	Renamer     *ns.Renamer     // nil: restore under the source names
-	Drop        bool            // replace existing collections — only once the whole archive proved good
-	DryRun      bool            // decode and verify everything, write nothing (client may be nil)
-	NoIndex     bool            // skip createIndexes
-	Bypass      bool            // bypassDocumentValidation on inserts
-	StopOnError bool            // stop at the first refused document
-	OplogReplay bool            // apply the archive's oplog entries after the collections
-	BatchDocs   int             // documents per insert; default 1000
-	BatchBytes  int             // bytes per insert; default 16 MiB
-	Workers     int             // insertion workers per collection; default 4
-	MaxErrors   int             // how many document errors to keep for the report; default 10
-	Progress    *Progress
-	Logger      *slog.Logger
+	Filter        NamespaceFilter // nil: every namespace (matched against the source namespace)
+	Renamer       *ns.Renamer     // nil: restore under the source names
+	Drop          bool            // replace existing collections — only once the whole archive proved good
+	DryRun        bool            // decode and verify everything, write nothing (client may be nil)
+	NoIndex       bool            // skip createIndexes
+	Bypass        bool            // bypassDocumentValidation on inserts
+	StopOnError   bool            // stop at the first refused document
+	OplogReplay   bool            // apply the archive's oplog entries after the collections
+	UsersAndRoles bool            // merge the archive's users and roles (_mergeAuthzCollections)
+	PreserveUUID  bool            // create collections with the archive's UUIDs (applyOps; needs Drop)
+	BatchDocs     int             // documents per insert; default 1000
+	BatchBytes    int             // bytes per insert; default 16 MiB
+	Workers       int             // insertion workers per collection; default 4
+	MaxErrors     int             // how many document errors to keep for the report; default 10
+	Progress      *Progress
+	Logger        *slog.Logger
 }
 
 // RestoreStats is what Restore did.
@@ -61,6 +63,9 @@ var ErrDocumentsFailed = errors.New("some documents were not restored")
 // or a cancellation therefore leaves the existing collections exactly as they were.
 func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts RestoreOptions) (RestoreStats, error) {
 	opts = opts.withDefaults()
+	if opts.PreserveUUID && !opts.Drop {
+		return RestoreStats{}, errors.New("restore: --preserve-uuid needs --drop (a collection's UUID can only be set when it is created)")
+	}
 	ar := archive.NewReader(r)
 	prelude, err := ar.Prelude()
 	if err != nil {
@@ -115,6 +120,17 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	return stats, err
 }
 
+// createWithUUID wraps a create command in applyOps with the collection UUID, as
+// mongorestore --preserveUUID does (archive-format.md §6).
+func createWithUUID(db string, create bson.D, uuid string) (bson.D, error) {
+	u, err := hex.DecodeString(uuid)
+	if err != nil || len(u) != 16 {
+		return nil, fmt.Errorf("metadata uuid %q is not 32 hex digits", uuid)
+	}
+	op := bson.D{{Key: "op", Value: "c"}, {Key: "ns", Value: db + ".$cmd"}, {Key: "o", Value: create}, {Key: "ui", Value: bson.Binary{Subtype: 4, Data: u}}}
+	return bson.D{{Key: "applyOps", Value: bson.A{op}}}, nil
+}
+
 func (o RestoreOptions) withDefaults() RestoreOptions {
 	if o.BatchDocs <= 0 {
 		o.BatchDocs = 1000
@@ -142,12 +158,14 @@ type restorer struct {
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
 
-	existing map[string]bool // target namespaces that exist before the restore
-	wg       sync.WaitGroup
-	mu       sync.Mutex
-	states   map[string]*nsState // by data namespace
-	errs     []string
-	oplog    []bson.Raw
+	existing             map[string]bool // target namespaces that exist before the restore
+	wg                   sync.WaitGroup
+	mu                   sync.Mutex
+	states               map[string]*nsState // by data namespace
+	errs                 []string
+	oplog                []bson.Raw
+	authUsers, authRoles []bson.Raw // small: held in memory until the merge
+	authDB               string     // "" for admin's own entries, else the dumped database
 }
 
 // nsState follows one namespace through the restore.
@@ -172,7 +190,7 @@ func (rs *restorer) prepare(ctx context.Context) error {
 	}
 	dbs := map[string]bool{}
 	for _, t := range rs.plan.targets {
-		if t.kind != kindOplog {
+		if t.isCollection() {
 			dbs[t.db] = true
 		}
 	}
@@ -213,9 +231,24 @@ func (rs *restorer) readAll(ctx context.Context, ar *archive.Reader) error {
 		if t == nil {
 			continue // skipped; the reader still checks its CRC
 		}
-		if t.kind == kindOplog {
+		switch t.kind {
+		case kindOplog:
 			if rec.Doc != nil {
 				rs.oplog = append(rs.oplog, append(bson.Raw(nil), rec.Doc...))
+			}
+			continue
+		case kindAuthUsers, kindAuthRoles:
+			if rec.Doc != nil {
+				doc := append(bson.Raw(nil), rec.Doc...)
+				if t.kind == kindAuthUsers {
+					rs.authUsers = append(rs.authUsers, doc)
+				} else {
+					rs.authRoles = append(rs.authRoles, doc)
+				}
+				rs.opts.Progress.add(1, int64(len(doc)))
+			}
+			if t.entry.DB != "admin" {
+				rs.authDB = t.entry.DB
 			}
 			continue
 		}
@@ -396,7 +429,16 @@ func (rs *restorer) create(ctx context.Context, db *mongo.Database, st *nsState)
 	st.created = st.coll == t.coll
 	wctx, cancel := writeContext(ctx)
 	defer cancel()
-	if err := db.RunCommand(wctx, cmd).Err(); err != nil {
+	run := db.RunCommand(wctx, cmd)
+	if rs.opts.PreserveUUID && t.meta != nil && t.meta.UUID != "" {
+		// Renames within a database keep the UUID, so the swap of --drop preserves it too.
+		op, err := createWithUUID(t.db, cmd, t.meta.UUID)
+		if err != nil {
+			return fmt.Errorf("restore %s: %w", t.namespace(), err)
+		}
+		run = rs.client.Database("admin").RunCommand(wctx, op)
+	}
+	if err := run.Err(); err != nil {
 		var ce mongo.CommandError
 		if errors.As(err, &ce) && ce.Code == 48 && !rs.opts.Drop { // NamespaceExists: created meanwhile
 			return nil
@@ -472,6 +514,11 @@ func (rs *restorer) finish(ctx context.Context) error {
 			return err
 		}
 	}
+	if rs.opts.UsersAndRoles {
+		if err := rs.restoreAuth(ctx); err != nil {
+			return err
+		}
+	}
 	if rs.opts.Drop {
 		if err := rs.swapAll(ctx); err != nil {
 			return err
@@ -517,7 +564,7 @@ func (rs *restorer) results() ([]NamespaceStats, int64, int64, []string) {
 	var out []NamespaceStats
 	var ins, fail int64
 	for _, st := range rs.states {
-		if st.t.kind == kindOplog {
+		if !st.t.isCollection() {
 			continue
 		}
 		s := NamespaceStats{Namespace: st.t.namespace(), Documents: st.inserted.Load(), Failed: st.failed.Load()}

@@ -26,9 +26,17 @@ const (
 	kindView
 	kindTimeseries
 	kindOplog
+	kindAuthUsers // users for _mergeAuthzCollections
+	kindAuthRoles // roles for _mergeAuthzCollections
 )
 
 func (t *target) namespace() string { return t.db + "." + t.coll }
+
+// isCollection: the target is a collection or view of a database (not the oplog, nor
+// users and roles, which are applied through commands).
+func (t *target) isCollection() bool {
+	return t.kind != kindOplog && t.kind != kindAuthUsers && t.kind != kindAuthRoles
+}
 
 // plan maps every prelude entry to a target, or to a reason it is skipped.
 type plan struct {
@@ -51,11 +59,18 @@ func makePlan(p *archive.Prelude, opts RestoreOptions) (*plan, error) {
 			pl.skipped[dataNS] = reason
 			continue
 		}
-		if opts.Filter != nil && !opts.Filter.Match(source) {
+		_, isAuth := authKind(e)
+		if opts.Filter != nil && !opts.Filter.Match(source) && !(isAuth && opts.UsersAndRoles) {
 			pl.skipped[dataNS] = "excluded by namespace filter"
 			continue
 		}
 		t := &target{entry: e, source: source, dataNS: dataNS}
+		if kind, ok := authKind(e); ok && opts.UsersAndRoles {
+			t.kind = kind
+			pl.targets[dataNS] = t
+			pl.order = append(pl.order, dataNS)
+			continue
+		}
 		if e.DB == "" && e.Collection == "oplog" {
 			t.kind = kindOplog
 			pl.targets[dataNS] = t
@@ -110,12 +125,13 @@ func skipReason(e archive.Entry, opts RestoreOptions) string {
 		return ""
 	case e.DB == "":
 		return "entry without a database"
-	case strings.HasPrefix(e.Collection, "$admin.system."):
-		return "users and roles of a single-database dump (restoring users and roles is not supported yet)"
-	case e.DB == "admin" && (e.Collection == "system.users" || e.Collection == "system.roles"):
-		return "users and roles (restoring users and roles is not supported yet)"
-	case e.DB == "admin" && e.Collection == "system.version":
+	case e.Collection == "$admin.system.version" || (e.DB == "admin" && e.Collection == "system.version"):
 		return "auth schema version (never inserted)"
+	case strings.HasPrefix(e.Collection, "$admin.system.") || (e.DB == "admin" && (e.Collection == "system.users" || e.Collection == "system.roles")):
+		if !opts.UsersAndRoles {
+			return "users and roles (restored only with --users-and-roles)"
+		}
+		return ""
 	case e.Collection == "system.profile":
 		return "profiler data"
 	case e.DB == "admin" && e.Collection == "system.views", strings.HasPrefix(e.Collection, "system.views"):
@@ -132,4 +148,16 @@ func validateDBName(db string) error {
 		return fmt.Errorf("database name %q contains a character MongoDB forbids", db)
 	}
 	return nil
+}
+
+// authKind recognises the users and roles entries of an archive: admin's own, or the
+// `$admin.*` entries of a single-database dump.
+func authKind(e archive.Entry) (targetKind, bool) {
+	switch {
+	case e.Collection == "$admin.system.users" || (e.DB == "admin" && e.Collection == "system.users"):
+		return kindAuthUsers, true
+	case e.Collection == "$admin.system.roles" || (e.DB == "admin" && e.Collection == "system.roles"):
+		return kindAuthRoles, true
+	}
+	return 0, false
 }
