@@ -23,6 +23,7 @@ type backupCmd struct {
 	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" help:"Collections dumped at once."`
 	IncludeConfig    bool     `name:"include-config" env:"BACKUP_INCLUDE_CONFIG" help:"With no database named, dump the config database too."`
 	AllowEmpty       bool     `name:"allow-empty" env:"BACKUP_ALLOW_EMPTY" help:"Succeed (and store an empty backup) when there is nothing to dump."`
+	UsersAndRoles    bool     `name:"users-and-roles" env:"BACKUP_USERS_AND_ROLES" help:"Also dump users and roles: admin's for a full dump, the database's own with MONGO_DATABASE."`
 	Engine           string   `name:"engine" env:"BACKUP_ENGINE" default:"native" enum:"native,mongotools" help:"native: read through the Go driver; mongotools: run the external mongodump --archive (fallback)."`
 	MongodumpPath    string   `name:"mongodump-path" env:"MONGODUMP_PATH" help:"mongodump binary for --engine mongotools (default: found on PATH)."`
 }
@@ -55,6 +56,7 @@ func (c *backupCmd) Run(a *app) error {
 		Filter:        filter,
 		Parallel:      c.Parallel,
 		AllowEmpty:    c.AllowEmpty,
+		UsersAndRoles: c.UsersAndRoles,
 		IncludeConfig: c.IncludeConfig,
 		ToolVersion:   "mongostash " + version,
 		Logger:        a.log,

@@ -30,6 +30,8 @@ type restoreCmd struct {
 	Bypass           bool     `name:"bypass-document-validation" help:"Insert documents even if they fail the collection's validator."`
 	StopOnError      bool     `name:"stop-on-error" help:"Stop at the first document the server refuses."`
 	OplogReplay      bool     `name:"oplog-replay" help:"Apply the backup's oplog entries after the collections (backups made with an oplog)."`
+	UsersAndRoles    bool     `name:"users-and-roles" env:"RESTORE_USERS_AND_ROLES" help:"Also restore the backup's users and roles (merged by the server with _mergeAuthzCollections)."`
+	PreserveUUID     bool     `name:"preserve-uuid" help:"Create collections with the UUIDs of the backup (needs --drop)."`
 	BatchSize        int      `name:"batch-size" env:"RESTORE_BATCH_SIZE" default:"1000" help:"Documents per insert."`
 	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" help:"Insertion workers per collection."`
 	Engine           string   `name:"engine" env:"RESTORE_ENGINE" default:"native" enum:"native,mongotools" help:"native: insert through the Go driver; mongotools: pipe the archive into the external mongorestore --archive (fallback)."`
@@ -51,6 +53,7 @@ func (c *restoreCmd) Run(a *app) error {
 		Filter: filter, Renamer: renamer, Drop: c.Drop, DryRun: c.DryRun,
 		NoIndex: c.NoIndexRestore, Bypass: c.Bypass, StopOnError: c.StopOnError,
 		OplogReplay: c.OplogReplay, BatchDocs: c.BatchSize, Workers: c.Workers,
+		UsersAndRoles: c.UsersAndRoles, PreserveUUID: c.PreserveUUID,
 		Progress: &dump.Progress{}, Logger: a.log,
 	}
 	var client *mongo.Client
@@ -143,7 +146,8 @@ func (c *restoreCmd) mongorestore(a *app, plain io.Reader, name string) error {
 		args = append(args, "--nsFrom="+c.NsFrom[i], "--nsTo="+c.NsTo[i])
 	}
 	flags := map[string]bool{"--drop": c.Drop, "--dryRun": c.DryRun, "--noIndexRestore": c.NoIndexRestore,
-		"--bypassDocumentValidation": c.Bypass, "--stopOnError": c.StopOnError, "--oplogReplay": c.OplogReplay}
+		"--bypassDocumentValidation": c.Bypass, "--stopOnError": c.StopOnError, "--oplogReplay": c.OplogReplay,
+		"--restoreDbUsersAndRoles": c.UsersAndRoles && c.Mongo.Database != "", "--preserveUUID": c.PreserveUUID}
 	for f, on := range flags {
 		if on {
 			args = append(args, f)
