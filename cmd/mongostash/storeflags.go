@@ -29,6 +29,7 @@ type StoreFlags struct {
 	PartSize           int64  `name:"s3-part-size" env:"S3_PART_SIZE" default:"16777216" help:"First multipart part size in bytes; parts grow so the part limit is never reached."`
 	Concurrency        int    `name:"s3-concurrency" env:"S3_CONCURRENCY" default:"4" help:"Parts uploaded at once."`
 	MaxParts           int    `name:"s3-max-parts" env:"S3_MAX_PARTS" default:"10000" help:"Most parts the store accepts in one upload."`
+	Checksum           string `name:"s3-checksum" env:"S3_CHECKSUM" default:"crc32c" enum:"crc32c,md5" help:"Integrity checksum sent with every part: crc32c, or md5 for stores that refuse CRC32C."`
 	TargetDir          string `name:"target-dir" env:"BACKUP_DIR" default:"./backups" help:"Local directory for backups when no S3 bucket is set." type:"path"`
 }
 
@@ -75,6 +76,7 @@ func (f *StoreFlags) open(ctx context.Context, a *app) (storage.Store, error) {
 		PartSize:           f.PartSize,
 		Concurrency:        f.Concurrency,
 		MaxParts:           f.MaxParts,
+		Checksum:           f.Checksum,
 	})
 	if err != nil {
 		return nil, usagef("S3 configuration: %v", err)
