@@ -662,7 +662,8 @@ func TestCorruptedBodyRejected(t *testing.T) {
 					if r.Method == http.MethodPut && r.ContentLength > 100 {
 						body, err := io.ReadAll(r.Body)
 						if err != nil {
-							t.Error(err)
+							// The client gave up on this request (another part had
+							// already failed and the upload was being aborted).
 							return
 						}
 						body[len(body)/2] ^= 0x01
