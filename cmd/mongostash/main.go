@@ -35,6 +35,8 @@ type cli struct {
 	List    listCmd    `cmd:"" help:"List the backups under the prefix, newest first."`
 	Verify  verifyCmd  `cmd:"" help:"Check a backup end to end without MongoDB: decode it, check every CRC and the manifest."`
 	Version versionCmd `cmd:"" help:"Print the version."`
+
+	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`
 }
 
 // usageError marks configuration mistakes, which exit with 2.
