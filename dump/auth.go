@@ -78,23 +78,11 @@ func dumpAuth(ctx context.Context, client *mongo.Client, aw *archive.Writer, sou
 		if filter == nil {
 			filter = bson.D{}
 		}
-		cur, err := client.Database("admin").Collection(s.from).Find(ctx, filter)
-		if err != nil {
-			return nil, fmt.Errorf("dump %s: read admin.%s: %w", s.entry.Namespace(), s.from, err)
-		}
 		st := NamespaceStats{Namespace: s.entry.Namespace()}
-		for cur.Next(ctx) {
-			if err := nw.Write(cur.Current); err != nil {
-				cur.Close(ctx)
-				return nil, fmt.Errorf("dump %s: %w", st.Namespace, err)
-			}
-			st.Bytes += int64(len(cur.Current))
-			progress.add(1, int64(len(cur.Current)))
-		}
-		err = cur.Err()
-		cur.Close(ctx)
+		n, err := copyCollection(ctx, client.Database("admin").Collection(s.from), filter, nw, progress)
+		st.Bytes = n
 		if err != nil {
-			return nil, fmt.Errorf("dump %s: read admin.%s: %w", st.Namespace, s.from, err)
+			return nil, fmt.Errorf("dump %s: %w", st.Namespace, err)
 		}
 		if err := nw.Close(); err != nil {
 			return nil, fmt.Errorf("dump %s: %w", st.Namespace, err)

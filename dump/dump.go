@@ -189,22 +189,10 @@ func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Write
 	}
 	if !c.view {
 		coll := client.Database(c.entry.DB).Collection(c.dataColl)
-		cur, err := coll.Find(ctx, bson.D{})
+		n, err := copyCollection(ctx, coll, bson.D{}, nw, progress)
+		st.Bytes = n
 		if err != nil {
-			return st, fmt.Errorf("dump %s: find: %w", st.Namespace, err)
-		}
-		for cur.Next(ctx) {
-			if err := nw.Write(cur.Current); err != nil {
-				cur.Close(context.WithoutCancel(ctx))
-				return st, fmt.Errorf("dump %s: %w", st.Namespace, err)
-			}
-			st.Bytes += int64(len(cur.Current))
-			progress.add(1, int64(len(cur.Current)))
-		}
-		err = cur.Err()
-		cur.Close(context.WithoutCancel(ctx))
-		if err != nil {
-			return st, fmt.Errorf("dump %s: read: %w", st.Namespace, err)
+			return st, fmt.Errorf("dump %s: %w", st.Namespace, err)
 		}
 	}
 	if err := nw.Close(); err != nil {
@@ -215,4 +203,26 @@ func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Write
 		progress.Namespaces.Add(1)
 	}
 	return st, nil
+}
+
+// copyCollection streams the documents of coll matching filter, in natural order, as raw
+// bytes into nw, and returns how many bytes it wrote.
+func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, nw *archive.NamespaceWriter, progress *Progress) (int64, error) {
+	cur, err := coll.Find(ctx, filter)
+	if err != nil {
+		return 0, fmt.Errorf("find in %s: %w", coll.Name(), err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var n int64
+	for cur.Next(ctx) {
+		if err := nw.Write(cur.Current); err != nil {
+			return n, err
+		}
+		n += int64(len(cur.Current))
+		progress.add(1, int64(len(cur.Current)))
+	}
+	if err := cur.Err(); err != nil {
+		return n, fmt.Errorf("read %s: %w", coll.Name(), err)
+	}
+	return n, nil
 }
