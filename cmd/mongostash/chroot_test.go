@@ -60,16 +60,7 @@ func TestScratchImage(t *testing.T) {
 		for k, v := range e {
 			cmd.Env = append(cmd.Env, k+"="+v)
 		}
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("run in chroot: %v", err)
-		}
-		return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
+		return collect(t, cmd)
 	}
 	r := inChroot(env{}, "version")
 	if r.code != 0 || !bytes.HasPrefix([]byte(r.stdout), []byte("mongostash scratch-test")) {

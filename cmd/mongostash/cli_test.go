@@ -73,6 +73,12 @@ func runBin(t *testing.T, e env, args ...string) result {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
 	cmd.Dir = t.TempDir()
+	return collect(t, cmd)
+}
+
+// collect runs cmd and returns its output and exit code; failing to start is fatal.
+func collect(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -80,7 +86,7 @@ func runBin(t *testing.T, e env, args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run mongostash %v: %v", args, err)
+		t.Fatalf("run %v: %v", cmd.Args, err)
 	}
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
