@@ -26,24 +26,31 @@ type backupCmd struct {
 	UsersAndRoles    bool     `name:"users-and-roles" env:"BACKUP_USERS_AND_ROLES" help:"Also dump users and roles: admin's for a full dump, the database's own with MONGO_DATABASE."`
 	Engine           string   `name:"engine" env:"BACKUP_ENGINE" default:"native" enum:"native,mongotools" help:"native: read through the Go driver; mongotools: run the external mongodump --archive (fallback)."`
 	MongodumpPath    string   `name:"mongodump-path" env:"MONGODUMP_PATH" help:"mongodump binary for --engine mongotools (default: found on PATH)."`
+
+	Schedule string      `name:"schedule" env:"BACKUP_SCHEDULE" placeholder:"CRON" help:"Run as a daemon and back up on this schedule: 5-field cron ('0 */6 * * *', CRON_TZ=Europe/Berlin prefix for a zone) or @every 6h, @daily, @hourly."`
+	Daemon   DaemonFlags `embed:"" group:"Schedule and metrics"`
 }
 
 func (c *backupCmd) Run(a *app) error {
+	return operation{name: "backup", database: c.Mongo.Database, schedule: c.Schedule, flags: &c.Daemon, once: c.once}.run(a)
+}
+
+func (c *backupCmd) once(a *app) (runResult, error) {
 	comp, err := dump.ParseCompression(c.Compression)
 	if err != nil {
-		return usageError{err}
+		return runResult{}, usageError{err}
 	}
 	filter, err := namespaceFilter("", c.NsInclude, c.NsExclude)
 	if err != nil {
-		return err
+		return runResult{}, err
 	}
 	store, err := c.Store.open(a.ctx, a)
 	if err != nil {
-		return err
+		return runResult{}, err
 	}
 	client, err := c.Mongo.connect(a.ctx)
 	if err != nil {
-		return err
+		return runResult{}, err
 	}
 	defer client.Disconnect(context.WithoutCancel(a.ctx))
 
@@ -73,7 +80,7 @@ func (c *backupCmd) Run(a *app) error {
 	stats, put, err := backupStream(a.ctx, store, key, comp, c.CompressionLevel, produce)
 	stopProgress()
 	if err != nil {
-		return fmt.Errorf("backup %s: %w (nothing was stored)", key, err)
+		return runResult{}, fmt.Errorf("backup %s: %w (nothing was stored)", key, err)
 	}
 	finished := time.Now().UTC()
 	m := &storage.Manifest{
@@ -93,14 +100,14 @@ func (c *backupCmd) Run(a *app) error {
 	}
 	// The manifest is written last: its presence is what marks the backup complete.
 	if err := storage.WriteManifest(context.WithoutCancel(a.ctx), store, key, m); err != nil {
-		return fmt.Errorf("backup %s: the data is stored but writing its manifest failed, so it is not marked complete: %w", key, err)
+		return runResult{}, fmt.Errorf("backup %s: the data is stored but writing its manifest failed, so it is not marked complete: %w", key, err)
 	}
 	dur := finished.Sub(started)
 	log.Info("backup complete",
 		"size", put.Size, "documents", stats.Documents, "collections", len(stats.Namespaces),
 		"databases", strings.Join(stats.Databases, ","), "duration", dur.Round(time.Millisecond).String(),
 		"throughput_mb_s", fmt.Sprintf("%.1f", float64(stats.Bytes)/1e6/max(dur.Seconds(), 1e-9)))
-	return nil
+	return runResult{Bytes: put.Size, Documents: stats.Documents}, nil
 }
 
 // backupStream runs the pipeline driver → archive → compressor → store in one pass:

@@ -12,9 +12,9 @@ import (
 	"github.com/alecthomas/kong"
 )
 
-// model is the command-line model the completion scripts must cover, read the way
+// cliModel is the command-line model the completion scripts must cover, read the way
 // completion.go reads it.
-func model(t *testing.T) ([]complFlag, []complCmd) {
+func cliModel(t *testing.T) ([]complFlag, []complCmd) {
 	t.Helper()
 	var c cli
 	k, err := kong.New(&c, kong.Name("mongostash"))
@@ -26,7 +26,7 @@ func model(t *testing.T) ([]complFlag, []complCmd) {
 
 // TestCompletionModel: every subcommand is in the model, with the flags that matter.
 func TestCompletionModel(t *testing.T) {
-	global, cmds := model(t)
+	global, cmds := cliModel(t)
 	var names []string
 	for _, c := range cmds {
 		names = append(names, c.name)
@@ -47,7 +47,7 @@ func TestCompletionModel(t *testing.T) {
 func TestCompletionBash(t *testing.T) {
 	r := mustRun(t, env{}, "completion", "bash")
 	script := r.stdout
-	global, cmds := model(t)
+	global, cmds := cliModel(t)
 	for _, c := range cmds {
 		if !strings.Contains(script, c.name+")") {
 			t.Errorf("bash script has no case for subcommand %s", c.name)
@@ -136,7 +136,7 @@ func bashComplete(t *testing.T, script, line string) []string {
 // their shells where those are installed (they are optional on a build machine; bash is
 // the one the test above requires).
 func TestCompletionZshFish(t *testing.T) {
-	_, cmds := model(t)
+	_, cmds := cliModel(t)
 	for _, tc := range []struct{ shell, check string }{{"zsh", "-n"}, {"fish", "--no-execute"}} {
 		t.Run(tc.shell, func(t *testing.T) {
 			script := mustRun(t, env{}, "completion", tc.shell).stdout

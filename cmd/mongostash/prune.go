@@ -29,6 +29,10 @@ type pruneCmd struct {
 	DryRun       bool    `name:"dry-run" help:"Print the plan — every backup with keep/delete and its reasons — and delete nothing."`
 	JSON         bool    `name:"json" help:"Print the plan as JSON."`
 	AbortUploads bool    `name:"abort-stale-uploads" env:"PRUNE_ABORT_STALE_UPLOADS" help:"Also abort multipart uploads under the prefix older than 24h (left by killed uploads)."`
+
+	Schedule        string      `name:"schedule" env:"PRUNE_SCHEDULE" placeholder:"CRON" help:"Run as a daemon and prune on this schedule: 5-field cron ('30 3 * * *', CRON_TZ=Europe/Berlin prefix for a zone) or @every 24h, @daily."`
+	MetricsDatabase string      `name:"metrics-database" env:"MONGO_DATABASE" help:"The database label of the metrics (prune itself covers every backup under the prefix); empty = all."`
+	Daemon          DaemonFlags `embed:"" group:"Schedule and metrics"`
 }
 
 // planEntry is one line of the prune plan.
@@ -56,9 +60,13 @@ func (c *pruneCmd) policy() (retention.Policy, error) {
 }
 
 func (c *pruneCmd) Run(a *app) error {
+	return operation{name: "prune", database: c.MetricsDatabase, schedule: c.Schedule, flags: &c.Daemon, once: c.once}.run(a)
+}
+
+func (c *pruneCmd) once(a *app) (runResult, error) {
 	policy, err := c.policy()
 	if err != nil {
-		return err
+		return runResult{}, err
 	}
 	staleness := c.MaxStaleness.d()
 	if staleness < 0 {
@@ -66,11 +74,11 @@ func (c *pruneCmd) Run(a *app) error {
 	}
 	store, err := c.Store.open(a.ctx, a)
 	if err != nil {
-		return err
+		return runResult{}, err
 	}
 	cat, err := storage.ReadCatalog(a.ctx, store, c.Store.Prefix)
 	if err != nil {
-		return err
+		return runResult{}, err
 	}
 	backups, ignored := cat.Backups, cat.Ignored
 	for _, o := range ignored {
@@ -85,35 +93,37 @@ func (c *pruneCmd) Run(a *app) error {
 	now := time.Now()
 	decisions := retention.Apply(candidates, policy, now)
 	if err := c.printPlan(a, decisions); err != nil {
-		return err
+		return runResult{}, err
 	}
 	if stale, why := retention.Stale(candidates, staleness, now); stale && len(candidates) > 0 {
-		return fmt.Errorf("prune: deleting nothing: %s — backups seem to have stopped; fix them first (or raise --max-staleness)", why)
+		return runResult{}, fmt.Errorf("prune: deleting nothing: %s — backups seem to have stopped; fix them first (or raise --max-staleness)", why)
 	} else if stale {
 		a.log.Warn("prune: no backups under the prefix", "store", describePrefix(store, c.Store.Prefix))
 	}
 	var objects, manifests []string
+	var deleted int64 // bytes, for the metrics
 	for _, d := range decisions {
 		if d.Keep {
 			continue
 		}
 		b := byKey[d.Backup.Key]
 		objects = append(objects, b.Key)
+		deleted += b.Size
 		if b.HasManifest {
 			manifests = append(manifests, b.ManifestKey)
 		}
 	}
 	if c.DryRun {
 		a.log.Info("dry run: nothing deleted", "would_delete", len(objects), "keep", len(decisions)-len(objects), "ignored_objects", len(ignored))
-		return nil
+		return runResult{}, nil
 	}
 	// Objects first, manifests last: an interrupted prune leaves manifests without objects,
 	// which the next run removes, never an object that looks complete but is half-deleted.
 	if err := store.Delete(context.WithoutCancel(a.ctx), objects...); err != nil {
-		return fmt.Errorf("prune: delete backups: %w", err)
+		return runResult{}, fmt.Errorf("prune: delete backups: %w", err)
 	}
 	if err := store.Delete(context.WithoutCancel(a.ctx), manifests...); err != nil {
-		return fmt.Errorf("prune: delete manifests of deleted backups: %w", err)
+		return runResult{}, fmt.Errorf("prune: delete manifests of deleted backups: %w", err)
 	}
 	var orphans []string
 	for _, o := range cat.OrphanManifests {
@@ -121,17 +131,17 @@ func (c *pruneCmd) Run(a *app) error {
 	}
 	if len(orphans) > 0 {
 		if err := store.Delete(context.WithoutCancel(a.ctx), orphans...); err != nil {
-			return fmt.Errorf("prune: delete orphan manifests: %w", err)
+			return runResult{}, fmt.Errorf("prune: delete orphan manifests: %w", err)
 		}
 	}
 	if c.AbortUploads {
 		if err := abortStaleUploads(a, store, c.Store.Prefix); err != nil {
-			return err
+			return runResult{}, err
 		}
 	}
 	a.log.Info("prune complete", "deleted", len(objects), "kept", len(decisions)-len(objects),
 		"orphan_manifests_deleted", len(orphans), "ignored_objects", len(ignored), "policy", policy.String())
-	return nil
+	return runResult{Bytes: deleted}, nil
 }
 
 func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision) error {
