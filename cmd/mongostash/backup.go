@@ -72,7 +72,7 @@ func (c *backupCmd) once(a *app) (runResult, error) {
 	if c.Mongo.Database != "" {
 		opts.Databases = []string{c.Mongo.Database}
 	}
-	stopProgress := startProgress(a, "backup", opts.Progress, 0)
+	stopProgress := startProgress(a, "backup", opts.Progress)
 	produce := func(ctx context.Context, w io.Writer) (dump.DumpStats, error) { return dump.Dump(ctx, client, w, opts) }
 	if c.Engine == "mongotools" {
 		produce = c.mongodump(a, opts)

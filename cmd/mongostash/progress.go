@@ -12,10 +12,8 @@ import (
 )
 
 // startProgress shows p as a progress bar when stderr is a terminal, and as a log line
-// every 30 seconds otherwise (cron logs stay short). totalBytes, when known (a restore's
-// object size), sizes the bar; otherwise the planned bytes are used. The returned
-// function stops it.
-func startProgress(a *app, label string, p *dump.Progress, totalBytes int64) func() {
+// every 30 seconds otherwise (cron logs stay short). The returned function stops it.
+func startProgress(a *app, label string, p *dump.Progress) func() {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -26,17 +24,21 @@ func startProgress(a *app, label string, p *dump.Progress, totalBytes int64) fun
 		tick := 30 * time.Second
 		if interactive {
 			tick = 200 * time.Millisecond
-			total := totalBytes
-			if total <= 0 {
-				total = p.PlannedBytes.Load()
-			}
+		}
+		// The bar appears with the first document, once planning (and its log lines) are
+		// done, so that it never shares a line with them and knows its total. It counts
+		// documents: servers' estimates of data size (collStats) include storage overhead,
+		// while their document counts are close.
+		newBar := func() *progressbar.ProgressBar {
+			total := p.PlannedDocuments.Load()
 			if total <= 0 {
 				total = -1
 			}
-			bar = progressbar.NewOptions64(total,
+			return progressbar.NewOptions64(total,
 				progressbar.OptionSetWriter(os.Stderr),
 				progressbar.OptionSetDescription(label),
-				progressbar.OptionShowBytes(true),
+				progressbar.OptionSetItsString("docs"),
+				progressbar.OptionShowIts(),
 				progressbar.OptionShowCount(),
 				progressbar.OptionThrottle(200*time.Millisecond),
 				progressbar.OptionClearOnFinish(),
@@ -53,9 +55,15 @@ func startProgress(a *app, label string, p *dump.Progress, totalBytes int64) fun
 				return
 			case <-t.C:
 				docs, bytes := p.Documents.Load(), p.Bytes.Load()
-				if bar != nil {
-					_ = bar.Set64(bytes)
-					bar.Describe(fmt.Sprintf("%s: %d docs", label, docs))
+				if interactive {
+					if bar == nil && docs == 0 {
+						continue
+					}
+					if bar == nil {
+						bar = newBar()
+					}
+					_ = bar.Set64(docs)
+					bar.Describe(fmt.Sprintf("%s (%s)", label, humanBytes(bytes)))
 					continue
 				}
 				a.log.Info(label+" progress", "documents", docs, "planned_documents", p.PlannedDocuments.Load(),

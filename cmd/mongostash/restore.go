@@ -80,7 +80,8 @@ func (c *restoreCmd) Run(a *app) error {
 		return c.mongorestore(a, plain, src.name)
 	}
 	start := time.Now()
-	stop := startProgress(a, "restore", opts.Progress, 0)
+	opts.Progress.PlannedDocuments.Store(src.plannedDocuments())
+	stop := startProgress(a, "restore", opts.Progress)
 	stats, err := dump.Restore(a.ctx, client, plain, opts)
 	stop()
 	for _, n := range stats.Namespaces {

@@ -84,3 +84,16 @@ func describePrefix(store storage.Store, prefix string) string {
 	}
 	return fmt.Sprintf("%s (prefix %q)", store, prefix)
 }
+
+// plannedDocuments is the document count the manifest promises, 0 without one: it sizes
+// the progress bar of a restore or verify.
+func (s *source) plannedDocuments() int64 {
+	if s.manifest == nil {
+		return 0
+	}
+	var n int64
+	for _, ns := range s.manifest.Namespaces {
+		n += ns.Documents
+	}
+	return n
+}

@@ -34,7 +34,8 @@ func (c *verifyCmd) Run(a *app) error {
 	}
 	defer plain.Close()
 	progress := &dump.Progress{}
-	stop := startProgress(a, "verify", progress, src.size)
+	progress.PlannedDocuments.Store(src.plannedDocuments())
+	stop := startProgress(a, "verify", progress)
 	vs, err := dump.Verify(a.ctx, plain, progress)
 	stop()
 	if err != nil {
