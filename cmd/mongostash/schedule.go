@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	// The scratch image has no zoneinfo: embed it, so that CRON_TZ=Europe/Berlin works.
+	_ "time/tzdata"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
