@@ -27,7 +27,7 @@ type backupCmd struct {
 	Engine           string   `name:"engine" env:"BACKUP_ENGINE" default:"native" enum:"native,mongotools" help:"native: read through the Go driver; mongotools: run the external mongodump --archive (fallback)."`
 	MongodumpPath    string   `name:"mongodump-path" env:"MONGODUMP_PATH" help:"mongodump binary for --engine mongotools (default: found on PATH)."`
 
-	Schedule string      `name:"schedule" env:"BACKUP_SCHEDULE" placeholder:"CRON" help:"Run as a daemon and back up on this schedule: 5-field cron ('0 */6 * * *', CRON_TZ=Europe/Berlin prefix for a zone) or @every 6h, @daily, @hourly."`
+	Schedule string      `name:"schedule" env:"BACKUP_SCHEDULE" placeholder:"CRON" group:"Schedule and metrics" help:"Run as a daemon and back up on this schedule: 5-field cron ('0 */6 * * *', CRON_TZ=Europe/Berlin prefix for a zone) or @every 6h, @daily, @hourly."`
 	Daemon   DaemonFlags `embed:"" group:"Schedule and metrics"`
 }
 

@@ -30,8 +30,8 @@ type pruneCmd struct {
 	JSON         bool    `name:"json" help:"Print the plan as JSON."`
 	AbortUploads bool    `name:"abort-stale-uploads" env:"PRUNE_ABORT_STALE_UPLOADS" help:"Also abort multipart uploads under the prefix older than 24h (left by killed uploads)."`
 
-	Schedule        string      `name:"schedule" env:"PRUNE_SCHEDULE" placeholder:"CRON" help:"Run as a daemon and prune on this schedule: 5-field cron ('30 3 * * *', CRON_TZ=Europe/Berlin prefix for a zone) or @every 24h, @daily."`
-	MetricsDatabase string      `name:"metrics-database" env:"MONGO_DATABASE" help:"The database label of the metrics (prune itself covers every backup under the prefix); empty = all."`
+	Schedule        string      `name:"schedule" env:"PRUNE_SCHEDULE" placeholder:"CRON" group:"Schedule and metrics" help:"Run as a daemon and prune on this schedule: 5-field cron ('30 3 * * *', CRON_TZ=Europe/Berlin prefix for a zone) or @every 24h, @daily."`
+	MetricsDatabase string      `name:"metrics-database" env:"MONGO_DATABASE" group:"Schedule and metrics" help:"The database label of the metrics (prune itself covers every backup under the prefix); empty = all."`
 	Daemon          DaemonFlags `embed:"" group:"Schedule and metrics"`
 }
 

@@ -263,6 +263,9 @@ func (op operation) daemon(a *app) error {
 			log.Info("daemon stopped", "runs", runs)
 			return nil
 		case <-timer.C:
+			if a.ctx.Err() != nil {
+				continue // shutting down: the next pass through the loop stops
+			}
 			if running {
 				log.Warn("scheduled run skipped", "reason", "the previous run is still going", "run", runs)
 			} else {
