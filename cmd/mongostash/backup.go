@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/storage"
 )
@@ -48,11 +50,19 @@ func (c *backupCmd) once(a *app) (runResult, error) {
 	if err != nil {
 		return runResult{}, err
 	}
-	client, err := c.Mongo.connect(a.ctx)
-	if err != nil {
-		return runResult{}, err
+	// The mongotools engine connects by itself (mongodump reads MONGO_URL); the driver
+	// connection is only for the native engine.
+	var client *mongo.Client
+	if c.Engine == "mongotools" {
+		if err := c.Mongo.check(); err != nil {
+			return runResult{}, err
+		}
+	} else {
+		if client, err = c.Mongo.connect(a.ctx); err != nil {
+			return runResult{}, err
+		}
+		defer client.Disconnect(context.WithoutCancel(a.ctx))
 	}
-	defer client.Disconnect(context.WithoutCancel(a.ctx))
 
 	started := time.Now().UTC()
 	key := storage.BackupKey(c.Store.Prefix, started, comp.Ext())

@@ -21,13 +21,9 @@ type MongoFlags struct {
 // connect opens a client and checks that the server answers, so a wrong host or wrong
 // credentials fail here with a clear message rather than midway.
 func (f *MongoFlags) connect(ctx context.Context) (*mongo.Client, error) {
-	if err := resolveFile(&f.MongoURL, "MONGO_URL"); err != nil {
+	if err := f.check(); err != nil {
 		return nil, err
 	}
-	if f.MongoURL == "" {
-		return nil, usagef("no MongoDB server given: set MONGO_URL or --mongo-url (e.g. mongodb://user:password@host:27017)")
-	}
-	registerURLSecrets(f.MongoURL)
 	opts := options.Client().ApplyURI(f.MongoURL).SetServerSelectionTimeout(f.ServerTimeout).SetAppName("mongostash")
 	client, err := mongo.Connect(opts)
 	if err != nil {
@@ -40,6 +36,18 @@ func (f *MongoFlags) connect(ctx context.Context) (*mongo.Client, error) {
 		return nil, fmt.Errorf("connect to MongoDB at %s: %w (check the host, port, credentials and network; waited %s)", hostsOf(f.MongoURL), err, f.ServerTimeout)
 	}
 	return client, nil
+}
+
+// check reads MONGO_URL (or its _FILE), insists on it, and marks its password secret.
+func (f *MongoFlags) check() error {
+	if err := resolveFile(&f.MongoURL, "MONGO_URL"); err != nil {
+		return err
+	}
+	if f.MongoURL == "" {
+		return usagef("no MongoDB server given: set MONGO_URL or --mongo-url (e.g. mongodb://user:password@host:27017)")
+	}
+	registerURLSecrets(f.MongoURL)
+	return nil
 }
 
 // registerURLSecrets marks the password of a connection string as secret, so that it is

@@ -3,6 +3,7 @@ package main
 import (
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -22,9 +23,14 @@ func registerSecret(s string) {
 	}
 	secretsMu.Lock()
 	defer secretsMu.Unlock()
-	secrets = append(secrets, s)
+	add := func(v string) {
+		if !slices.Contains(secrets, v) { // daemons register the same values every run
+			secrets = append(secrets, v)
+		}
+	}
+	add(s)
 	if dec, err := url.QueryUnescape(s); err == nil && dec != s {
-		secrets = append(secrets, dec)
+		add(dec)
 	}
 }
 
