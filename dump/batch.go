@@ -10,9 +10,10 @@ import (
 // batch is a group of documents for one insert. The documents are copied into one
 // buffer, because the archive reader reuses its own.
 type batch struct {
-	buf  []byte
-	offs []int
-	docs []bson.Raw
+	buf    []byte
+	offs   []int
+	docs   []bson.Raw
+	weight int64 // share of the restore's memory budget it holds
 }
 
 var batchPool = sync.Pool{New: func() any { return &batch{} }}

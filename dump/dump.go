@@ -47,6 +47,9 @@ type DumpStats struct {
 	Bytes         int64 // uncompressed BSON bytes of documents
 }
 
+// dumpChunkSize is the per-collection buffer of the archive writer.
+const dumpChunkSize = 1 << 20
+
 // ErrNothingToDump means the selected databases hold no collection to back up.
 var ErrNothingToDump = errors.New("nothing to back up: no collections matched (check MONGO_DATABASE and the namespace filters, or pass --allow-empty)")
 
@@ -125,7 +128,9 @@ func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptio
 			opts.Progress.PlannedBytes.Add(c.size)
 		}
 	}
-	aw := archive.NewWriter(w)
+	// 1 MiB chunks instead of mongodump's 16 MiB: only block boundaries change (they carry
+	// no meaning), and Parallel buffers of 16 MiB would dominate the memory of a backup.
+	aw := archive.NewWriterSize(w, dumpChunkSize)
 	if err := aw.WritePrelude(prelude); err != nil {
 		return stats, fmt.Errorf("write archive prelude: %w", err)
 	}

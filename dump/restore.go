@@ -15,6 +15,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/dump/ns"
@@ -50,6 +51,10 @@ type RestoreStats struct {
 	Errors     []string // the first document errors, for the report
 }
 
+// restoreMemoryBudget bounds the bytes of documents read from the archive and not yet
+// inserted, so a restore's memory does not grow with document size or collection count.
+const restoreMemoryBudget = 64 << 20
+
 // ErrDocumentsFailed means the server refused some documents (duplicate keys, validation).
 // mongorestore exits 0 in that case; Restore does not.
 var ErrDocumentsFailed = errors.New("some documents were not restored")
@@ -77,7 +82,8 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		return stats, err
 	}
 	stats.Skipped = pl.skipped
-	rs := &restorer{client: client, opts: opts, plan: pl, log: opts.Logger, states: map[string]*nsState{}}
+	rs := &restorer{client: client, opts: opts, plan: pl, log: opts.Logger, states: map[string]*nsState{},
+		budget: semaphore.NewWeighted(restoreMemoryBudget)}
 	if opts.DryRun {
 		rs.client = nil
 	} else if client == nil {
@@ -159,6 +165,7 @@ type restorer struct {
 	cancel context.CancelCauseFunc
 
 	existing             map[string]bool // target namespaces that exist before the restore
+	budget               *semaphore.Weighted
 	wg                   sync.WaitGroup
 	mu                   sync.Mutex
 	states               map[string]*nsState // by data namespace
@@ -290,12 +297,36 @@ func (rs *restorer) flush(ctx context.Context, st *nsState) {
 	if st.batch == nil || len(st.batch.docs) == 0 {
 		return
 	}
-	select {
-	case st.batches <- st.batch:
-	case <-ctx.Done():
-		putBatch(st.batch)
-	}
+	b := st.batch
 	st.batch = nil
+	// The memory budget bounds the documents read but not yet inserted, across every
+	// namespace, whatever the document sizes: the reader waits here for inserts to finish.
+	b.weight = min(int64(len(b.buf)), restoreMemoryBudget)
+	if err := rs.budget.Acquire(ctx, b.weight); err != nil {
+		b.weight = 0
+		putBatch(b)
+		return
+	}
+	select {
+	case st.batches <- b:
+	case <-ctx.Done():
+		rs.release(b)
+		putBatch(b)
+	}
+}
+
+// done is the end of a batch's life: its budget share is returned, its buffer reused.
+func (rs *restorer) done(b *batch) {
+	rs.release(b)
+	putBatch(b)
+}
+
+// release returns a batch's share of the memory budget.
+func (rs *restorer) release(b *batch) {
+	if b.weight > 0 {
+		rs.budget.Release(b.weight)
+		b.weight = 0
+	}
 }
 
 // state returns the namespace's state, starting its goroutine on first sight.
@@ -320,7 +351,7 @@ func (rs *restorer) state(ctx context.Context, t *target) *nsState {
 		if st.err != nil {
 			rs.cancel(st.err)
 			for b := range st.batches { // let the reader go on to its own end
-				putBatch(b)
+				rs.done(b)
 			}
 		}
 	}()
@@ -360,19 +391,19 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 		for b := range st.batches {
 			st.inserted.Add(int64(len(b.docs)))
 			rs.opts.Progress.add(int64(len(b.docs)), int64(len(b.buf)))
-			putBatch(b)
+			rs.done(b)
 		}
 		return nil
 	}
 	if t.kind == kindView {
 		for b := range st.batches {
-			putBatch(b)
+			rs.done(b)
 		}
 		return nil // views are created at the end, after their sources
 	}
 	if ctx.Err() != nil { // the restore stopped before this namespace began
 		for b := range st.batches {
-			putBatch(b)
+			rs.done(b)
 		}
 		return nil
 	}
@@ -394,14 +425,14 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 			defer wg.Done()
 			for b := range st.batches {
 				if ctx.Err() != nil { // stopping: drain without writing
-					putBatch(b)
+					rs.done(b)
 					continue
 				}
 				if err := rs.insert(ctx, coll, st, b); err != nil {
 					errOnce.Do(func() { firstErr = err })
 					rs.cancel(err)
 				}
-				putBatch(b)
+				rs.done(b)
 			}
 		}()
 	}
