@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mongostash/mongostash/dump/archive"
@@ -46,6 +47,9 @@ type DumpStats struct {
 	Documents     int64
 	Bytes         int64 // uncompressed BSON bytes of documents
 }
+
+// cursorBatchDocs is the batch size of the dump's cursors.
+const cursorBatchDocs = 2000
 
 // dumpChunkSize is the per-collection buffer of the archive writer.
 const dumpChunkSize = 1 << 20
@@ -213,7 +217,10 @@ func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Write
 // copyCollection streams the documents of coll matching filter, in natural order, as raw
 // bytes into nw, and returns how many bytes it wrote.
 func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, nw *archive.NamespaceWriter, progress *Progress) (int64, error) {
-	cur, err := coll.Find(ctx, filter)
+	// Batches of at most cursorBatchDocs: without a size, servers fill each reply up to
+	// 16 MiB, and the driver holds a reply while the next arrives — memory that would grow
+	// with the collection's size up to 32 MiB per collection dumped at once.
+	cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(cursorBatchDocs))
 	if err != nil {
 		return 0, fmt.Errorf("find in %s: %w", coll.Name(), err)
 	}

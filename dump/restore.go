@@ -53,7 +53,7 @@ type RestoreStats struct {
 
 // restoreMemoryBudget bounds the bytes of documents read from the archive and not yet
 // inserted, so a restore's memory does not grow with document size or collection count.
-const restoreMemoryBudget = 64 << 20
+const restoreMemoryBudget = 32 << 20
 
 // ErrDocumentsFailed means the server refused some documents (duplicate keys, validation).
 // mongorestore exits 0 in that case; Restore does not.

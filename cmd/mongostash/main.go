@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -47,7 +48,17 @@ func (e usageError) Unwrap() error { return e.err }
 
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
+// defaultMemoryLimit is the soft memory limit of the Go runtime unless GOMEMLIMIT says
+// otherwise. A backup's live memory is bounded (upload parts, compressor window, cursor
+// batches), but with the runtime's default pacing the heap may grow to twice that before a
+// collection ends, so peak memory would depend on the data's size. With a soft limit the
+// collector works harder only near the limit; it never fails an allocation.
+const defaultMemoryLimit = 64 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	os.Exit(run(os.Args[1:]))
 }
 
