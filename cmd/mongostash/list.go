@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/mongostash/mongostash/storage"
@@ -49,11 +47,9 @@ func (c *listCmd) Run(a *app) error {
 		entries = append(entries, e)
 	}
 	if c.JSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(entries)
+		return writeJSON(a.stdout, entries)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(a.stdout)
 	fmt.Fprintln(tw, "KEY\tTIME\tAGE\tSIZE\tCOMPRESSION\tDATABASES\tDOCUMENTS\tSTATE")
 	now := time.Now()
 	for _, e := range entries {

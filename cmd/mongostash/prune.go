@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/mongostash/mongostash/retention"
@@ -154,11 +152,9 @@ func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision) error {
 		entries = append(entries, planEntry{Key: d.Backup.Key, Time: d.Backup.Time.UTC(), Complete: d.Backup.Complete, Action: action, Reasons: d.Reasons})
 	}
 	if c.JSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(entries)
+		return writeJSON(a.stdout, entries)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(a.stdout)
 	fmt.Fprintln(tw, "ACTION\tKEY\tTIME\tREASONS")
 	for _, e := range entries {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", e.Action, e.Key, e.Time.Format(time.RFC3339), strings.Join(e.Reasons, "; "))
