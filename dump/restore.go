@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -113,10 +114,10 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
 	}
-	var swapErr *swapError
 	switch {
-	case err != nil && opts.Drop && !opts.DryRun && errors.As(err, &swapErr) && len(swapErr.swapped) > 0:
+	case err != nil && opts.Drop && !opts.DryRun && len(rs.swapped) > 0:
 		rs.dropTemporaries(context.WithoutCancel(ctx))
+		err = fmt.Errorf("%w (already replaced before this failure: %s; every other collection keeps its existing data)", err, strings.Join(rs.swapped, ", "))
 	case err != nil && opts.Drop && !opts.DryRun:
 		rs.dropTemporaries(context.WithoutCancel(ctx))
 		err = fmt.Errorf("%w (nothing was replaced: existing collections are unchanged)", err)
@@ -166,6 +167,7 @@ type restorer struct {
 
 	existing             map[string]bool // target namespaces that exist before the restore
 	budget               *semaphore.Weighted
+	swapped              []string // with Drop: namespaces already replaced by their restored copy
 	wg                   sync.WaitGroup
 	mu                   sync.Mutex
 	states               map[string]*nsState // by data namespace

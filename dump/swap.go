@@ -3,7 +3,6 @@ package dump
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -13,34 +12,18 @@ import (
 // by renaming the old collection aside first, so that at no moment is neither the old
 // nor the new data in the database.
 func (rs *restorer) swapAll(ctx context.Context) error {
-	var swapped []string
 	for _, st := range rs.sortedStates() {
 		if st.coll == st.t.coll {
 			continue
 		}
 		if err := rs.swap(ctx, st); err != nil {
-			return &swapError{err: err, swapped: swapped}
+			return err
 		}
 		st.coll = st.t.coll
-		swapped = append(swapped, st.t.namespace())
+		rs.swapped = append(rs.swapped, st.t.namespace())
 	}
 	return nil
 }
-
-// swapError is a failed swap, with the collections already replaced before it.
-type swapError struct {
-	err     error
-	swapped []string
-}
-
-func (e *swapError) Error() string {
-	if len(e.swapped) == 0 {
-		return e.err.Error()
-	}
-	return fmt.Sprintf("%v (already replaced before this failure: %s; every other collection keeps its existing data)", e.err, strings.Join(e.swapped, ", "))
-}
-
-func (e *swapError) Unwrap() error { return e.err }
 
 func (rs *restorer) swap(ctx context.Context, st *nsState) error {
 	t := st.t
