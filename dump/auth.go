@@ -79,7 +79,9 @@ func dumpAuth(ctx context.Context, client *mongo.Client, aw *archive.Writer, sou
 			filter = bson.D{}
 		}
 		st := NamespaceStats{Namespace: s.entry.Namespace()}
-		n, err := copyCollection(ctx, client.Database("admin").Collection(s.from), filter, nw, progress)
+		counter := progress.namespace(st.Namespace, 0)
+		n, err := copyCollection(ctx, client.Database("admin").Collection(s.from), filter, nw, counter)
+		counter.finish()
 		st.Bytes = n
 		if err != nil {
 			return nil, fmt.Errorf("dump %s: %w", st.Namespace, err)

@@ -198,7 +198,9 @@ func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Write
 	}
 	if !c.view {
 		coll := client.Database(c.entry.DB).Collection(c.dataColl)
-		n, err := copyCollection(ctx, coll, bson.D{}, nw, progress)
+		counter := progress.namespace(st.Namespace, c.estimate)
+		n, err := copyCollection(ctx, coll, bson.D{}, nw, counter)
+		counter.finish()
 		st.Bytes = n
 		if err != nil {
 			return st, fmt.Errorf("dump %s: %w", st.Namespace, err)
@@ -216,7 +218,7 @@ func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Write
 
 // copyCollection streams the documents of coll matching filter, in natural order, as raw
 // bytes into nw, and returns how many bytes it wrote.
-func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, nw *archive.NamespaceWriter, progress *Progress) (int64, error) {
+func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, nw *archive.NamespaceWriter, progress *nsProgress) (int64, error) {
 	// Batches of at most cursorBatchDocs: without a size, servers fill each reply up to
 	// 16 MiB, and the driver holds a reply while the next arrives — memory that would grow
 	// with the collection's size up to 32 MiB per collection dumped at once.

@@ -189,6 +189,7 @@ type nsState struct {
 	failed   atomic.Int64
 	done     chan struct{}
 	err      error
+	progress *nsProgress // this namespace's counters, nil without Progress
 }
 
 // prepare learns which target collections exist, and refuses what cannot work.
@@ -345,10 +346,12 @@ func (rs *restorer) state(ctx context.Context, t *target) *nsState {
 		st.coll = temporaryName()
 	}
 	rs.states[t.dataNS] = st
+	st.progress = rs.opts.Progress.namespace(t.source, 0)
 	rs.wg.Add(1)
 	go func() {
 		defer rs.wg.Done()
 		defer close(st.done)
+		defer st.progress.finish()
 		st.err = rs.run(ctx, st)
 		if st.err != nil {
 			rs.cancel(st.err)
@@ -392,7 +395,7 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 	if rs.client == nil { // dry run: count only
 		for b := range st.batches {
 			st.inserted.Add(int64(len(b.docs)))
-			rs.opts.Progress.add(int64(len(b.docs)), int64(len(b.buf)))
+			st.progress.add(int64(len(b.docs)), int64(len(b.buf)))
 			rs.done(b)
 		}
 		return nil
@@ -511,7 +514,7 @@ func (rs *restorer) insert(ctx context.Context, coll *mongo.Collection, st *nsSt
 	n := int64(len(b.docs))
 	if err == nil {
 		st.inserted.Add(n)
-		rs.opts.Progress.add(n, int64(len(b.buf)))
+		st.progress.add(n, int64(len(b.buf)))
 		return nil
 	}
 	var bwe mongo.BulkWriteException
@@ -521,7 +524,7 @@ func (rs *restorer) insert(ctx context.Context, coll *mongo.Collection, st *nsSt
 	failed := int64(len(bwe.WriteErrors))
 	st.failed.Add(failed)
 	st.inserted.Add(n - failed)
-	rs.opts.Progress.add(n, int64(len(b.buf)))
+	st.progress.add(n, int64(len(b.buf)))
 	rs.mu.Lock()
 	for _, we := range bwe.WriteErrors {
 		if len(rs.errs) >= rs.opts.MaxErrors {

@@ -47,7 +47,7 @@ func newRunMetrics(op, db string) *runMetrics {
 		lastSuccess: gauge("mongostash_last_success_timestamp_seconds", "Unix time the last successful run finished (absent until one has)."),
 		lastRunOK:   gauge("mongostash_last_run_success", "1 if the last run succeeded, 0 if it failed."),
 		duration:    gauge("mongostash_last_run_duration_seconds", "How long the last run took, successful or not."),
-		bytes:       gauge("mongostash_last_run_bytes", "Bytes of the last successful run: stored by a backup, deleted by a prune."),
+		bytes:       gauge("mongostash_last_run_bytes", "Bytes of the last successful run: stored by a backup, deleted by a prune, read by a restore."),
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mongostash_runs_total", Help: "Runs finished, by result (success or failure).",
 		}, append(labels, "result")),

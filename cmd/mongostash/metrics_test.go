@@ -115,6 +115,47 @@ func TestMetricsFile(t *testing.T) {
 	}
 }
 
+// TestRestoreMetricsFile: a one-shot restore writes operation="restore" metrics after a
+// success (documents inserted, bytes read from the store) and after a failure.
+func TestRestoreMetricsFile(t *testing.T) {
+	b := newBed(t)
+	insertDocs(t, b, 5, 500)
+	mustRun(t, b.env, "backup")
+	var stored int64
+	for key, size := range objectSizes(t, b) {
+		if !strings.HasSuffix(key, ".manifest.json") {
+			stored = size
+		}
+	}
+	file := filepath.Join(t.TempDir(), "restore.prom")
+	labels := map[string]string{"operation": "restore", "database": b.mongo.DB}
+	withResult := func(r string) map[string]string {
+		return map[string]string{"operation": "restore", "database": b.mongo.DB, "result": r}
+	}
+
+	mustRun(t, b.env, "restore", "--drop", "--metrics-file", file)
+	mfs := parseMetrics(t, readMetricsFile(t, file))
+	if _, ok := metricValue(mfs, "mongostash_last_success_timestamp_seconds", labels); !ok {
+		t.Errorf("restore: no last success")
+	}
+	wantMetric(t, mfs, "mongostash_last_run_documents", labels, 5)
+	wantMetric(t, mfs, "mongostash_last_run_bytes", labels, float64(stored))
+	wantMetric(t, mfs, "mongostash_last_run_success", labels, 1)
+	wantMetric(t, mfs, "mongostash_runs_total", withResult("success"), 1)
+	wantMetric(t, mfs, "mongostash_failures_total", labels, 0)
+
+	r := runBin(t, b.env.with("MONGO_URL", "mongodb://127.0.0.1:1/", "MONGO_TIMEOUT", "1s", "METRICS_FILE", file), "restore", "--drop")
+	if r.code != exitFailed {
+		t.Fatalf("want exit 1, got %s", r)
+	}
+	mfs = parseMetrics(t, readMetricsFile(t, file))
+	wantNoMetric(t, mfs, "mongostash_last_success_timestamp_seconds", labels)
+	wantNoMetric(t, mfs, "mongostash_last_run_documents", labels)
+	wantMetric(t, mfs, "mongostash_last_run_success", labels, 0)
+	wantMetric(t, mfs, "mongostash_runs_total", withResult("failure"), 1)
+	wantMetric(t, mfs, "mongostash_failures_total", labels, 1)
+}
+
 // pushed is one request the stand-in Pushgateway received.
 type pushed struct {
 	method, path, contentType, body string

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,13 +64,42 @@ func startProgress(a *app, label string, p *dump.Progress) func() {
 						bar = newBar()
 					}
 					_ = bar.Set64(docs)
-					bar.Describe(fmt.Sprintf("%s (%s)", label, humanBytes(bytes)))
+					desc := fmt.Sprintf("%s (%s)", label, humanBytes(bytes))
+					if active := activeNamespaces(p, 4); active != "" {
+						desc += " " + active
+					}
+					bar.Describe(desc)
 					continue
 				}
 				a.log.Info(label+" progress", "documents", docs, "planned_documents", p.PlannedDocuments.Load(),
-					"bytes", bytes, "collections_done", p.Namespaces.Load())
+					"bytes", bytes, "collections_done", p.Namespaces.Load(), "in_progress", activeNamespaces(p, 4))
 			}
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// activeNamespaces describes up to max namespaces still in progress, with their document
+// counts and, where the plan knows their size, percentages: "db.a 1200 (40%), db.b 30".
+func activeNamespaces(p *dump.Progress, max int) string {
+	var parts []string
+	more := 0
+	for _, n := range p.PerNamespace() {
+		if n.Done {
+			continue
+		}
+		if len(parts) == max {
+			more++
+			continue
+		}
+		s := fmt.Sprintf("%s %d", n.Namespace, n.Documents)
+		if n.PlannedDocuments > 0 {
+			s += fmt.Sprintf(" (%d%%)", min(100, n.Documents*100/n.PlannedDocuments))
+		}
+		parts = append(parts, s)
+	}
+	if more > 0 {
+		parts = append(parts, fmt.Sprintf("+%d more", more))
+	}
+	return strings.Join(parts, ", ")
 }

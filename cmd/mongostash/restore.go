@@ -36,17 +36,31 @@ type restoreCmd struct {
 	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" help:"Insertion workers per collection."`
 	Engine           string   `name:"engine" env:"RESTORE_ENGINE" default:"native" enum:"native,mongotools" help:"native: insert through the Go driver; mongotools: pipe the archive into the external mongorestore --archive (fallback)."`
 	MongorestorePath string   `name:"mongorestore-path" env:"MONGORESTORE_PATH" help:"mongorestore binary for --engine mongotools (default: found on PATH)."`
+
+	Metrics RestoreMetricsFlags `embed:"" group:"Metrics"`
+}
+
+// RestoreMetricsFlags are the metrics destinations of DaemonFlags, for restore, which never
+// runs on a schedule.
+type RestoreMetricsFlags struct {
+	MetricsFile string `name:"metrics-file" env:"METRICS_FILE" type:"path" placeholder:"PATH" help:"After the restore, write its metrics to this Prometheus textfile (for node_exporter's textfile collector; replaced atomically)."`
+	Pushgateway string `name:"pushgateway" env:"PUSHGATEWAY_URL" placeholder:"URL" help:"After the restore, push its metrics to this Prometheus Pushgateway (job mongostash, grouped by operation and database)."`
 }
 
 func (c *restoreCmd) Run(a *app) error {
+	flags := &DaemonFlags{MetricsFile: c.Metrics.MetricsFile, Pushgateway: c.Metrics.Pushgateway}
+	return operation{name: "restore", database: c.Mongo.Database, flags: flags, once: c.once}.run(a)
+}
+
+func (c *restoreCmd) once(a *app) (runResult, error) {
 	filter, err := namespaceFilter(c.Mongo.Database, c.NsInclude, c.NsExclude)
 	if err != nil {
-		return err
+		return runResult{}, err
 	}
 	var renamer *ns.Renamer
 	if len(c.NsFrom) > 0 || len(c.NsTo) > 0 {
 		if renamer, err = ns.NewRenamer(c.NsFrom, c.NsTo); err != nil {
-			return usagef("--ns-from/--ns-to: %v", err)
+			return runResult{}, usagef("--ns-from/--ns-to: %v", err)
 		}
 	}
 	opts := dump.RestoreOptions{
@@ -59,28 +73,31 @@ func (c *restoreCmd) Run(a *app) error {
 	var client *mongo.Client
 	if !c.DryRun {
 		if client, err = c.Mongo.connect(a.ctx); err != nil {
-			return err
+			return runResult{}, err
 		}
 		defer client.Disconnect(context.WithoutCancel(a.ctx))
 	}
 	src, err := openSource(a.ctx, a, c.From, c.Object, &c.Store)
 	if err != nil {
-		return err
+		return runResult{}, err
 	}
 	defer src.Close()
 	log := a.log.With("source", src.name)
 	counted := &countingReader{r: src}
 	plain, comp, err := dump.Decompress(counted)
 	if err != nil {
-		return fmt.Errorf("restore %s: %w", src.name, err)
+		return runResult{}, fmt.Errorf("restore %s: %w", src.name, err)
 	}
 	defer plain.Close()
 	log.Info("restore started", "compression", string(comp), "drop", c.Drop, "dry_run", c.DryRun, "engine", c.Engine)
 	if c.Engine == "mongotools" {
-		return c.mongorestore(a, plain, src.name)
+		// mongorestore inserts by itself: only the bytes read are known here.
+		err := c.mongorestore(a, plain, src.name)
+		return runResult{Bytes: counted.n}, err
 	}
 	start := time.Now()
 	opts.Progress.PlannedDocuments.Store(src.plannedDocuments())
+	src.planNamespaces(opts.Progress)
 	stop := startProgress(a, "restore", opts.Progress)
 	stats, err := dump.Restore(a.ctx, client, plain, opts)
 	stop()
@@ -95,9 +112,9 @@ func (c *restoreCmd) Run(a *app) error {
 	}
 	if err != nil {
 		if errors.Is(err, dump.ErrDocumentsFailed) && len(stats.Errors) > 0 {
-			return fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
+			return runResult{}, fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
 		}
-		return fmt.Errorf("restore %s: %w", src.name, err)
+		return runResult{}, fmt.Errorf("restore %s: %w", src.name, err)
 	}
 	verb := "restore complete"
 	if c.DryRun {
@@ -105,7 +122,7 @@ func (c *restoreCmd) Run(a *app) error {
 	}
 	log.Info(verb, "collections", len(stats.Namespaces), "documents", stats.Inserted,
 		"read_bytes", counted.n, "duration", time.Since(start).Round(time.Millisecond).String())
-	return nil
+	return runResult{Bytes: counted.n, Documents: stats.Inserted}, nil
 }
 
 // namespaceFilter combines MONGO_DATABASE (the seed's --nsInclude=<db>.* scope) with

@@ -29,13 +29,13 @@ type DaemonFlags struct {
 
 // runResult is what a successful run reports for the metrics.
 type runResult struct {
-	Bytes     int64 // backup: bytes stored; prune: bytes deleted
-	Documents int64 // backup: documents dumped
+	Bytes     int64 // backup: bytes stored; prune: bytes deleted; restore: bytes read
+	Documents int64 // backup: documents dumped; restore: documents inserted
 }
 
 // operation is one subcommand as the scheduler and the metrics see it.
 type operation struct {
-	name     string // backup, prune: the operation label
+	name     string // backup, prune, restore: the operation label
 	database string // the database label: MONGO_DATABASE, or "" for all
 	schedule string // cron spec; empty runs once
 	flags    *DaemonFlags

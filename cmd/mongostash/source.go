@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/mongostash/mongostash/dump"
+
 	"github.com/mongostash/mongostash/storage"
 )
 
@@ -96,4 +98,15 @@ func (s *source) plannedDocuments() int64 {
 		n += ns.Documents
 	}
 	return n
+}
+
+// planNamespaces gives p the per-namespace document counts of the manifest, if any, so that
+// the progress of each collection can show a percentage.
+func (s *source) planNamespaces(p *dump.Progress) {
+	if s.manifest == nil {
+		return
+	}
+	for _, ns := range s.manifest.Namespaces {
+		p.PlanNamespace(ns.Namespace, ns.Documents)
+	}
 }
