@@ -65,14 +65,14 @@ func startProgress(a *app, label string, p *dump.Progress) func() {
 					}
 					_ = bar.Set64(docs)
 					desc := fmt.Sprintf("%s (%s)", label, humanBytes(bytes))
-					if active := activeNamespaces(p, 4); active != "" {
+					if active := activeNamespaces(p, 4, 60); active != "" {
 						desc += " " + active
 					}
 					bar.Describe(desc)
 					continue
 				}
 				a.log.Info(label+" progress", "documents", docs, "planned_documents", p.PlannedDocuments.Load(),
-					"bytes", bytes, "collections_done", p.Namespaces.Load(), "in_progress", activeNamespaces(p, 4))
+					"bytes", bytes, "collections_done", p.Namespaces.Load(), "in_progress", activeNamespaces(p, 4, 0))
 			}
 		}
 	}()
@@ -81,22 +81,25 @@ func startProgress(a *app, label string, p *dump.Progress) func() {
 
 // activeNamespaces describes up to max namespaces still in progress, with their document
 // counts and, where the plan knows their size, percentages: "db.a 1200 (40%), db.b 30".
-func activeNamespaces(p *dump.Progress, max int) string {
+// With width > 0 it stops before the text grows past width characters, so that the bar
+// stays on one line of the terminal.
+func activeNamespaces(p *dump.Progress, max, width int) string {
 	var parts []string
-	more := 0
+	more, length := 0, 0
 	for _, n := range p.PerNamespace() {
 		if n.Done {
-			continue
-		}
-		if len(parts) == max {
-			more++
 			continue
 		}
 		s := fmt.Sprintf("%s %d", n.Namespace, n.Documents)
 		if n.PlannedDocuments > 0 {
 			s += fmt.Sprintf(" (%d%%)", min(100, n.Documents*100/n.PlannedDocuments))
 		}
+		if len(parts) == max || (width > 0 && len(parts) > 0 && length+len(s)+2 > width) {
+			more++
+			continue
+		}
 		parts = append(parts, s)
+		length += len(s) + 2
 	}
 	if more > 0 {
 		parts = append(parts, fmt.Sprintf("+%d more", more))
