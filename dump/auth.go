@@ -11,7 +11,7 @@ import (
 	"github.com/mongostash/mongostash/dump/archive"
 )
 
-// The auth collections mongodump writes with --dumpDbUsersAndRoles (archive-format.md §2.4).
+// The auth collections mongodump writes with --dumpDbUsersAndRoles (docs/archive-format.md §2.4).
 var authCollections = []string{"system.users", "system.roles", "system.version"}
 
 // authEntries returns the users-and-roles namespaces to dump: admin's own auth

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -55,137 +53,72 @@ const cursorBatchDocs = 2000
 const dumpChunkSize = 1 << 20
 
 // ErrNothingToDump means the selected databases hold no collection to back up.
-var ErrNothingToDump = errors.New("nothing to back up: no collections matched (check MONGO_DATABASE and the namespace filters, or pass --allow-empty)")
+var ErrNothingToDump = errors.New("dump: nothing to back up: no collection matched the selected databases and namespace filters")
 
 // Dump reads the selected databases through client and writes them to w as a mongodump
 // archive. Documents go from the cursor's raw bytes straight into the archive: nothing
 // is decoded. On error the archive written so far is incomplete and must be discarded.
 func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptions) (DumpStats, error) {
-	if opts.Parallel <= 0 {
-		opts.Parallel = 4
-	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	var stats DumpStats
-	version, err := serverVersion(ctx, client)
+	opts = opts.withDefaults()
+	p, err := planDump(ctx, client, opts)
 	if err != nil {
-		return stats, err
-	}
-	stats.ServerVersion = version
-
-	dbs := opts.Databases
-	if len(dbs) == 0 {
-		if dbs, err = listDatabases(ctx, client, opts.IncludeConfig); err != nil {
-			return stats, err
-		}
-	}
-	var colls []collectionInfo
-	for _, name := range dbs {
-		list, err := listCollections(ctx, client.Database(name), version)
-		if err != nil {
-			return stats, err
-		}
-		for _, c := range list {
-			if opts.Filter != nil && !opts.Filter.Match(c.namespace()) {
-				continue
-			}
-			if !c.view {
-				collStats(ctx, client.Database(name), &c)
-			}
-			colls = append(colls, c)
-		}
-	}
-	stats.Databases = dbs
-	if len(colls) == 0 && !opts.AllowEmpty {
-		return stats, ErrNothingToDump
-	}
-	var auth []authSource
-	if opts.UsersAndRoles {
-		if auth, err = authEntries(ctx, client, dbs, len(opts.Databases) == 0); err != nil {
-			return stats, err
-		}
-	}
-	// mongodump's order: views first, then the largest collections, so the longest
-	// scans start early and the tail of the dump is short.
-	sort.SliceStable(colls, func(i, j int) bool {
-		if colls[i].view != colls[j].view {
-			return colls[i].view
-		}
-		return colls[i].estimate > colls[j].estimate
-	})
-
-	prelude := archive.Prelude{Header: archive.Header{
-		ConcurrentCollections: int32(opts.Parallel),
-		Version:               "0.1",
-		ServerVersion:         version,
-		ToolVersion:           opts.ToolVersion,
-	}}
-	for _, a := range auth {
-		prelude.Entries = append(prelude.Entries, a.entry)
-	}
-	for _, c := range colls {
-		prelude.Entries = append(prelude.Entries, c.entry)
-		if opts.Progress != nil {
-			opts.Progress.PlannedDocuments.Add(c.estimate)
-			opts.Progress.PlannedBytes.Add(c.size)
-		}
+		return DumpStats{}, err
 	}
 	// 1 MiB chunks instead of mongodump's 16 MiB: only block boundaries change (they carry
 	// no meaning), and Parallel buffers of 16 MiB would dominate the memory of a backup.
 	aw := archive.NewWriterSize(w, dumpChunkSize)
-	if err := aw.WritePrelude(prelude); err != nil {
-		return stats, fmt.Errorf("write archive prelude: %w", err)
+	if err := aw.WritePrelude(p.prelude(opts)); err != nil {
+		return p.stats(nil), fmt.Errorf("write archive prelude: %w", err)
 	}
-	log.Info("dumping", "server_version", version, "databases", len(dbs), "collections", len(colls))
-	authStats, err := dumpAuth(ctx, client, aw, auth, opts.Progress)
+	opts.Logger.Info("dumping", "server_version", p.version, "databases", len(p.dbs), "collections", len(p.colls))
+	results, err := dumpAuth(ctx, client, aw, p.auth, opts.Progress)
 	if err != nil {
-		return stats, err
+		return p.stats(nil), err
 	}
+	colls, err := dumpCollections(ctx, client, aw, p.colls, opts)
+	if err != nil {
+		return p.stats(nil), err
+	}
+	if err := aw.Close(); err != nil {
+		return p.stats(nil), fmt.Errorf("finish archive: %w", err)
+	}
+	return p.stats(append(results, colls...)), nil
+}
 
+func (o DumpOptions) withDefaults() DumpOptions {
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// dumpCollections reads the collections, at most opts.Parallel at once, in the given order,
+// and returns what each wrote in that order.
+func dumpCollections(ctx context.Context, client *mongo.Client, aw *archive.Writer, colls []collectionInfo, opts DumpOptions) ([]NamespaceStats, error) {
 	results := make([]NamespaceStats, len(colls))
 	g, gctx := errgroup.WithContext(ctx)
-	work := make(chan int)
-	var once sync.Once
-	g.Go(func() error {
-		defer once.Do(func() { close(work) })
-		for i := range colls {
-			select {
-			case work <- i:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
+	g.SetLimit(opts.Parallel)
+	for i, c := range colls {
+		if gctx.Err() != nil {
+			break // a collection failed: start no more; Wait reports why
 		}
-		return nil
-	})
-	for range opts.Parallel {
 		g.Go(func() error {
-			for i := range work {
-				st, err := dumpCollection(gctx, client, aw, colls[i], opts.Progress)
-				if err != nil {
-					return err
-				}
-				results[i] = st
-				log.Debug("dumped", "namespace", st.Namespace, "documents", st.Documents, "bytes", st.Bytes)
+			st, err := dumpCollection(gctx, client, aw, c, opts.Progress)
+			if err != nil {
+				return err
 			}
+			results[i] = st
+			opts.Logger.Debug("dumped", "namespace", st.Namespace, "documents", st.Documents, "bytes", st.Bytes)
 			return nil
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return stats, err
+		return nil, err
 	}
-	if err := aw.Close(); err != nil {
-		return stats, fmt.Errorf("finish archive: %w", err)
-	}
-	results = append(results, authStats...)
-	sort.Slice(results, func(i, j int) bool { return results[i].Namespace < results[j].Namespace })
-	stats.Namespaces = results
-	for _, r := range results {
-		stats.Documents += r.Documents
-		stats.Bytes += r.Bytes
-	}
-	return stats, nil
+	return results, nil
 }
 
 // dumpCollection streams one collection in natural order (a plain find: no sort, no hint,

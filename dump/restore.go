@@ -56,9 +56,16 @@ type RestoreStats struct {
 // inserted, so a restore's memory does not grow with document size or collection count.
 const restoreMemoryBudget = 32 << 20
 
+// ErrPreserveUUIDNeedsDrop: a collection's UUID can only be set when it is created, so
+// PreserveUUID needs Drop.
+var ErrPreserveUUIDNeedsDrop = errors.New("dump: preserving collection UUIDs needs Drop: a collection's UUID can only be set when it is created")
+
+// ErrTimeseriesExists: documents cannot be appended to an existing time-series collection.
+var ErrTimeseriesExists = errors.New("dump: the time-series collection already exists and cannot be appended to")
+
 // ErrDocumentsFailed means the server refused some documents (duplicate keys, validation).
 // mongorestore exits 0 in that case; Restore does not.
-var ErrDocumentsFailed = errors.New("some documents were not restored")
+var ErrDocumentsFailed = errors.New("dump: some documents were not restored")
 
 // Restore reads a mongodump archive from r and writes it through client.
 //
@@ -70,7 +77,7 @@ var ErrDocumentsFailed = errors.New("some documents were not restored")
 func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts RestoreOptions) (RestoreStats, error) {
 	opts = opts.withDefaults()
 	if opts.PreserveUUID && !opts.Drop {
-		return RestoreStats{}, errors.New("restore: --preserve-uuid needs --drop (a collection's UUID can only be set when it is created)")
+		return RestoreStats{}, ErrPreserveUUIDNeedsDrop
 	}
 	ar := archive.NewReader(r)
 	prelude, err := ar.Prelude()
@@ -122,13 +129,13 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		rs.dropTemporaries(context.WithoutCancel(ctx))
 		err = fmt.Errorf("%w (nothing was replaced: existing collections are unchanged)", err)
 	case err != nil && !opts.Drop && stats.Inserted > 0:
-		err = fmt.Errorf("%w (%d documents had already been inserted; without --drop they stay)", err, stats.Inserted)
+		err = fmt.Errorf("%w (%d documents had already been inserted and stay: this restore appended to the existing collections)", err, stats.Inserted)
 	}
 	return stats, err
 }
 
 // createWithUUID wraps a create command in applyOps with the collection UUID, as
-// mongorestore --preserveUUID does (archive-format.md §6).
+// mongorestore --preserveUUID does (docs/archive-format.md §6).
 func createWithUUID(db string, create bson.D, uuid string) (bson.D, error) {
 	u, err := hex.DecodeString(uuid)
 	if err != nil || len(u) != 16 {
@@ -216,7 +223,7 @@ func (rs *restorer) prepare(ctx context.Context) error {
 	if !rs.opts.Drop {
 		for _, t := range rs.plan.targets {
 			if t.kind == kindTimeseries && rs.existing[t.namespace()] {
-				return fmt.Errorf("restore %s: time-series collection %s already exists (use --drop to replace it)", t.source, t.namespace())
+				return fmt.Errorf("restore %s into %s: %w", t.source, t.namespace(), ErrTimeseriesExists)
 			}
 		}
 	}
@@ -485,7 +492,7 @@ func (rs *restorer) create(ctx context.Context, db *mongo.Database, st *nsState)
 }
 
 // createCommand builds {create: name, ...options}, dropping options that a create
-// command refuses (archive-format.md §6).
+// command refuses (docs/archive-format.md §6).
 func createCommand(name string, md *archive.Metadata) bson.D {
 	cmd := bson.D{{Key: "create", Value: name}}
 	if md == nil || md.Options == nil {
@@ -534,7 +541,7 @@ func (rs *restorer) insert(ctx context.Context, coll *mongo.Collection, st *nsSt
 	}
 	rs.mu.Unlock()
 	if rs.opts.StopOnError {
-		return fmt.Errorf("restore %s: %d documents refused, stopping (--stop-on-error): %s", st.t.namespace(), failed, bwe.WriteErrors[0].Message)
+		return fmt.Errorf("restore %s: %d documents refused, stopping at the first refusal as asked: %s", st.t.namespace(), failed, bwe.WriteErrors[0].Message)
 	}
 	return nil
 }

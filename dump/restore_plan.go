@@ -45,7 +45,7 @@ type plan struct {
 	order   []string           // data namespaces of targets in prelude order
 }
 
-// makePlan applies the filters and renames to the prelude (archive-format.md §5.4 and §6).
+// makePlan applies the filters and renames to the prelude (docs/archive-format.md §5.4 and §6).
 func makePlan(p *archive.Prelude, opts RestoreOptions) (*plan, error) {
 	pl := &plan{targets: map[string]*target{}, skipped: map[string]string{}}
 	byTarget := map[string]string{}
@@ -115,12 +115,19 @@ func makePlan(p *archive.Prelude, opts RestoreOptions) (*plan, error) {
 	return pl, nil
 }
 
+// Reasons in RestoreStats.Skipped for entries that were left out because their restore
+// was not asked for (the caller may say how to ask).
+const (
+	SkipOplog         = "oplog (replay not requested)"
+	SkipUsersAndRoles = "users and roles (not requested)"
+)
+
 // skipReason says why an entry is never restored as data, or "" when it is.
 func skipReason(e archive.Entry, opts RestoreOptions) string {
 	switch {
 	case e.DB == "" && e.Collection == "oplog":
 		if !opts.OplogReplay {
-			return "oplog (not replayed without --oplog-replay)"
+			return SkipOplog
 		}
 		return ""
 	case e.DB == "":
@@ -129,7 +136,7 @@ func skipReason(e archive.Entry, opts RestoreOptions) string {
 		return "auth schema version (never inserted)"
 	case strings.HasPrefix(e.Collection, "$admin.system.") || (e.DB == "admin" && (e.Collection == "system.users" || e.Collection == "system.roles")):
 		if !opts.UsersAndRoles {
-			return "users and roles (restored only with --users-and-roles)"
+			return SkipUsersAndRoles
 		}
 		return ""
 	case e.Collection == "system.profile":

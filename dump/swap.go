@@ -29,7 +29,7 @@ func (rs *restorer) swap(ctx context.Context, st *nsState) error {
 	t := st.t
 	db := rs.client.Database(t.db)
 	if st.t.kind == kindTimeseries {
-		return fmt.Errorf("restore %s: --drop of a time-series collection is not supported yet", t.namespace())
+		return fmt.Errorf("restore %s: replacing an existing time-series collection is not supported yet", t.namespace())
 	}
 	if !rs.existing[t.namespace()] {
 		return rs.rename(ctx, t.db, st.coll, t.coll, false)

@@ -1,8 +1,9 @@
-// Package storage defines where backups live: the Store interface that the S3 and
-// local-directory backends implement, the backup key naming scheme (ours and the seed's),
-// and the manifest written next to each complete backup.
+// Package storage is the contract of an object store: bytes under keys, which the S3,
+// local-directory and in-memory backends implement.
 //
-// It must never import MongoDB or archive code: it moves opaque byte streams.
+// It must never know what a backup is (names, manifests and the rules of a complete backup
+// are package catalog's) and never import MongoDB or archive code: it moves opaque byte
+// streams.
 package storage
 
 import (
@@ -22,7 +23,7 @@ type Object struct {
 	LastModified time.Time
 }
 
-// Store is an object store holding backups. Implementations are safe for concurrent use.
+// Store is an object store. Implementations are safe for concurrent use.
 type Store interface {
 	// Put stores the stream r, of unknown size, under key. It either stores all of r or
 	// nothing: a failed or cancelled Put leaves no object and no partial upload behind.
@@ -41,4 +42,13 @@ type Store interface {
 type PutResult struct {
 	Size   int64
 	SHA256 string // lowercase hex of the stored bytes
+}
+
+// StaleUploadAborter is implemented by stores that can hold the debris of interrupted
+// uploads (unfinished multipart uploads, temporary files of a killed process). Prune calls
+// it to remove what is older than any upload still running could be.
+type StaleUploadAborter interface {
+	// AbortStaleUploads removes unfinished uploads under prefix started more than
+	// olderThan ago and returns how many it removed.
+	AbortStaleUploads(ctx context.Context, prefix string, olderThan time.Duration) (int, error)
 }

@@ -10,8 +10,10 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/stream"
 )
 
 type backupCmd struct {
@@ -38,7 +40,7 @@ func (c *backupCmd) Run(a *app) error {
 }
 
 func (c *backupCmd) once(a *app) (runResult, error) {
-	comp, err := dump.ParseCompression(c.Compression)
+	comp, err := catalog.ParseCompression(c.Compression)
 	if err != nil {
 		return runResult{}, usageError{err}
 	}
@@ -65,9 +67,9 @@ func (c *backupCmd) once(a *app) (runResult, error) {
 	}
 
 	started := time.Now().UTC()
-	key := storage.BackupKey(c.Store.Prefix, started, comp.Ext())
+	key := catalog.BackupKey(c.Store.Prefix, started, comp)
 	log := a.log.With("key", key)
-	log.Info("backup started", "store", store.String(), "compression", string(comp))
+	log.Info("backup started", "store", store.String(), "compression", comp)
 
 	opts := dump.DumpOptions{
 		Filter:        filter,
@@ -90,26 +92,25 @@ func (c *backupCmd) once(a *app) (runResult, error) {
 	stats, put, err := backupStream(a.ctx, store, key, comp, c.CompressionLevel, produce)
 	stopProgress()
 	if err != nil {
-		return runResult{}, fmt.Errorf("backup %s: %w (nothing was stored)", key, err)
+		return runResult{}, fmt.Errorf("backup %s: %w (nothing was stored)", key, withHint(err))
 	}
 	finished := time.Now().UTC()
-	m := &storage.Manifest{
-		FormatVersion: storage.ManifestFormatVersion,
+	m := &catalog.Manifest{
 		Tool:          "mongostash",
 		ToolVersion:   version,
 		ServerVersion: stats.ServerVersion,
 		Databases:     stats.Databases,
-		Compression:   string(comp),
+		Compression:   comp,
 		StartedAt:     started,
 		FinishedAt:    finished,
 		Size:          put.Size,
 		SHA256:        put.SHA256,
 	}
 	for _, n := range stats.Namespaces {
-		m.Namespaces = append(m.Namespaces, storage.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: fmt.Sprintf("%016x", n.CRC)})
+		m.Namespaces = append(m.Namespaces, catalog.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: catalog.FormatCRC(n.CRC)})
 	}
 	// The manifest is written last: its presence is what marks the backup complete.
-	if err := storage.WriteManifest(context.WithoutCancel(a.ctx), store, key, m); err != nil {
+	if err := catalog.WriteManifest(context.WithoutCancel(a.ctx), store, key, m); err != nil {
 		return runResult{}, fmt.Errorf("backup %s: the data is stored but writing its manifest failed, so it is not marked complete: %w", key, err)
 	}
 	dur := finished.Sub(started)
@@ -123,7 +124,7 @@ func (c *backupCmd) once(a *app) (runResult, error) {
 // backupStream runs the pipeline driver → archive → compressor → store in one pass:
 // nothing touches the local disk. If either side fails the other is stopped, and the
 // store's Put, seeing its reader fail, leaves nothing behind.
-func backupStream(ctx context.Context, store storage.Store, key string, comp dump.Compression, level int, produce func(context.Context, io.Writer) (dump.DumpStats, error)) (dump.DumpStats, storage.PutResult, error) {
+func backupStream(ctx context.Context, store storage.Store, key string, comp catalog.Compression, level int, produce func(context.Context, io.Writer) (dump.DumpStats, error)) (dump.DumpStats, storage.PutResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	pr, pw := io.Pipe()
@@ -131,7 +132,7 @@ func backupStream(ctx context.Context, store storage.Store, key string, comp dum
 	dumpErr := make(chan error, 1)
 	go func() {
 		err := func() error {
-			zw, err := dump.Compress(pw, comp, level)
+			zw, err := stream.Compress(pw, comp, level)
 			if err != nil {
 				return err
 			}

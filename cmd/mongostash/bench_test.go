@@ -64,11 +64,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/dump/ns"
 	"github.com/mongostash/mongostash/internal/sample"
 	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // benchDocs is the size of the base data set; BenchmarkBackup5x uses five times as many.
@@ -457,7 +459,7 @@ func benchInMemory(b *testing.B, ds *benchDataset) *benchArchive {
 		}
 		a := &benchArchive{plain: buf.Bytes(), docs: map[string][]bson.Raw{}}
 		var z bytes.Buffer
-		zw, err := dump.Compress(&z, dump.Zstd, 0)
+		zw, err := stream.Compress(&z, catalog.Zstd, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -489,7 +491,7 @@ func benchInMemory(b *testing.B, ds *benchDataset) *benchArchive {
 // backup spends on compression (MB/s of archive, on however many cores the encoder uses).
 func BenchmarkCompress(b *testing.B) {
 	a := benchInMemory(b, benchData(b, 1))
-	for _, c := range []dump.Compression{dump.Zstd, dump.Gzip} {
+	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip} {
 		b.Run(string(c), func(b *testing.B) {
 			b.SetBytes(int64(len(a.plain)))
 			b.ReportAllocs()
@@ -497,7 +499,7 @@ func BenchmarkCompress(b *testing.B) {
 			var out int64
 			for b.Loop() {
 				cw := &benchCountingWriter{}
-				zw, err := dump.Compress(cw, c, 0)
+				zw, err := stream.Compress(cw, c, 0)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -546,7 +548,7 @@ func BenchmarkRestoreDryRun(b *testing.B) {
 	b.SetBytes(int64(len(a.plain)))
 	b.ReportAllocs()
 	for b.Loop() {
-		plain, _, err := dump.Decompress(bytes.NewReader(a.zstd))
+		plain, _, err := stream.Decompress(bytes.NewReader(a.zstd))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/catalog"
 )
 
 type listCmd struct {
@@ -16,14 +16,14 @@ type listCmd struct {
 
 // listEntry is one backup as `list --json` prints it.
 type listEntry struct {
-	Key         string    `json:"key"`
-	Time        time.Time `json:"time"`
-	Size        int64     `json:"size"`
-	Compression string    `json:"compression"`
-	Complete    bool      `json:"complete"`
-	Legacy      bool      `json:"legacy"`
-	Databases   []string  `json:"databases,omitempty"`
-	Documents   int64     `json:"documents,omitempty"`
+	Key         string              `json:"key"`
+	Time        time.Time           `json:"time"`
+	Size        int64               `json:"size"`
+	Compression catalog.Compression `json:"compression"`
+	Complete    bool                `json:"complete"`
+	Legacy      bool                `json:"legacy"`
+	Databases   []string            `json:"databases,omitempty"`
+	Documents   int64               `json:"documents,omitempty"`
 }
 
 func (c *listCmd) Run(a *app) error {
@@ -31,18 +31,16 @@ func (c *listCmd) Run(a *app) error {
 	if err != nil {
 		return err
 	}
-	backups, ignored, err := storage.ListBackups(a.ctx, store, c.Store.Prefix)
+	backups, ignored, err := catalog.ListBackups(a.ctx, store, c.Store.Prefix)
 	if err != nil {
-		return fmt.Errorf("list backups in %s: %w", store, err)
+		return err
 	}
 	entries := make([]listEntry, 0, len(backups))
 	for _, b := range backups {
 		e := listEntry{Key: b.Key, Time: b.Time.UTC(), Size: b.Size, Compression: b.Compression, Complete: b.Complete(), Legacy: b.Legacy()}
 		if b.Complete() {
 			e.Databases = b.Manifest.Databases
-			for _, n := range b.Manifest.Namespaces {
-				e.Documents += n.Documents
-			}
+			e.Documents = b.Manifest.Documents()
 		}
 		entries = append(entries, e)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/retention"
 	"github.com/mongostash/mongostash/storage"
 )
@@ -74,7 +75,7 @@ func (c *pruneCmd) once(a *app) (runResult, error) {
 	if err != nil {
 		return runResult{}, err
 	}
-	cat, err := storage.ReadCatalog(a.ctx, store, c.Store.Prefix)
+	cat, err := catalog.ReadCatalog(a.ctx, store, c.Store.Prefix)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -82,7 +83,7 @@ func (c *pruneCmd) once(a *app) (runResult, error) {
 	for _, o := range ignored {
 		a.log.Debug("not a backup, ignored", "key", o.Key)
 	}
-	byKey := map[string]storage.Backup{}
+	byKey := map[string]catalog.Backup{}
 	var candidates []retention.Backup
 	for _, b := range backups {
 		byKey[b.Key] = b

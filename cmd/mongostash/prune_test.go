@@ -10,8 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/catalog"
 )
 
 func putObject(t *testing.T, b *bed, key string, body []byte) {
@@ -38,8 +37,8 @@ func listKeys(t *testing.T, b *bed) []string {
 // manifestFor writes a valid manifest for an object of the given body.
 func manifestFor(t *testing.T, b *bed, key string, body []byte, at time.Time) {
 	t.Helper()
-	m := storage.Manifest{
-		FormatVersion: storage.ManifestFormatVersion, Tool: "mongostash", ToolVersion: "test",
+	m := catalog.Manifest{
+		FormatVersion: catalog.ManifestFormatVersion, Tool: "mongostash", ToolVersion: "test",
 		Databases: []string{"db"}, Compression: "none", StartedAt: at, FinishedAt: at,
 		Size: int64(len(body)), SHA256: "0000000000000000000000000000000000000000000000000000000000000000",
 	}
@@ -47,10 +46,10 @@ func manifestFor(t *testing.T, b *bed, key string, body []byte, at time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := storage.DecodeManifest(data); err != nil {
+	if _, err := catalog.DecodeManifest(data); err != nil {
 		t.Fatalf("test manifest is invalid: %v", err)
 	}
-	putObject(t, b, storage.ManifestKey(key), data)
+	putObject(t, b, catalog.ManifestKey(key), data)
 }
 
 // TestPruneDeletesExactlyTheExpiredBackups: with the seed's policy (max age 30 days), old
@@ -61,9 +60,9 @@ func TestPruneDeletesExactlyTheExpiredBackups(t *testing.T) {
 	b := newBed(t)
 	body := []byte("not really an archive; prune never reads it")
 	now := time.Now().UTC()
-	fresh := storage.BackupKey("", now.Add(-time.Hour), ".zst")
-	old := storage.BackupKey("", now.Add(-40*24*time.Hour), ".zst")
-	orphan := storage.ManifestKey(storage.BackupKey("", now.Add(-50*24*time.Hour), ".gz"))
+	fresh := catalog.BackupKey("", now.Add(-time.Hour), catalog.Zstd)
+	old := catalog.BackupKey("", now.Add(-40*24*time.Hour), catalog.Zstd)
+	orphan := catalog.ManifestKey(catalog.BackupKey("", now.Add(-50*24*time.Hour), catalog.Gzip))
 	foreign := []string{"readme.txt", "backup-notadate.dump", "other/backup-2020-01-01T00:00:00.dump", "backup-2020-01-01T00:00:00.dump.bak"}
 	seeds := []string{"backup-2021-01-06T22:06:31.106555.dump", "backup-2021-01-05T22:06:31.dump"}
 
@@ -104,7 +103,7 @@ func TestPruneDeletesExactlyTheExpiredBackups(t *testing.T) {
 	}
 
 	mustRun(t, b.env, "prune")
-	want := append([]string{fresh, storage.ManifestKey(fresh)}, foreign...)
+	want := append([]string{fresh, catalog.ManifestKey(fresh)}, foreign...)
 	sort.Strings(want)
 	got := listKeys(t, b)
 	if len(got) != len(want) {

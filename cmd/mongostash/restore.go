@@ -12,6 +12,7 @@ import (
 
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/dump/ns"
+	"github.com/mongostash/mongostash/stream"
 )
 
 type restoreCmd struct {
@@ -84,12 +85,12 @@ func (c *restoreCmd) once(a *app) (runResult, error) {
 	defer src.Close()
 	log := a.log.With("source", src.name)
 	counted := &countingReader{r: src}
-	plain, comp, err := dump.Decompress(counted)
+	plain, comp, err := stream.Decompress(counted)
 	if err != nil {
 		return runResult{}, fmt.Errorf("restore %s: %w", src.name, err)
 	}
 	defer plain.Close()
-	log.Info("restore started", "compression", string(comp), "drop", c.Drop, "dry_run", c.DryRun, "engine", c.Engine)
+	log.Info("restore started", "compression", comp, "drop", c.Drop, "dry_run", c.DryRun, "engine", c.Engine)
 	if c.Engine == "mongotools" {
 		// mongorestore inserts by itself: only the bytes read are known here.
 		err := c.mongorestore(a, plain, src.name)
@@ -105,7 +106,7 @@ func (c *restoreCmd) once(a *app) (runResult, error) {
 		log.Info("namespace", "namespace", n.Namespace, "inserted", n.Documents, "failed", n.Failed)
 	}
 	for k, why := range stats.Skipped {
-		log.Debug("skipped", "namespace", k, "reason", why)
+		log.Debug("skipped", "namespace", k, "reason", skipHint(why))
 	}
 	for _, e := range stats.Errors {
 		log.Warn("document refused", "error", e)
@@ -114,7 +115,7 @@ func (c *restoreCmd) once(a *app) (runResult, error) {
 		if errors.Is(err, dump.ErrDocumentsFailed) && len(stats.Errors) > 0 {
 			return runResult{}, fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
 		}
-		return runResult{}, fmt.Errorf("restore %s: %w", src.name, err)
+		return runResult{}, fmt.Errorf("restore %s: %w", src.name, withHint(err))
 	}
 	verb := "restore complete"
 	if c.DryRun {

@@ -30,7 +30,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 			if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
 				t.Fatalf("list --json: %v\n%s", err, r.stdout)
 			}
-			if len(list) != 1 || !list[0].Complete || list[0].Compression != comp || list[0].Size <= 0 {
+			if len(list) != 1 || !list[0].Complete || string(list[0].Compression) != comp || list[0].Size <= 0 {
 				t.Fatalf("list: got %+v, want one complete %s backup", list, comp)
 			}
 			wantExt := map[string]string{"zstd": ".dump.zst", "gzip": ".dump.gz", "none": ".dump"}[comp]

@@ -21,12 +21,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/mongostash/mongostash/catalog"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.mongodb.org/mongo-driver/v2/bson"
-
-	"github.com/mongostash/mongostash/storage"
 )
 
 // syncBuffer is a bytes.Buffer the daemon writes to while the test reads it.
@@ -354,7 +353,7 @@ func TestScheduledBackup(t *testing.T) {
 		if strings.HasSuffix(key, ".manifest.json") {
 			continue
 		}
-		if _, ok := sizes[storage.ManifestKey(key)]; !ok {
+		if _, ok := sizes[catalog.ManifestKey(key)]; !ok {
 			t.Errorf("object %s has no manifest: a partial backup was left behind", key)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 
 	"github.com/mongostash/mongostash/storage"
@@ -17,7 +18,7 @@ type source struct {
 	io.ReadCloser
 	name     string            // key or file name, for messages
 	size     int64             // stored size, 0 when unknown
-	manifest *storage.Manifest // nil for a legacy backup or a local file
+	manifest *catalog.Manifest // nil for a legacy backup or a local file
 }
 
 // openSource opens --from FILE ('-' for stdin), else the named key, else the newest
@@ -39,11 +40,11 @@ func openSource(ctx context.Context, a *app, from, key string, sf *StoreFlags) (
 	if err != nil {
 		return nil, err
 	}
-	backups, _, err := storage.ListBackups(ctx, store, sf.Prefix)
+	backups, _, err := catalog.ListBackups(ctx, store, sf.Prefix)
 	if err != nil {
-		return nil, fmt.Errorf("list backups in %s: %w", store, err)
+		return nil, err
 	}
-	var chosen *storage.Backup
+	var chosen *catalog.Backup
 	if key == "" || key == "latest" {
 		for i := range backups { // newest first
 			if backups[i].Restorable() {
@@ -93,11 +94,7 @@ func (s *source) plannedDocuments() int64 {
 	if s.manifest == nil {
 		return 0
 	}
-	var n int64
-	for _, ns := range s.manifest.Namespaces {
-		n += ns.Documents
-	}
-	return n
+	return s.manifest.Documents()
 }
 
 // planNamespaces gives p the per-namespace document counts of the manifest, if any, so that

@@ -11,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/internal/sample"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // TestStockDecompressors: our compressed backups open with the stock command-line tools
@@ -48,8 +50,8 @@ func TestStockDecompressors(t *testing.T) {
 			if err := cmd.Run(); err != nil {
 				t.Fatalf("%v: %v: %s", tool, err, errOut.String())
 			}
-			plain, found, err := dump.Decompress(bytes.NewReader(out.Bytes()))
-			if err != nil || found != dump.None {
+			plain, found, err := stream.Decompress(bytes.NewReader(out.Bytes()))
+			if err != nil || found != catalog.None {
 				t.Fatalf("after %s: %v, %v (want a plain archive)", tool[0], found, err)
 			}
 			vs, err := dump.Verify(context.Background(), plain, nil)

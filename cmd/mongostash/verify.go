@@ -9,7 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/stream"
 )
 
 type verifyCmd struct {
@@ -28,7 +30,7 @@ func (c *verifyCmd) Run(a *app) error {
 	start := time.Now()
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(src, h)}
-	plain, comp, err := dump.Decompress(counted)
+	plain, comp, err := stream.Decompress(counted)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", src.name, err)
 	}
@@ -57,7 +59,7 @@ func (c *verifyCmd) Run(a *app) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("verify %s: %d problem(s): %s", src.name, len(problems), strings.Join(problems, "; "))
 	}
-	a.log.Info("backup verified", "source", src.name, "compression", string(comp), "collections", len(vs.Namespaces),
+	a.log.Info("backup verified", "source", src.name, "compression", comp, "collections", len(vs.Namespaces),
 		"documents", vs.Documents, "size", counted.n, "sha256", hex.EncodeToString(h.Sum(nil)),
 		"server_version", vs.Prelude.Header.ServerVersion, "detail", manifestState,
 		"duration", time.Since(start).Round(time.Millisecond).String())
@@ -66,31 +68,12 @@ func (c *verifyCmd) Run(a *app) error {
 
 // checkManifest compares what was read with what the backup's manifest promised.
 func checkManifest(src *source, vs dump.VerifyStats, size int64, h hash.Hash) []string {
-	m := src.manifest
-	if m == nil {
+	if src.manifest == nil {
 		return nil
 	}
-	var problems []string
-	if m.Size != size {
-		problems = append(problems, fmt.Sprintf("size %d, manifest says %d", size, m.Size))
-	}
-	if sum := hex.EncodeToString(h.Sum(nil)); m.SHA256 != "" && sum != m.SHA256 {
-		problems = append(problems, fmt.Sprintf("SHA-256 %s, manifest says %s", sum, m.SHA256))
-	}
-	got := map[string]dump.NamespaceStats{}
+	o := catalog.Observed{Size: size, SHA256: hex.EncodeToString(h.Sum(nil))}
 	for _, n := range vs.Namespaces {
-		got[n.Namespace] = n
+		o.Namespaces = append(o.Namespaces, catalog.ObservedNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: n.CRC})
 	}
-	for _, want := range m.Namespaces {
-		g, ok := got[want.Namespace]
-		switch {
-		case !ok:
-			problems = append(problems, fmt.Sprintf("%s: in the manifest, not in the archive", want.Namespace))
-		case g.Documents != want.Documents:
-			problems = append(problems, fmt.Sprintf("%s: %d documents, manifest says %d", want.Namespace, g.Documents, want.Documents))
-		case want.CRC != "" && fmt.Sprintf("%016x", g.CRC) != want.CRC:
-			problems = append(problems, fmt.Sprintf("%s: CRC %016x, manifest says %s", want.Namespace, g.CRC, want.CRC))
-		}
-	}
-	return problems
+	return src.manifest.Check(o)
 }

@@ -17,9 +17,8 @@ type nsWant struct {
 	crc  uint64
 }
 
-// goldenArchives are the real mongodump archives of testdata (see its
-// README): the expected namespaces, counts and CRCs come from
-// ../shared/testdata/archives/README.md.
+// goldenArchives are the real mongodump archives of testdata: the expected namespaces,
+// counts and CRCs are those its README lists for each file.
 var goldenArchives = []struct {
 	file   string
 	header Header
@@ -184,7 +183,7 @@ func firstDiff(a, b []byte) int {
 	return min(len(a), len(b))
 }
 
-// TestSpecVector writes the 374-byte vector of archive-format.md §1.7 from
+// TestSpecVector writes the 374-byte vector of docs/archive-format.md §1.7 from
 // scratch through the public API.
 func TestSpecVector(t *testing.T) {
 	var buf bytes.Buffer

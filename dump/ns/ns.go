@@ -1,5 +1,5 @@
 // Package ns selects and renames MongoDB namespaces ("<db>.<collection>") with the rules of
-// mongorestore's --nsInclude, --nsExclude, --nsFrom and --nsTo (archive-format.md §6,
+// mongorestore's --nsInclude, --nsExclude, --nsFrom and --nsTo (docs/archive-format.md §6,
 // "Namespace selection").
 //
 // Patterns match the whole namespace. An unescaped `*` matches any run of bytes, dots and the

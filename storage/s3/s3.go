@@ -5,7 +5,7 @@
 // memory; a stream that fits in it is stored with one PutObject, anything longer becomes a
 // multipart upload whose parts are read one at a time and uploaded Concurrency at once, so at
 // most Concurrency+1 part buffers exist. Parts start at PartSize and double in tiers (see
-// partSchedule) so that MaxParts parts hold 5 TiB, the S3 object size limit, while backups of
+// partSizes) so that MaxParts parts hold 5 TiB, the S3 object size limit, while backups of
 // ordinary size never grow past the first size. Every request is retried with exponential
 // backoff and jitter on throttling, 5xx answers and broken connections; each part carries a
 // CRC32C (or, configurably, a Content-MD5) that the store verifies, so it rejects a part
@@ -140,7 +140,7 @@ func (c Config) GoString() string { return "s3.Config" + c.String() }
 type Store struct {
 	cfg      Config // with defaults applied
 	client   *awss3.Client
-	sched    partSchedule
+	sched    partSizes
 	name     string
 	redactor *strings.Replacer
 	log      *slog.Logger
@@ -175,7 +175,7 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{
 		cfg:         cfg,
-		sched:       newPartSchedule(cfg.PartSize, cfg.MaxParts),
+		sched:       newPartSizes(cfg.PartSize, cfg.MaxParts),
 		redactor:    redactorFor(cfg),
 		log:         cfg.Logger,
 		backoffBase: 200 * time.Millisecond,

@@ -187,7 +187,7 @@ func TestMaxPartsExceeded(t *testing.T) {
 	checkNothingLeft(t, b)
 }
 
-func TestPartSchedule(t *testing.T) {
+func TestPartSizes(t *testing.T) {
 	for _, tc := range []struct {
 		first    int64
 		maxParts int
@@ -200,7 +200,7 @@ func TestPartSchedule(t *testing.T) {
 		{DefaultPartSize, 1000, 1000 * MaxPartSize / 2},
 		{DefaultPartSize, 5000, MaxObjectSize},
 	} {
-		p := newPartSchedule(tc.first, tc.maxParts)
+		p := newPartSizes(tc.first, tc.maxParts)
 		if got := p.capacity(); got < tc.minCap {
 			t.Errorf("schedule(%d, %d) holds %d bytes, want at least %d", tc.first, tc.maxParts, got, tc.minCap)
 		}
@@ -219,9 +219,9 @@ func TestPartSchedule(t *testing.T) {
 			t.Errorf("schedule(%d, %d): perTier %d is not the largest that reaches the target", tc.first, tc.maxParts, p.perTier)
 		}
 	}
-	// The defaults, as partSchedule's comment describes them: 1,245 parts of 16 MiB, and
+	// The defaults, as partSizes's comment describes them: 1,245 parts of 16 MiB, and
 	// no 4 GiB part before 4.8 TiB.
-	p := newPartSchedule(DefaultPartSize, DefaultMaxParts)
+	p := newPartSizes(DefaultPartSize, DefaultMaxParts)
 	var before4G int64
 	for n := 1; p.size(n) < 4<<30; n++ {
 		before4G += p.size(n)

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,7 +47,6 @@ func Run(t *testing.T, o Options) {
 	t.Run("ReaderErrorLeavesNothing", func(t *testing.T) { testReaderError(t, o) })
 	t.Run("CancelLeavesNothing", func(t *testing.T) { testCancel(t, o) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, o) })
-	t.Run("Catalog", func(t *testing.T) { testCatalog(t, o) })
 }
 
 // Data returns n deterministic pseudo-random bytes for seed.
@@ -382,105 +380,4 @@ func testConcurrent(t *testing.T, o Options) {
 			t.Errorf("c/%d: content differs", i)
 		}
 	}
-}
-
-// testCatalog runs the naming, manifest and listing code of package storage on the store.
-func testCatalog(t *testing.T, o Options) {
-	s := o.New(t)
-	ctx := ctxFor(t)
-	const prefix = "prod/"
-	t0 := time.Date(2026, 11, 25, 18, 48, 54, 123456000, time.UTC)
-	complete := storage.BackupKey(prefix, t0, storage.ExtZstd)
-	incomplete := storage.BackupKey(prefix, t0.Add(time.Hour), storage.ExtGzip)
-	mismatch := storage.BackupKey(prefix, t0.Add(-time.Hour), storage.ExtNone)
-	seed := prefix + "backup-2026-11-20T03:00:00.dump"
-	orphan := storage.ManifestKey(storage.BackupKey(prefix, t0.Add(-48*time.Hour), storage.ExtZstd))
-	others := []string{prefix + "notes.txt", prefix + "old/" + "backup-2026-11-20T03:00:00.dump", "elsewhere/backup-2026-11-20T03:00:00.dump"}
-
-	data := Data(9, 5000)
-	MustPut(t, s, complete, data)
-	MustPut(t, s, incomplete, data[:10])
-	MustPut(t, s, mismatch, data[:20])
-	MustPut(t, s, seed, data[:30])
-	MustPut(t, s, orphan, []byte("{}"))
-	for _, k := range others {
-		MustPut(t, s, k, []byte("not a backup"))
-	}
-	m := &storage.Manifest{
-		Tool: "mongostash", ToolVersion: "test", ServerVersion: "8.0.4",
-		Databases: []string{"app"}, Compression: storage.CompressionZstd,
-		StartedAt: t0, FinishedAt: t0.Add(time.Minute), Size: int64(len(data)), SHA256: SHA256(data),
-		Namespaces: []storage.ManifestNamespace{{Namespace: "app.users", Documents: 3, CRC: "00000000deadbeef"}},
-	}
-	if err := storage.WriteManifest(ctx, s, complete, m); err != nil {
-		t.Fatal(err)
-	}
-	if err := storage.WriteManifest(ctx, s, mismatch, &storage.Manifest{Compression: storage.CompressionNone, Size: 999}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := storage.ReadManifest(ctx, s, complete)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := *m
-	want.FormatVersion = storage.ManifestFormatVersion
-	if !manifestEqual(got, &want) {
-		t.Fatalf("ReadManifest = %+v, want %+v", got, &want)
-	}
-	if _, err := storage.ReadManifest(ctx, s, incomplete); !errors.Is(err, storage.ErrNotFound) {
-		t.Fatalf("ReadManifest of a backup without one = %v, want ErrNotFound", err)
-	}
-
-	cat, err := storage.ReadCatalog(ctx, s, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type row struct {
-		key                              string
-		complete, legacy, seed, manifest bool
-	}
-	var rows []row
-	for _, b := range cat.Backups {
-		rows = append(rows, row{b.Key, b.Complete(), b.Legacy(), b.Seed, b.Manifest != nil})
-	}
-	wantRows := []row{
-		{incomplete, false, false, false, false},
-		{complete, true, false, false, true},
-		{mismatch, false, false, false, true},
-		{seed, false, true, true, false},
-	}
-	if !slices.Equal(rows, wantRows) {
-		t.Errorf("ReadCatalog backups =\n%+v\nwant\n%+v", rows, wantRows)
-	}
-	if keys := objectKeys(cat.OrphanManifests); !slices.Equal(keys, []string{orphan}) {
-		t.Errorf("ReadCatalog orphan manifests = %q, want %q", keys, []string{orphan})
-	}
-	if keys, want := objectKeys(cat.Ignored), others[:2]; !slices.Equal(keys, want) {
-		t.Errorf("ReadCatalog ignored = %q, want %q", keys, want)
-	}
-	backups, ignored, err := storage.ListBackups(ctx, s, prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(backups) != len(wantRows) || backups[1].Size != int64(len(data)) || backups[1].Manifest == nil {
-		t.Errorf("ListBackups = %+v", backups)
-	}
-	if keys, want := objectKeys(ignored), slices.Sorted(slices.Values([]string{others[0], others[1], orphan})); !slices.Equal(keys, want) {
-		t.Errorf("ListBackups ignored = %q, want %q", keys, want)
-	}
-}
-
-func objectKeys(objs []storage.Object) []string {
-	keys := []string{}
-	for _, o := range objs {
-		keys = append(keys, o.Key)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-func manifestEqual(a, b *storage.Manifest) bool {
-	ja, erra := json.Marshal(a)
-	jb, errb := json.Marshal(b)
-	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }

@@ -1,6 +1,6 @@
 package s3
 
-// partSchedule says how large each part of a multipart upload is. Parts come in tiers of
+// partSizes says how large each part of a multipart upload is (not to be confused with the CLI's cron schedule). Parts come in tiers of
 // perTier parts; each tier's parts are twice the size of the previous tier's, starting at
 // the configured part size and capped at MaxPartSize:
 //
@@ -13,15 +13,15 @@ package s3
 // maxParts × MaxPartSize is too small for that (providers allowing 1,000 parts), half of
 // what maxParts parts can hold at most, so that parts still start small. When even
 // perTier = 1 cannot reach the target (only with a tiny maxParts), every part doubles.
-type partSchedule struct {
+type partSizes struct {
 	first    int64
 	perTier  int
 	maxParts int
 }
 
-func newPartSchedule(first int64, maxParts int) partSchedule {
+func newPartSizes(first int64, maxParts int) partSizes {
 	target := min(int64(MaxObjectSize), int64(maxParts)*MaxPartSize/2)
-	p := partSchedule{first: first, maxParts: maxParts}
+	p := partSizes{first: first, maxParts: maxParts}
 	// capacity falls as perTier grows (every part is at most as large), so search for the
 	// largest perTier that still reaches the target.
 	lo, hi := 1, maxParts
@@ -39,7 +39,7 @@ func newPartSchedule(first int64, maxParts int) partSchedule {
 }
 
 // size returns the size of part n (from 1).
-func (p partSchedule) size(n int) int64 {
+func (p partSizes) size(n int) int64 {
 	tier := (n - 1) / p.perTier
 	if tier >= 30 { // first ≥ 5 MiB, so the cap was reached long before; avoid overflow
 		return MaxPartSize
@@ -48,7 +48,7 @@ func (p partSchedule) size(n int) int64 {
 }
 
 // capacity returns how many bytes maxParts parts hold.
-func (p partSchedule) capacity() int64 {
+func (p partSizes) capacity() int64 {
 	var total int64
 	for n := 1; n <= p.maxParts; n++ {
 		total += p.size(n)

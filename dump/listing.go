@@ -43,7 +43,7 @@ func listDatabases(ctx context.Context, client *mongo.Client, includeConfig bool
 }
 
 // listCollections builds the prelude entries of one database from listCollections and
-// listIndexes, the way mongodump 100.x does (archive-format.md §2).
+// listIndexes, the way mongodump 100.x does (docs/archive-format.md §2).
 func listCollections(ctx context.Context, db *mongo.Database, serverVersion string) ([]collectionInfo, error) {
 	cur, err := db.ListCollections(ctx, bson.D{})
 	if err != nil {

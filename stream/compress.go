@@ -1,4 +1,11 @@
-package dump
+// Package stream assembles and takes apart the byte stream of a backup between the archive
+// and the store: compression today, encryption next. Reading detects each layer from its
+// magic bytes — never from a key's extension or a flag — so a renamed or seed-era object
+// restores all the same.
+//
+// It must never know about MongoDB, keys or manifests; the names of the layers are
+// package catalog's.
+package stream
 
 import (
 	"bufio"
@@ -10,69 +17,36 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/mongostash/mongostash/catalog"
 )
-
-// Compression names how a backup stream is compressed.
-type Compression string
-
-// The supported compressions. zstd is the default: it is faster than gzip at a better ratio.
-const (
-	Zstd Compression = "zstd"
-	Gzip Compression = "gzip"
-	None Compression = "none"
-)
-
-// ParseCompression accepts "zstd", "gzip" (or "gz") and "none" (or "").
-func ParseCompression(s string) (Compression, error) {
-	switch s {
-	case "zstd", "zst":
-		return Zstd, nil
-	case "gzip", "gz":
-		return Gzip, nil
-	case "none", "":
-		return None, nil
-	}
-	return "", fmt.Errorf("unknown compression %q (want zstd, gzip or none)", s)
-}
-
-// Ext is the key suffix of a backup with this compression.
-func (c Compression) Ext() string {
-	switch c {
-	case Zstd:
-		return ".zst"
-	case Gzip:
-		return ".gz"
-	}
-	return ""
-}
 
 // Compress wraps w so that what is written to the result is compressed with c at level
 // (0 = the library's default). Closing the result flushes it but does not close w.
-func Compress(w io.Writer, c Compression, level int) (io.WriteCloser, error) {
+func Compress(w io.Writer, c catalog.Compression, level int) (io.WriteCloser, error) {
 	switch c {
-	case Zstd:
+	case catalog.Zstd:
 		el := zstd.SpeedDefault
 		if level != 0 {
 			el = zstd.EncoderLevelFromZstd(level)
 		}
 		// Two encoder goroutines keep a 2-core machine busy without starving the dump.
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(el), zstd.WithEncoderConcurrency(min(runtime.GOMAXPROCS(0), 4)))
-	case Gzip:
+	case catalog.Gzip:
 		if level == 0 {
 			level = gzip.DefaultCompression
 		}
 		return gzip.NewWriterLevel(w, level)
-	case None:
+	case catalog.None:
 		return nopWriteCloser{w}, nil
 	}
-	return nil, fmt.Errorf("unknown compression %q", c)
+	return nil, fmt.Errorf("stream: unknown compression %q", c)
 }
 
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
 
-// Magic numbers that identify a stream's compression (see design.md).
+// Magic numbers that identify a stream's layers (docs/archive-format.md).
 var (
 	archiveMagic = []byte{0x6D, 0xE2, 0x99, 0x81}
 	gzipMagic    = []byte{0x1F, 0x8B}
@@ -80,11 +54,11 @@ var (
 )
 
 // ErrUnknownFormat means a stream is neither a mongodump archive nor a gzip or zstd stream.
-var ErrUnknownFormat = errors.New("not a mongodump archive, nor gzip or zstd compressed (unknown magic bytes)")
+var ErrUnknownFormat = errors.New("stream: not a mongodump archive, nor gzip or zstd compressed (unknown magic bytes)")
 
 // Decompress detects the compression of r from its first bytes — never from a name or a
 // flag — and returns a reader of the plain archive and the compression found.
-func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
+func Decompress(r io.Reader) (io.ReadCloser, catalog.Compression, error) {
 	br := bufio.NewReaderSize(r, 256<<10)
 	head, err := br.Peek(4)
 	if err != nil && len(head) == 0 {
@@ -95,19 +69,19 @@ func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	}
 	switch {
 	case bytes.HasPrefix(head, archiveMagic):
-		return io.NopCloser(br), None, nil
+		return io.NopCloser(br), catalog.None, nil
 	case bytes.HasPrefix(head, gzipMagic):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, "", fmt.Errorf("gzip: %w", err)
 		}
-		return zr, Gzip, nil
+		return zr, catalog.Gzip, nil
 	case bytes.HasPrefix(head, zstdMagic):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxWindow(1<<30))
 		if err != nil {
 			return nil, "", fmt.Errorf("zstd: %w", err)
 		}
-		return zstdReadCloser{zr}, Zstd, nil
+		return zstdReadCloser{zr}, catalog.Zstd, nil
 	}
 	return nil, "", ErrUnknownFormat
 }

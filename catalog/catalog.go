@@ -1,14 +1,14 @@
-package storage
+package catalog
 
 import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/mongostash/mongostash/storage"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -62,20 +62,20 @@ type Catalog struct {
 	// OrphanManifests are manifests directly under the prefix, named after a valid backup
 	// key, whose backup object does not exist (e.g. the object was deleted by hand or a
 	// prune died between its two deletes). They are ours, so prune may remove them.
-	OrphanManifests []Object
+	OrphanManifests []storage.Object
 	// Ignored is everything else under the prefix, sorted by key: not ours, never touched.
-	Ignored []Object
+	Ignored []storage.Object
 }
 
 // ReadCatalog lists everything under prefix and sorts it into backups (with their
 // manifests), orphan manifests and ignored objects. A manifest that cannot be decoded does
 // not fail the listing: its backup is reported with ManifestErr set.
-func ReadCatalog(ctx context.Context, s Store, prefix string) (*Catalog, error) {
+func ReadCatalog(ctx context.Context, s storage.Store, prefix string) (*Catalog, error) {
 	objs, err := s.List(ctx, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("list backups under %q in %s: %w", prefix, s, err)
+		return nil, err // the store's error says what it listed where
 	}
-	byKey := make(map[string]Object, len(objs))
+	byKey := make(map[string]storage.Object, len(objs))
 	for _, o := range objs {
 		byKey[o.Key] = o
 	}
@@ -125,7 +125,7 @@ func ReadCatalog(ctx context.Context, s Store, prefix string) (*Catalog, error) 
 			switch {
 			case err == nil:
 				b.Manifest = m
-			case errors.Is(err, ErrNotFound):
+			case errors.Is(err, storage.ErrNotFound):
 				b.HasManifest = false // deleted since the listing
 			case errors.Is(err, ErrInvalidManifest):
 				b.ManifestErr = err
@@ -136,7 +136,7 @@ func ReadCatalog(ctx context.Context, s Store, prefix string) (*Catalog, error) 
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return nil, fmt.Errorf("list backups under %q in %s: %w", prefix, s, err)
+		return nil, err // ReadManifest's error names the manifest
 	}
 	return c, nil
 }
@@ -145,7 +145,7 @@ func ReadCatalog(ctx context.Context, s Store, prefix string) (*Catalog, error) 
 // ignored is everything else under prefix that is not the manifest of a listed backup,
 // sorted by key; it includes orphan manifests, which ReadCatalog reports separately for
 // prune to remove.
-func ListBackups(ctx context.Context, s Store, prefix string) (backups []Backup, ignored []Object, err error) {
+func ListBackups(ctx context.Context, s storage.Store, prefix string) (backups []Backup, ignored []storage.Object, err error) {
 	c, err := ReadCatalog(ctx, s, prefix)
 	if err != nil {
 		return nil, nil, err
@@ -155,15 +155,6 @@ func ListBackups(ctx context.Context, s Store, prefix string) (backups []Backup,
 	return c.Backups, ignored, nil
 }
 
-func sortObjects(objs []Object) {
-	slices.SortFunc(objs, func(a, b Object) int { return cmp.Compare(a.Key, b.Key) })
-}
-
-// StaleUploadAborter is implemented by stores that can hold the debris of interrupted
-// uploads (unfinished multipart uploads, temporary files of a killed process). Prune calls
-// it to remove what is older than any upload still running could be.
-type StaleUploadAborter interface {
-	// AbortStaleUploads removes unfinished uploads under prefix started more than
-	// olderThan ago and returns how many it removed.
-	AbortStaleUploads(ctx context.Context, prefix string, olderThan time.Duration) (int, error)
+func sortObjects(objs []storage.Object) {
+	slices.SortFunc(objs, func(a, b storage.Object) int { return cmp.Compare(a.Key, b.Key) })
 }

@@ -1,4 +1,4 @@
-package storage
+package catalog
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/mongostash/mongostash/storage"
 )
 
 // ManifestFormatVersion is the manifest format this package writes and the newest it reads.
@@ -22,21 +24,21 @@ const maxManifestSize = 64 << 20
 
 // ErrInvalidManifest is wrapped by ReadManifest when the manifest object exists but is not
 // a manifest this version understands.
-var ErrInvalidManifest = errors.New("storage: invalid manifest")
+var ErrInvalidManifest = errors.New("catalog: invalid manifest")
 
 // Manifest describes a complete backup. It is written after the backup object is fully
 // stored, so its presence means the object is whole.
 type Manifest struct {
-	FormatVersion int       `json:"format_version"`
-	Tool          string    `json:"tool"`                     // "mongostash"
-	ToolVersion   string    `json:"tool_version"`             // version of the tool that wrote the backup
-	ServerVersion string    `json:"server_version,omitempty"` // MongoDB server version, when known
-	Databases     []string  `json:"databases"`
-	Compression   string    `json:"compression"` // CompressionZstd, CompressionGzip or CompressionNone
-	StartedAt     time.Time `json:"started_at"`
-	FinishedAt    time.Time `json:"finished_at"`
-	Size          int64     `json:"size"`   // bytes of the stored object
-	SHA256        string    `json:"sha256"` // lowercase hex SHA-256 of the stored object
+	FormatVersion int         `json:"format_version"`
+	Tool          string      `json:"tool"`                     // "mongostash"
+	ToolVersion   string      `json:"tool_version"`             // version of the tool that wrote the backup
+	ServerVersion string      `json:"server_version,omitempty"` // MongoDB server version, when known
+	Databases     []string    `json:"databases"`
+	Compression   Compression `json:"compression"`
+	StartedAt     time.Time   `json:"started_at"`
+	FinishedAt    time.Time   `json:"finished_at"`
+	Size          int64       `json:"size"`   // bytes of the stored object
+	SHA256        string      `json:"sha256"` // lowercase hex SHA-256 of the stored object
 	// Namespaces lists every "db.collection" in the archive, in archive order.
 	Namespaces []ManifestNamespace `json:"namespaces"`
 }
@@ -45,7 +47,7 @@ type Manifest struct {
 type ManifestNamespace struct {
 	Namespace string `json:"namespace"` // "db.collection"
 	Documents int64  `json:"documents"`
-	// CRC is the lowercase hex checksum of the namespace's archive data; the dump package
+	// CRC is the namespace's archive checksum as FormatCRC writes it; the archive codec
 	// defines the algorithm, this package only carries it.
 	CRC string `json:"crc,omitempty"`
 }
@@ -56,7 +58,7 @@ func ManifestKey(backupKey string) string { return backupKey + ManifestSuffix }
 // WriteManifest stores m as the manifest of the backup stored under backupKey. Call it only
 // after the backup object is fully stored: the manifest is what marks the backup complete.
 // A zero FormatVersion is written as ManifestFormatVersion.
-func WriteManifest(ctx context.Context, s Store, backupKey string, m *Manifest) error {
+func WriteManifest(ctx context.Context, s storage.Store, backupKey string, m *Manifest) error {
 	mk := ManifestKey(backupKey)
 	if m == nil {
 		return fmt.Errorf("write manifest %s: no manifest given", mk)
@@ -82,16 +84,16 @@ func WriteManifest(ctx context.Context, s Store, backupKey string, m *Manifest) 
 // ReadManifest reads the manifest of the backup stored under backupKey. It returns an error
 // wrapping ErrNotFound when there is none and one wrapping ErrInvalidManifest when the
 // object is not a manifest this version understands.
-func ReadManifest(ctx context.Context, s Store, backupKey string) (*Manifest, error) {
+func ReadManifest(ctx context.Context, s storage.Store, backupKey string) (*Manifest, error) {
 	mk := ManifestKey(backupKey)
 	r, err := s.Get(ctx, mk)
 	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", mk, err)
+		return nil, fmt.Errorf("read manifest: %w", err) // the store's error names the key
 	}
 	defer r.Close()
 	b, err := io.ReadAll(io.LimitReader(r, maxManifestSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", mk, err)
+		return nil, fmt.Errorf("read manifest: %w", err)
 	}
 	m, err := DecodeManifest(b)
 	if err != nil {
@@ -126,7 +128,7 @@ func (m *Manifest) validate() error {
 	case m.Size < 0:
 		return fmt.Errorf("negative size %d", m.Size)
 	}
-	if _, ok := CompressionExt(m.Compression); !ok {
+	if !m.Compression.Valid() {
 		return fmt.Errorf("unknown compression %q", m.Compression)
 	}
 	if m.SHA256 != "" && !isLowerHex(m.SHA256, 64) {

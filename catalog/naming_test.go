@@ -1,4 +1,4 @@
-package storage
+package catalog
 
 import (
 	"strings"
@@ -11,16 +11,16 @@ func TestBackupKey(t *testing.T) {
 	for _, tc := range []struct {
 		prefix string
 		t      time.Time
-		ext    string
+		c      Compression
 		want   string
 	}{
-		{"", time.Date(2026, 11, 25, 18, 48, 54, 123456789, time.UTC), ExtNone, "backup-2026-11-25T18:48:54.123456Z.dump"},
-		{"prod/", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), ExtZstd, "prod/backup-2026-11-25T18:48:54.000000Z.dump.zst"},
-		{"a/b/", time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), ExtGzip, "a/b/backup-2026-01-02T03:04:05.000006Z.dump.gz"},
-		{"x-", time.Date(2026, 11, 25, 13, 48, 54, 500000000, est), ExtNone, "x-backup-2026-11-25T18:48:54.500000Z.dump"},
+		{"", time.Date(2026, 11, 25, 18, 48, 54, 123456789, time.UTC), None, "backup-2026-11-25T18:48:54.123456Z.dump"},
+		{"prod/", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), Zstd, "prod/backup-2026-11-25T18:48:54.000000Z.dump.zst"},
+		{"a/b/", time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), Gzip, "a/b/backup-2026-01-02T03:04:05.000006Z.dump.gz"},
+		{"x-", time.Date(2026, 11, 25, 13, 48, 54, 500000000, est), None, "x-backup-2026-11-25T18:48:54.500000Z.dump"},
 	} {
-		if got := BackupKey(tc.prefix, tc.t, tc.ext); got != tc.want {
-			t.Errorf("BackupKey(%q, %v, %q) = %q, want %q", tc.prefix, tc.t, tc.ext, got, tc.want)
+		if got := BackupKey(tc.prefix, tc.t, tc.c); got != tc.want {
+			t.Errorf("BackupKey(%q, %v, %q) = %q, want %q", tc.prefix, tc.t, tc.c, got, tc.want)
 		}
 	}
 }
@@ -32,16 +32,16 @@ var parseCases = []struct {
 	ok          bool
 }{
 	// Ours.
-	{"", "backup-2026-11-25T18:48:54.123456Z.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: CompressionNone}, true},
-	{"", "backup-2026-11-25T18:48:54.123456Z.dump.zst", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: CompressionZstd}, true},
-	{"", "backup-2026-11-25T18:48:54.000000Z.dump.gz", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: CompressionGzip}, true},
-	{"prod/", "prod/backup-2024-02-29T23:59:59.999999Z.dump.zst", BackupName{Time: utc(2024, 2, 29, 23, 59, 59, 999999), Compression: CompressionZstd}, true},
-	{"db1-", "db1-backup-2026-11-25T18:48:54.123456Z.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: CompressionNone}, true},
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None}, true},
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump.zst", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: Zstd}, true},
+	{"", "backup-2026-11-25T18:48:54.000000Z.dump.gz", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: Gzip}, true},
+	{"prod/", "prod/backup-2024-02-29T23:59:59.999999Z.dump.zst", BackupName{Time: utc(2024, 2, 29, 23, 59, 59, 999999), Compression: Zstd}, true},
+	{"db1-", "db1-backup-2026-11-25T18:48:54.123456Z.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None}, true},
 	// The seed's: Python's naive datetime.isoformat(), with and without microseconds.
-	{"", "backup-2026-11-25T18:48:54.123456.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: CompressionNone, Seed: true}, true},
-	{"", "backup-2026-11-25T18:48:54.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: CompressionNone, Seed: true}, true},
-	{"", "backup-2026-01-01T00:00:00.000001.dump", BackupName{Time: utc(2026, 1, 1, 0, 0, 0, 1), Compression: CompressionNone, Seed: true}, true},
-	{"s/", "s/backup-2026-11-25T18:48:54.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: CompressionNone, Seed: true}, true},
+	{"", "backup-2026-11-25T18:48:54.123456.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None, Seed: true}, true},
+	{"", "backup-2026-11-25T18:48:54.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: None, Seed: true}, true},
+	{"", "backup-2026-01-01T00:00:00.000001.dump", BackupName{Time: utc(2026, 1, 1, 0, 0, 0, 1), Compression: None, Seed: true}, true},
+	{"s/", "s/backup-2026-11-25T18:48:54.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: None, Seed: true}, true},
 	// Not backups.
 	{"", "backup-2026-11-25T18:48:54.123456Z.dump.manifest.json", BackupName{}, false},
 	{"", "backup-2026-11-25T18:48:54.dump.manifest.json", BackupName{}, false},
@@ -92,19 +92,26 @@ func TestParseBackupKey(t *testing.T) {
 	}
 }
 
-func TestCompressionExt(t *testing.T) {
-	for _, c := range []string{CompressionZstd, CompressionGzip, CompressionNone} {
-		ext, ok := CompressionExt(c)
-		if !ok {
-			t.Fatalf("CompressionExt(%q) unknown", c)
+func TestCompression(t *testing.T) {
+	for _, c := range compressions {
+		if !c.Valid() {
+			t.Fatalf("%q not valid", c)
 		}
-		key := BackupKey("p/", time.Now(), ext)
+		key := BackupKey("p/", time.Now(), c)
 		if got, ok := ParseBackupKey("p/", key); !ok || got.Compression != c {
-			t.Errorf("ParseBackupKey(BackupKey(…, %q)) = %+v, %v; want compression %q", ext, got, ok, c)
+			t.Errorf("ParseBackupKey(BackupKey(…, %q)) = %+v, %v; want compression %q", c, got, ok, c)
+		}
+		for _, s := range []string{string(c), strings.TrimPrefix(c.Ext(), ".")} {
+			if got, err := ParseCompression(s); err != nil || got != c {
+				t.Errorf("ParseCompression(%q) = %q, %v; want %q", s, got, err, c)
+			}
 		}
 	}
-	if _, ok := CompressionExt("lz4"); ok {
-		t.Error("CompressionExt(lz4) known")
+	if Compression("lz4").Valid() {
+		t.Error("lz4 valid")
+	}
+	if _, err := ParseCompression("lz4"); err == nil || !strings.Contains(err.Error(), "lz4") {
+		t.Errorf("ParseCompression(lz4) = %v, want an error naming it", err)
 	}
 }
 
@@ -118,6 +125,7 @@ func FuzzParseBackupKey(f *testing.F) {
 	f.Add("", "", int64(-62135596800), int64(0), "")              // 0001-01-01
 	f.Add("p/", "", int64(253402300799), int64(999999999), ".gz") // 9999-12-31T23:59:59.999999999
 	f.Fuzz(func(t *testing.T, prefix, key string, sec, nsec int64, ext string) {
+		c := Compression(strings.TrimPrefix(ext, "."))
 		if name, ok := ParseBackupKey(prefix, key); ok {
 			if name.Key != key {
 				t.Fatalf("Key = %q, want %q", name.Key, key)
@@ -126,11 +134,10 @@ func FuzzParseBackupKey(f *testing.F) {
 			if name.Seed {
 				again = prefix + "backup-" + pythonIsoformat(name.Time) + ".dump"
 			} else {
-				e, known := CompressionExt(name.Compression)
-				if !known {
+				if !name.Compression.Valid() {
 					t.Fatalf("unknown compression %q", name.Compression)
 				}
-				again = BackupKey(prefix, name.Time, e)
+				again = BackupKey(prefix, name.Time, name.Compression)
 			}
 			if again != key {
 				t.Fatalf("ParseBackupKey(%q, %q) = %+v, which formats as %q", prefix, key, name, again)
@@ -145,10 +152,15 @@ func FuzzParseBackupKey(f *testing.F) {
 		if tm.Year() < 1 || tm.Year() > 9999 {
 			return
 		}
-		if ext != ExtZstd && ext != ExtGzip {
-			ext = ExtNone
+		switch c {
+		case "zst":
+			c = Zstd
+		case "gz":
+			c = Gzip
+		default:
+			c = None
 		}
-		k := BackupKey(prefix, tm, ext)
+		k := BackupKey(prefix, tm, c)
 		name, ok := ParseBackupKey(prefix, k)
 		if !ok {
 			t.Fatalf("ParseBackupKey(%q, BackupKey(…)=%q) rejected", prefix, k)

@@ -1,22 +1,8 @@
-package storage
+package catalog
 
 import (
 	"strings"
 	"time"
-)
-
-// Compression names as they appear in a BackupName and a Manifest.
-const (
-	CompressionZstd = "zstd"
-	CompressionGzip = "gzip"
-	CompressionNone = "none"
-)
-
-// Name extensions after ".dump" for each compression.
-const (
-	ExtZstd = ".zst"
-	ExtGzip = ".gz"
-	ExtNone = ""
 )
 
 const (
@@ -31,31 +17,17 @@ const (
 type BackupName struct {
 	Key         string    // the full object key, prefix included
 	Time        time.Time // when the backup started, in UTC
-	Compression string    // CompressionZstd, CompressionGzip or CompressionNone
+	Compression Compression
 	// Seed reports a name written by the Python scripts mongostash replaces:
 	// `backup-<isoformat()>.dump`, a zone-less time read as UTC, never compressed.
 	Seed bool
 }
 
-// BackupKey returns the object key of a backup started at t:
-// prefix + "backup-2026-11-25T18:48:54.123456Z.dump" + ext, with t in UTC truncated to
-// microseconds. ext is ExtZstd, ExtGzip or ExtNone. The names sort by time as strings.
-func BackupKey(prefix string, t time.Time, ext string) string {
-	return prefix + keyStem + t.UTC().Format(ourLayout) + keyDump + ext
-}
-
-// CompressionExt returns the key extension for a compression name and whether the name
-// is known.
-func CompressionExt(compression string) (string, bool) {
-	switch compression {
-	case CompressionZstd:
-		return ExtZstd, true
-	case CompressionGzip:
-		return ExtGzip, true
-	case CompressionNone:
-		return ExtNone, true
-	}
-	return "", false
+// BackupKey returns the object key of a backup started at t and compressed with c:
+// prefix + "backup-2026-11-25T18:48:54.123456Z.dump" + c.Ext(), with t in UTC truncated to
+// microseconds. The names sort by time as strings.
+func BackupKey(prefix string, t time.Time, c Compression) string {
+	return prefix + keyStem + t.UTC().Format(ourLayout) + keyDump + c.Ext()
 }
 
 // ParseBackupKey reports whether key names a backup directly under prefix, and what the
@@ -72,14 +44,10 @@ func ParseBackupKey(prefix, key string) (BackupName, bool) {
 	if !ok {
 		return BackupName{}, false
 	}
-	compression := ""
-	for _, c := range []struct{ ext, name string }{
-		{keyDump + ExtZstd, CompressionZstd},
-		{keyDump + ExtGzip, CompressionGzip},
-		{keyDump, CompressionNone},
-	} {
-		if stamp, ok := strings.CutSuffix(rest, c.ext); ok {
-			rest, compression = stamp, c.name
+	var compression Compression
+	for _, c := range compressions { // None, with no extension, comes last
+		if stamp, ok := strings.CutSuffix(rest, keyDump+c.Ext()); ok {
+			rest, compression = stamp, c
 			break
 		}
 	}
@@ -89,7 +57,7 @@ func ParseBackupKey(prefix, key string) (BackupName, bool) {
 	if t, ok := parseExact(ourLayout, rest); ok {
 		return BackupName{Key: key, Time: t, Compression: compression}, true
 	}
-	if compression != CompressionNone {
+	if compression != None {
 		// The seed never compressed; a seed-style time with a compression suffix is
 		// nobody's name.
 		return BackupName{}, false

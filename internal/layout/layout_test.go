@@ -1,0 +1,82 @@
+// Package layout holds the tests that keep the repository's shape as docs/architecture.md
+// describes it: which packages may import which.
+package layout
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/mongostash/mongostash"
+
+// allowed lists, for each package of ours (by path below the module), the packages of ours
+// it may import. A package missing here fails the test: a new package states its place.
+var allowed = map[string][]string{
+	"storage":             nil,
+	"storage/mem":         {"storage"},
+	"storage/local":       {"storage"},
+	"storage/s3":          {"storage"},
+	"storage/storagetest": {"storage"},
+	"catalog":             {"storage"},
+	"stream":              {"catalog"},
+	"retention":           nil,
+	"dump/archive":        nil,
+	"dump/ns":             nil,
+	"dump":                {"dump/archive", "dump/ns"},
+	"internal/layout":     nil,
+	"internal/sample":     nil,
+	"internal/testenv":    nil,
+	"internal/demo":       {"internal/testenv", "internal/sample"},
+	"cmd/mongostash":      {"*"},
+}
+
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		t.Fatalf("repository root not found from %s: %v", dir, err)
+	}
+	return dir
+}
+
+// TestDependencyDirection: storage knows no backup, the catalog sits on storage, dump
+// knows neither, and nothing imports the CLI (non-test imports).
+func TestDependencyDirection(t *testing.T) {
+	cmd := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...")
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], module), "/")
+		may, known := allowed[pkg]
+		if !known {
+			t.Errorf("package %s has no place in the layout: add it to allowed and to docs/architecture.md", pkg)
+			continue
+		}
+		for _, imp := range fields[1:] {
+			ours, isOurs := strings.CutPrefix(imp, module+"/")
+			if !isOurs {
+				continue
+			}
+			if ours == "cmd/mongostash" {
+				t.Errorf("%s imports the CLI", pkg)
+			}
+			if !slices.Contains(may, "*") && !slices.Contains(may, ours) {
+				t.Errorf("%s imports %s, which the layout does not allow (allowed: %v)", pkg, ours, may)
+			}
+		}
+	}
+}
