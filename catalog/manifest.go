@@ -39,6 +39,9 @@ type Manifest struct {
 	FinishedAt    time.Time   `json:"finished_at"`
 	Size          int64       `json:"size"`   // bytes of the stored object
 	SHA256        string      `json:"sha256"` // lowercase hex SHA-256 of the stored object
+	// Oplog is the oplog range a backup made with an oplog holds; the backup is consistent
+	// at its End. Nil for a backup without an oplog.
+	Oplog *OplogRange `json:"oplog,omitempty"`
 	// Namespaces lists every "db.collection" in the archive, in archive order.
 	Namespaces []ManifestNamespace `json:"namespaces"`
 }
