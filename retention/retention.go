@@ -1,5 +1,7 @@
 // Package retention decides which backups a prune may delete: a pure function from
 // (backups, policy, now) to one keep-or-delete decision per backup, each with its reasons.
+// ApplyOplog does the same for the oplog chunks of point-in-time recovery, given the base
+// backups kept (see oplog.go for its rules).
 //
 // It must never do I/O, read the clock, or know about S3, MongoDB or how object keys are
 // spelled; the caller lists the backups, passes the time, and acts on the decisions. It must
