@@ -35,11 +35,11 @@ type backupCmd struct {
 	Daemon   DaemonFlags `embed:"" group:"Schedule and metrics"`
 }
 
-func (c *backupCmd) Run(a *app) error {
-	return operation{name: "backup", database: c.Mongo.Database, schedule: c.Schedule, flags: &c.Daemon, once: c.once}.run(a)
+func (c *backupCmd) Run(ctx context.Context, a *app) error {
+	return operation{name: "backup", database: c.Mongo.Database, schedule: c.Schedule, flags: &c.Daemon, once: c.once}.run(ctx, a)
 }
 
-func (c *backupCmd) once(a *app) (runResult, error) {
+func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	comp, err := catalog.ParseCompression(c.Compression)
 	if err != nil {
 		return runResult{}, usageError{err}
@@ -48,7 +48,7 @@ func (c *backupCmd) once(a *app) (runResult, error) {
 	if err != nil {
 		return runResult{}, err
 	}
-	store, err := c.Store.open(a.ctx, a)
+	store, err := c.Store.open(ctx, a)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -56,14 +56,14 @@ func (c *backupCmd) once(a *app) (runResult, error) {
 	// connection is only for the native engine.
 	var client *mongo.Client
 	if c.Engine == "mongotools" {
-		if err := c.Mongo.check(); err != nil {
+		if err := c.Mongo.check(a); err != nil {
 			return runResult{}, err
 		}
 	} else {
-		if client, err = c.Mongo.connect(a.ctx); err != nil {
+		if client, err = c.Mongo.connect(ctx, a); err != nil {
 			return runResult{}, err
 		}
-		defer client.Disconnect(context.WithoutCancel(a.ctx))
+		defer client.Disconnect(context.WithoutCancel(ctx))
 	}
 
 	started := time.Now().UTC()
@@ -87,9 +87,9 @@ func (c *backupCmd) once(a *app) (runResult, error) {
 	stopProgress := startProgress(a, "backup", opts.Progress)
 	produce := func(ctx context.Context, w io.Writer) (dump.DumpStats, error) { return dump.Dump(ctx, client, w, opts) }
 	if c.Engine == "mongotools" {
-		produce = c.mongodump(a, opts)
+		produce = c.mongodump(opts)
 	}
-	stats, put, err := backupStream(a.ctx, store, key, comp, c.CompressionLevel, produce)
+	stats, put, err := backupStream(ctx, store, key, comp, c.CompressionLevel, produce)
 	stopProgress()
 	if err != nil {
 		return runResult{}, fmt.Errorf("backup %s: %w (nothing was stored)", key, withHint(err))
@@ -110,7 +110,7 @@ func (c *backupCmd) once(a *app) (runResult, error) {
 		m.Namespaces = append(m.Namespaces, catalog.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: catalog.FormatCRC(n.CRC)})
 	}
 	// The manifest is written last: its presence is what marks the backup complete.
-	if err := catalog.WriteManifest(context.WithoutCancel(a.ctx), store, key, m); err != nil {
+	if err := catalog.WriteManifest(context.WithoutCancel(ctx), store, key, m); err != nil {
 		return runResult{}, fmt.Errorf("backup %s: the data is stored but writing its manifest failed, so it is not marked complete: %w", key, err)
 	}
 	dur := finished.Sub(started)
@@ -170,19 +170,9 @@ func backupStream(ctx context.Context, store storage.Store, key string, comp cat
 // mongodump runs the external mongodump as the archive producer. Its archive is decoded
 // on the fly as it streams past, so the manifest gets the same per-namespace counts and
 // CRCs as a native backup, and a broken archive fails the backup.
-func (c *backupCmd) mongodump(a *app, opts dump.DumpOptions) func(context.Context, io.Writer) (dump.DumpStats, error) {
+func (c *backupCmd) mongodump(opts dump.DumpOptions) func(context.Context, io.Writer) (dump.DumpStats, error) {
 	return func(ctx context.Context, w io.Writer) (dump.DumpStats, error) {
-		var args []string
-		if c.Mongo.Database != "" {
-			args = append(args, "--db="+c.Mongo.Database)
-		}
-		for _, p := range c.NsInclude {
-			args = append(args, "--nsInclude="+p)
-		}
-		for _, p := range c.NsExclude {
-			args = append(args, "--nsExclude="+p)
-		}
-		args = append(args, fmt.Sprintf("--numParallelCollections=%d", c.Parallel))
+		args := dump.MongodumpArgs{Database: c.Mongo.Database, NsInclude: c.NsInclude, NsExclude: c.NsExclude, Parallel: c.Parallel}
 		pr, pw := io.Pipe()
 		verified := make(chan struct{})
 		var vs dump.VerifyStats
@@ -192,7 +182,7 @@ func (c *backupCmd) mongodump(a *app, opts dump.DumpOptions) func(context.Contex
 			vs, verr = dump.Verify(ctx, pr, opts.Progress)
 			_, _ = io.Copy(io.Discard, pr)
 		}()
-		err := dump.RunMongodump(ctx, io.MultiWriter(w, pw), dump.ToolOptions{Path: c.MongodumpPath, URI: c.Mongo.MongoURL, Args: args, Stderr: nil})
+		err := dump.RunMongodump(ctx, io.MultiWriter(w, pw), dump.ToolOptions{Path: c.MongodumpPath, URI: c.Mongo.MongoURL}, args)
 		pw.CloseWithError(err)
 		<-verified
 		if err != nil {

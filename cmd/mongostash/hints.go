@@ -31,6 +31,10 @@ func skipHint(reason string) string {
 
 // withHint appends the CLI's hint for the first known error that err wraps.
 func withHint(err error) error {
+	var nf *dump.ToolNotFoundError
+	if errors.As(err, &nf) {
+		return fmt.Errorf("%w (--engine mongotools runs it: install MongoDB Database Tools or pass --%s-path)", err, nf.Tool)
+	}
 	for _, h := range hints {
 		if errors.Is(err, h.err) {
 			return fmt.Errorf("%w (%s)", err, h.hint)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -26,12 +27,12 @@ type listEntry struct {
 	Documents   int64               `json:"documents,omitempty"`
 }
 
-func (c *listCmd) Run(a *app) error {
-	store, err := c.Store.open(a.ctx, a)
+func (c *listCmd) Run(ctx context.Context, a *app) error {
+	store, err := c.Store.open(ctx, a)
 	if err != nil {
 		return err
 	}
-	backups, ignored, err := catalog.ListBackups(a.ctx, store, c.Store.Prefix)
+	backups, ignored, err := catalog.ListBackups(ctx, store, c.Store.Prefix)
 	if err != nil {
 		return err
 	}

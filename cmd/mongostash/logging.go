@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"golang.org/x/term"
+
+	"github.com/mongostash/mongostash/internal/connstr"
 )
 
 // LogFlags choose the log format and level.
@@ -15,12 +17,13 @@ type LogFlags struct {
 	LogLevel  string `name:"log-level" env:"LOG_LEVEL" default:"info" enum:"debug,info,warn,error" help:"Log level."`
 }
 
-func (f LogFlags) logger(w io.Writer) (*slog.Logger, error) {
+// logger builds the logger writing to w; every string it writes goes through secrets.
+func (f LogFlags) logger(w io.Writer, secrets *connstr.Redactor) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.LogLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level: %w", err)
 	}
-	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr(secrets)}
 	format := f.LogFormat
 	if format == "auto" {
 		format = "json"
@@ -39,12 +42,30 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// redactAttr keeps credentials out of every log line, whatever a caller passes in.
-func redactAttr(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindString {
-		if s := a.Value.String(); s != redactSecrets(s) {
-			return slog.String(a.Key, redactSecrets(s))
+// redactAttr keeps credentials out of every log line, whatever a caller passes in: strings,
+// and errors and other values that print as text.
+func redactAttr(secrets *connstr.Redactor) func([]string, slog.Attr) slog.Attr {
+	return func(_ []string, a slog.Attr) slog.Attr {
+		var s string
+		switch v := a.Value.Any(); {
+		case a.Value.Kind() == slog.KindString:
+			s = a.Value.String()
+		case a.Value.Kind() != slog.KindAny:
+			return a
+		case v == nil:
+			return a
+		default:
+			if e, ok := v.(error); ok {
+				s = e.Error()
+			} else if st, ok := v.(fmt.Stringer); ok {
+				s = st.String()
+			} else {
+				return a
+			}
 		}
+		if r := secrets.Redact(s); r != s || a.Value.Kind() != slog.KindString {
+			return slog.String(a.Key, r)
+		}
+		return a
 	}
-	return a
 }

@@ -95,7 +95,7 @@ type exporter struct {
 
 // newExporter checks the destinations before anything runs, so that a typo fails at once
 // and not after an hour-long backup.
-func newExporter(f *DaemonFlags) (exporter, error) {
+func newExporter(a *app, f *DaemonFlags) (exporter, error) {
 	e := exporter{file: f.MetricsFile, push: f.Pushgateway}
 	if e.file != "" {
 		dir := filepath.Dir(e.file)
@@ -110,27 +110,27 @@ func newExporter(f *DaemonFlags) (exporter, error) {
 		}
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return e, usagef("--pushgateway %s: want a URL like http://pushgateway:9091", redactSecrets(e.push))
+			return e, usagef("--pushgateway %s: want a URL like http://pushgateway:9091", a.redact(e.push))
 		}
-		registerURLSecrets(raw)
+		a.secrets.RegisterURI(raw)
 	}
 	return e, nil
 }
 
 // export writes and pushes the metrics. Failures are logged, not returned: they must not
 // turn a good backup into a failed one.
-func (e exporter) export(a *app, m *runMetrics) {
+func (e exporter) export(ctx context.Context, a *app, m *runMetrics) {
 	if e.file != "" {
 		// WriteToTextfile writes a temporary file beside the target and renames it, so
 		// node_exporter never reads half a file; the temporary name does not end in .prom.
 		if err := prometheus.WriteToTextfile(e.file, m.reg); err != nil {
-			a.log.Error("could not write the metrics file", "path", e.file, "error", redactSecrets(err.Error()))
+			a.log.Error("could not write the metrics file", "path", e.file, "error", a.redact(err.Error()))
 		} else {
 			a.log.Debug("metrics file written", "path", e.file)
 		}
 	}
 	if e.push != "" {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(a.ctx), 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		// POST (Add), not PUT: metrics this run does not have — the last success after a
 		// failure — stay in the Pushgateway from the run that had them.
@@ -141,9 +141,9 @@ func (e exporter) export(a *app, m *runMetrics) {
 			Format(expfmt.NewFormat(expfmt.TypeTextPlain)).
 			Client(&http.Client{Timeout: 30 * time.Second})
 		if err := p.AddContext(ctx); err != nil {
-			a.log.Error("could not push the metrics", "pushgateway", redactSecrets(e.push), "error", redactSecrets(err.Error()))
+			a.log.Error("could not push the metrics", "pushgateway", a.redact(e.push), "error", a.redact(err.Error()))
 		} else {
-			a.log.Debug("metrics pushed", "pushgateway", redactSecrets(e.push))
+			a.log.Debug("metrics pushed", "pushgateway", a.redact(e.push))
 		}
 	}
 }

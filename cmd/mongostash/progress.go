@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -36,7 +35,7 @@ func startProgress(a *app, label string, p *dump.Progress) func() {
 				total = -1
 			}
 			return progressbar.NewOptions64(total,
-				progressbar.OptionSetWriter(os.Stderr),
+				progressbar.OptionSetWriter(a.stderr),
 				progressbar.OptionSetDescription(label),
 				progressbar.OptionSetItsString("docs"),
 				progressbar.OptionShowIts(),

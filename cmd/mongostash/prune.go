@@ -34,11 +34,14 @@ type pruneCmd struct {
 	Daemon          DaemonFlags `embed:"" group:"Schedule and metrics"`
 }
 
-// planEntry is one line of the prune plan.
+// planEntry is one line of the prune plan. Complete and Legacy mean what they mean in
+// `list --json`: a legacy (seed-era) backup has no manifest, so it is not complete, though
+// retention counts it as restorable.
 type planEntry struct {
 	Key      string    `json:"key"`
 	Time     time.Time `json:"time"`
 	Complete bool      `json:"complete"`
+	Legacy   bool      `json:"legacy"`
 	Action   string    `json:"action"` // keep or delete
 	Reasons  []string  `json:"reasons"`
 }
@@ -58,11 +61,11 @@ func (c *pruneCmd) policy() (retention.Policy, error) {
 	return p, nil
 }
 
-func (c *pruneCmd) Run(a *app) error {
-	return operation{name: "prune", database: c.MetricsDatabase, schedule: c.Schedule, flags: &c.Daemon, once: c.once}.run(a)
+func (c *pruneCmd) Run(ctx context.Context, a *app) error {
+	return operation{name: "prune", database: c.MetricsDatabase, schedule: c.Schedule, flags: &c.Daemon, once: c.once}.run(ctx, a)
 }
 
-func (c *pruneCmd) once(a *app) (runResult, error) {
+func (c *pruneCmd) once(ctx context.Context, a *app) (runResult, error) {
 	policy, err := c.policy()
 	if err != nil {
 		return runResult{}, err
@@ -71,11 +74,11 @@ func (c *pruneCmd) once(a *app) (runResult, error) {
 	if staleness < 0 {
 		staleness = policy.MaxAge
 	}
-	store, err := c.Store.open(a.ctx, a)
+	store, err := c.Store.open(ctx, a)
 	if err != nil {
 		return runResult{}, err
 	}
-	cat, err := catalog.ReadCatalog(a.ctx, store, c.Store.Prefix)
+	cat, err := catalog.ReadCatalog(ctx, store, c.Store.Prefix)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -91,7 +94,7 @@ func (c *pruneCmd) once(a *app) (runResult, error) {
 	}
 	now := time.Now()
 	decisions := retention.Apply(candidates, policy, now)
-	if err := c.printPlan(a, decisions); err != nil {
+	if err := c.printPlan(a, decisions, byKey); err != nil {
 		return runResult{}, err
 	}
 	if stale, why := retention.Stale(candidates, staleness, now); stale && len(candidates) > 0 {
@@ -118,10 +121,10 @@ func (c *pruneCmd) once(a *app) (runResult, error) {
 	}
 	// Objects first, manifests last: an interrupted prune leaves manifests without objects,
 	// which the next run removes, never an object that looks complete but is half-deleted.
-	if err := store.Delete(context.WithoutCancel(a.ctx), objects...); err != nil {
+	if err := store.Delete(context.WithoutCancel(ctx), objects...); err != nil {
 		return runResult{}, fmt.Errorf("prune: delete backups: %w", err)
 	}
-	if err := store.Delete(context.WithoutCancel(a.ctx), manifests...); err != nil {
+	if err := store.Delete(context.WithoutCancel(ctx), manifests...); err != nil {
 		return runResult{}, fmt.Errorf("prune: delete manifests of deleted backups: %w", err)
 	}
 	var orphans []string
@@ -129,12 +132,12 @@ func (c *pruneCmd) once(a *app) (runResult, error) {
 		orphans = append(orphans, o.Key)
 	}
 	if len(orphans) > 0 {
-		if err := store.Delete(context.WithoutCancel(a.ctx), orphans...); err != nil {
+		if err := store.Delete(context.WithoutCancel(ctx), orphans...); err != nil {
 			return runResult{}, fmt.Errorf("prune: delete orphan manifests: %w", err)
 		}
 	}
 	if c.AbortUploads {
-		if err := abortStaleUploads(a, store, c.Store.Prefix); err != nil {
+		if err := abortStaleUploads(ctx, a, store, c.Store.Prefix); err != nil {
 			return runResult{}, err
 		}
 	}
@@ -143,14 +146,15 @@ func (c *pruneCmd) once(a *app) (runResult, error) {
 	return runResult{Bytes: deleted}, nil
 }
 
-func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision) error {
+func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[string]catalog.Backup) error {
 	entries := make([]planEntry, 0, len(decisions))
 	for _, d := range decisions {
 		action := "keep"
 		if !d.Keep {
 			action = "delete"
 		}
-		entries = append(entries, planEntry{Key: d.Backup.Key, Time: d.Backup.Time.UTC(), Complete: d.Backup.Complete, Action: action, Reasons: d.Reasons})
+		b := byKey[d.Backup.Key]
+		entries = append(entries, planEntry{Key: d.Backup.Key, Time: d.Backup.Time.UTC(), Complete: b.Complete(), Legacy: b.Legacy(), Action: action, Reasons: d.Reasons})
 	}
 	if c.JSON {
 		return writeJSON(a.stdout, entries)
@@ -163,12 +167,12 @@ func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision) error {
 	return tw.Flush()
 }
 
-func abortStaleUploads(a *app, store storage.Store, prefix string) error {
+func abortStaleUploads(ctx context.Context, a *app, store storage.Store, prefix string) error {
 	s, ok := store.(storage.StaleUploadAborter)
 	if !ok {
 		return errors.New("prune: --abort-stale-uploads: this store has no unfinished uploads to abort")
 	}
-	n, err := s.AbortStaleUploads(a.ctx, prefix, 24*time.Hour)
+	n, err := s.AbortStaleUploads(ctx, prefix, 24*time.Hour)
 	if err != nil {
 		return fmt.Errorf("prune: abort stale uploads: %w", err)
 	}

@@ -48,12 +48,12 @@ type RestoreMetricsFlags struct {
 	Pushgateway string `name:"pushgateway" env:"PUSHGATEWAY_URL" placeholder:"URL" help:"After the restore, push its metrics to this Prometheus Pushgateway (job mongostash, grouped by operation and database)."`
 }
 
-func (c *restoreCmd) Run(a *app) error {
+func (c *restoreCmd) Run(ctx context.Context, a *app) error {
 	flags := &DaemonFlags{MetricsFile: c.Metrics.MetricsFile, Pushgateway: c.Metrics.Pushgateway}
-	return operation{name: "restore", database: c.Mongo.Database, flags: flags, once: c.once}.run(a)
+	return operation{name: "restore", database: c.Mongo.Database, flags: flags, once: c.once}.run(ctx, a)
 }
 
-func (c *restoreCmd) once(a *app) (runResult, error) {
+func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	filter, err := namespaceFilter(c.Mongo.Database, c.NsInclude, c.NsExclude)
 	if err != nil {
 		return runResult{}, err
@@ -73,12 +73,12 @@ func (c *restoreCmd) once(a *app) (runResult, error) {
 	}
 	var client *mongo.Client
 	if !c.DryRun {
-		if client, err = c.Mongo.connect(a.ctx); err != nil {
+		if client, err = c.Mongo.connect(ctx, a); err != nil {
 			return runResult{}, err
 		}
-		defer client.Disconnect(context.WithoutCancel(a.ctx))
+		defer client.Disconnect(context.WithoutCancel(ctx))
 	}
-	src, err := openSource(a.ctx, a, c.From, c.Object, &c.Store)
+	src, err := openSource(ctx, a, c.From, c.Object, &c.Store)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -93,14 +93,14 @@ func (c *restoreCmd) once(a *app) (runResult, error) {
 	log.Info("restore started", "compression", comp, "drop", c.Drop, "dry_run", c.DryRun, "engine", c.Engine)
 	if c.Engine == "mongotools" {
 		// mongorestore inserts by itself: only the bytes read are known here.
-		err := c.mongorestore(a, plain, src.name)
+		err := c.mongorestore(ctx, a, plain, src.name)
 		return runResult{Bytes: counted.n}, err
 	}
 	start := time.Now()
 	opts.Progress.PlannedDocuments.Store(src.plannedDocuments())
 	src.planNamespaces(opts.Progress)
 	stop := startProgress(a, "restore", opts.Progress)
-	stats, err := dump.Restore(a.ctx, client, plain, opts)
+	stats, err := dump.Restore(ctx, client, plain, opts)
 	stop()
 	for _, n := range stats.Namespaces {
 		log.Info("namespace", "namespace", n.Namespace, "inserted", n.Documents, "failed", n.Failed)
@@ -150,31 +150,20 @@ func escapePattern(s string) string {
 
 // mongorestore pipes the decompressed archive into the external mongorestore with the
 // same scope and flags.
-func (c *restoreCmd) mongorestore(a *app, plain io.Reader, name string) error {
-	var args []string
+func (c *restoreCmd) mongorestore(ctx context.Context, a *app, plain io.Reader, name string) error {
+	args := dump.MongorestoreArgs{
+		NsInclude: c.NsInclude, NsExclude: c.NsExclude, NsFrom: c.NsFrom, NsTo: c.NsTo,
+		Drop: c.Drop, DryRun: c.DryRun, NoIndexRestore: c.NoIndexRestore, Bypass: c.Bypass,
+		StopOnError: c.StopOnError, OplogReplay: c.OplogReplay, PreserveUUID: c.PreserveUUID,
+		DBUsersAndRoles: c.UsersAndRoles && c.Mongo.Database != "", Workers: c.Workers,
+	}
 	if c.Mongo.Database != "" {
-		args = append(args, "--nsInclude="+escapePattern(c.Mongo.Database)+".*")
+		// MONGO_DATABASE scopes the restore as the seed's --nsInclude=<db>.* did.
+		args.NsInclude = append([]string{escapePattern(c.Mongo.Database) + ".*"}, c.NsInclude...)
 	}
-	for _, p := range c.NsInclude {
-		args = append(args, "--nsInclude="+p)
-	}
-	for _, p := range c.NsExclude {
-		args = append(args, "--nsExclude="+p)
-	}
-	for i := range c.NsFrom {
-		args = append(args, "--nsFrom="+c.NsFrom[i], "--nsTo="+c.NsTo[i])
-	}
-	flags := map[string]bool{"--drop": c.Drop, "--dryRun": c.DryRun, "--noIndexRestore": c.NoIndexRestore,
-		"--bypassDocumentValidation": c.Bypass, "--stopOnError": c.StopOnError, "--oplogReplay": c.OplogReplay,
-		"--restoreDbUsersAndRoles": c.UsersAndRoles && c.Mongo.Database != "", "--preserveUUID": c.PreserveUUID}
-	for f, on := range flags {
-		if on {
-			args = append(args, f)
-		}
-	}
-	args = append(args, fmt.Sprintf("--numInsertionWorkersPerCollection=%d", c.Workers))
-	if err := dump.RunMongorestore(a.ctx, plain, dump.ToolOptions{Path: c.MongorestorePath, URI: c.Mongo.MongoURL, Args: args, Stderr: a.stderr}); err != nil {
-		return fmt.Errorf("restore %s: %w", name, err)
+	opts := dump.ToolOptions{Path: c.MongorestorePath, URI: c.Mongo.MongoURL, Stderr: a.stderr}
+	if err := dump.RunMongorestore(ctx, plain, opts, args); err != nil {
+		return fmt.Errorf("restore %s: %w", name, withHint(err))
 	}
 	a.log.Info("restore complete (mongorestore)", "source", name)
 	return nil

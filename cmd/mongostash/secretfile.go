@@ -6,10 +6,10 @@ import (
 )
 
 // resolveFile fills *v from the file named by $<env>_FILE when *v is empty, the
-// convention of Docker and Kubernetes secrets. The value is registered as a secret.
-func resolveFile(v *string, env string) error {
+// convention of Docker and Kubernetes secrets. The caller registers the value as a secret.
+func resolveFile(a *app, v *string, env string) error {
 	if *v == "" {
-		if path := os.Getenv(env + "_FILE"); path != "" {
+		if path, _ := a.env(env + "_FILE"); path != "" {
 			b, err := os.ReadFile(path)
 			if err != nil {
 				return usagef("%s_FILE: %v", env, err)

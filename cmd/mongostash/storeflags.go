@@ -35,14 +35,14 @@ type StoreFlags struct {
 
 // open returns the configured store and a description of it for messages.
 func (f *StoreFlags) open(ctx context.Context, a *app) (storage.Store, error) {
-	if err := resolveFile(&f.AccessKey, "S3_ACCESS_KEY"); err != nil {
+	if err := resolveFile(a, &f.AccessKey, "S3_ACCESS_KEY"); err != nil {
 		return nil, err
 	}
-	if err := resolveFile(&f.SecretKey, "S3_SECRET_KEY"); err != nil {
+	if err := resolveFile(a, &f.SecretKey, "S3_SECRET_KEY"); err != nil {
 		return nil, err
 	}
-	registerSecret(f.SecretKey)
-	registerSecret(f.AccessKey)
+	a.secrets.Register(f.SecretKey)
+	a.secrets.Register(f.AccessKey)
 	if f.Prefix != "" && !strings.HasSuffix(f.Prefix, "/") {
 		// A prefix names a folder; 'prod' would otherwise also match 'production/…'.
 		f.Prefix += "/"

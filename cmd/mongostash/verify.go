@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -21,8 +22,8 @@ type verifyCmd struct {
 	From string `name:"from" help:"Verify a local archive file instead ('-' for standard input)."`
 }
 
-func (c *verifyCmd) Run(a *app) error {
-	src, err := openSource(a.ctx, a, c.From, c.Key, &c.Store)
+func (c *verifyCmd) Run(ctx context.Context, a *app) error {
+	src, err := openSource(ctx, a, c.From, c.Key, &c.Store)
 	if err != nil {
 		return err
 	}
@@ -38,7 +39,7 @@ func (c *verifyCmd) Run(a *app) error {
 	progress := &dump.Progress{}
 	progress.PlannedDocuments.Store(src.plannedDocuments())
 	stop := startProgress(a, "verify", progress)
-	vs, err := dump.Verify(a.ctx, plain, progress)
+	vs, err := dump.Verify(ctx, plain, progress)
 	stop()
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", src.name, err)
