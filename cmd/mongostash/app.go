@@ -9,7 +9,8 @@ import (
 
 // app is what every subcommand's Run receives besides the context (which kong binds on its
 // own): the logger, the output streams, the environment and the secrets to keep out of
-// every line of output. Nothing in a subcommand reads os.Stdout, os.Stderr or os.Getenv.
+// every line of output. Nothing in a subcommand reads os.Stdout, os.Stderr or the process's
+// environment (standard input, for --from -, is the process's).
 type app struct {
 	log     *slog.Logger
 	stdout  io.Writer

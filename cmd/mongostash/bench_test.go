@@ -121,12 +121,16 @@ func benchClient(b *testing.B) (*mongo.Client, string) {
 	return c, url
 }
 
-// benchBinary builds mongostash like `make build` next to the CLI tests' binary, so
-// TestMain's cleanup removes it.
+// benchBinary builds mongostash like `make build` in the test binaries' directory, which
+// TestMain's cleanup removes.
 func benchBinary(b *testing.B) string {
 	b.Helper()
 	return benchBinOnce.get(b, func() (string, error) {
-		bin := filepath.Join(filepath.Dir(binPath), "mongostash-bench")
+		dir, err := testBinDir()
+		if err != nil {
+			return "", err
+		}
+		bin := filepath.Join(dir, "mongostash-bench")
 		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=bench", "-o", bin, ".")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {

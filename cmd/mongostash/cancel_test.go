@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -24,11 +22,9 @@ func TestBackupSIGTERMLeavesNothing(t *testing.T) {
 	if _, err := sample.Load(context.Background(), b.mongo.Client, b.mongo.DB, 40000); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binPath, "backup", "--s3-part-size", "5242880", "--parallel", "1")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	for k, v := range b.env.with("LOG_LEVEL", "debug", "BACKUP_COMPRESSION", "none") {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	cmd := binaryCommand(ctx, t, b.env.with("LOG_LEVEL", "debug", "BACKUP_COMPRESSION", "none"), "backup", "--s3-part-size", "5242880", "--parallel", "1")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +56,6 @@ func TestBackupSIGTERMLeavesNothing(t *testing.T) {
 	if !strings.Contains(log.String(), "nothing was stored") {
 		t.Errorf("the error should say nothing was stored:\n%s", log.String())
 	}
-	ctx := context.Background()
 	if keys := listKeys(t, b); len(keys) != 0 {
 		t.Errorf("objects left after an interrupted backup: %v\n%s", keys, log.String())
 	}

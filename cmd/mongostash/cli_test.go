@@ -5,40 +5,29 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mongostash/mongostash/internal/testenv"
 )
 
-// The CLI tests run the real binary, as cron and operators do, against the test bed.
-
-var binPath string
+// The CLI tests call run in this process, as main does, with exactly the environment each
+// test gives, against the test bed. What only a real process can show — signals, the exit
+// status of the process, the static binary in an empty root, a child's memory — is tested
+// on the built binary (e2e_test.go).
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "mongostash-bin-")
-	if err != nil {
-		panic(err)
-	}
-	binPath = filepath.Join(dir, "mongostash")
-	build := exec.Command("go", "build", "-race", "-o", binPath, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build mongostash: %v\n%s", err, out)
-		os.Exit(1)
-	}
 	code := func() int {
-		defer os.RemoveAll(dir)
+		defer removeBinaries()
 		defer testenv.StopAll()
 		return m.Run()
 	}()
 	os.Exit(code)
 }
 
-// result is what one run of the binary did.
+// result is what one run of the CLI did.
 type result struct {
 	stdout, stderr string
 	code           int
@@ -48,7 +37,7 @@ func (r result) String() string {
 	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 }
 
-// env is a test's environment for the binary: the seed's variables and friends.
+// env is a test's environment for the CLI: the seed's variables and friends.
 type env map[string]string
 
 func (e env) with(kv ...string) env {
@@ -62,38 +51,44 @@ func (e env) with(kv ...string) env {
 	return out
 }
 
-// run runs the binary with exactly the given environment (plus PATH and HOME).
-func runBin(t *testing.T, e env, args ...string) result {
+// lookup is the environment as run reads it.
+func (e env) lookup(k string) (string, bool) {
+	v, ok := e[k]
+	return v, ok
+}
+
+// syncBuffer is a bytes.Buffer that the CLI's goroutines write to while a test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// runCLI runs mongostash in this process with exactly the environment e (nothing of the
+// test process's environment) and returns its output and exit code.
+func runCLI(t *testing.T, e env, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, binPath, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	for k, v := range e {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	cmd.Dir = t.TempDir()
-	return collect(t, cmd)
-}
-
-// collect runs cmd and returns its output and exit code; failing to start is fatal.
-func collect(t *testing.T, cmd *exec.Cmd) result {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run %v: %v", cmd.Args, err)
-	}
+	var stdout, stderr syncBuffer
+	code := run(ctx, args, e.lookup, &stdout, &stderr)
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
 func mustRun(t *testing.T, e env, args ...string) result {
 	t.Helper()
-	r := runBin(t, e, args...)
+	r := runCLI(t, e, args...)
 	if r.code != 0 {
 		t.Fatalf("mongostash %s: %s", strings.Join(args, " "), r)
 	}

@@ -174,7 +174,7 @@ func TestCompletionZshFish(t *testing.T) {
 
 // TestCompletionUnknownShell is a usage error.
 func TestCompletionUnknownShell(t *testing.T) {
-	r := runBin(t, env{}, "completion", "tcsh")
+	r := runCLI(t, env{}, "completion", "tcsh")
 	if r.code != exitUsage {
 		t.Fatalf("want exit %d, got %s", exitUsage, r)
 	}

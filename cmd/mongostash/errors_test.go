@@ -2,6 +2,8 @@ package main
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -42,7 +44,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runBin(t, tc.env, tc.args...)
+			r := runCLI(t, tc.env, tc.args...)
 			if r.code == 0 {
 				t.Fatalf("want failure, got %s", r)
 			}
@@ -81,7 +83,7 @@ func TestHelpfulErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runBin(t, tc.env, tc.args...)
+			r := runCLI(t, tc.env, tc.args...)
 			if r.code != tc.wantCode {
 				t.Fatalf("want exit %d, got %s", tc.wantCode, r)
 			}
@@ -115,5 +117,59 @@ func TestVersionAndHelp(t *testing.T) {
 		if !strings.Contains(r.stdout, v) {
 			t.Errorf("backup --help lacks %s", v)
 		}
+	}
+}
+
+// TestUnescapedAtInPasswordRedacted: a password pasted with an unescaped '@' (which the
+// driver refuses) is hidden whole in the error, not only up to its first '@'.
+func TestUnescapedAtInPasswordRedacted(t *testing.T) {
+	dead := closedPort(t)
+	r := runCLI(t, env{"MONGO_URL": "mongodb://u:Sup3r@S3cret@" + dead + "/", "MONGO_TIMEOUT": "1s", "LOG_FORMAT": "json"}, "restore", "--from", "-")
+	if r.code != exitUsage {
+		t.Fatalf("want exit %d (the driver refuses the URI), got %s", exitUsage, r)
+	}
+	if strings.Contains(r.stderr, "Sup3r") || strings.Contains(r.stderr, "S3cret") {
+		t.Errorf("part of the password shows: %s", r.stderr)
+	}
+	if !strings.Contains(r.stderr, "mongodb://u:***@"+dead+"/") {
+		t.Errorf("the message should show the URI redacted, naming the server %s: %s", dead, r.stderr)
+	}
+}
+
+// TestRunReadsOnlyItsEnvironment: run sees the environment it is given and nothing of the
+// process's — flags, arguments and _FILE secrets alike — so that in-process tests are
+// what the binary does with the same variables.
+func TestRunReadsOnlyItsEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	urlFile := filepath.Join(dir, "url")
+	if err := os.WriteFile(urlFile, []byte("mongodb://127.0.0.1:1/"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("LOG_LEVEL", "nonsense")
+	t.Setenv("MONGO_URL_FILE", urlFile)
+	t.Setenv("S3_DUMP_OBJECT", "from-the-process")
+	t.Setenv("BACKUP_DIR", dir)
+
+	if r := runCLI(t, env{}, "version"); r.code != exitOK {
+		t.Errorf("the process's LOG_LEVEL leaked into run: %s", r)
+	}
+	if r := runCLI(t, env{"LOG_LEVEL": "nonsense"}, "version"); r.code != exitUsage || !strings.Contains(r.stderr, "LOG_LEVEL") && !strings.Contains(r.stderr, "log-level") {
+		t.Errorf("run's own LOG_LEVEL was not read: %s", r)
+	}
+	if r := runCLI(t, env{"LOG_FORMAT": "json"}, "backup"); r.code != exitUsage || !strings.Contains(r.stderr, "no MongoDB server given") {
+		t.Errorf("the process's MONGO_URL_FILE leaked into run: %s", r)
+	}
+	backups := t.TempDir()
+	r := runCLI(t, env{"LOG_FORMAT": "json", "BACKUP_DIR": backups, "S3_DUMP_OBJECT": "from-run"}, "restore", "--dry-run")
+	if !strings.Contains(r.stderr, "backup from-run not found") || !strings.Contains(r.stderr, backups) {
+		t.Errorf("restore should look for S3_DUMP_OBJECT from run's environment in run's BACKUP_DIR: %s", r)
+	}
+	r = runCLI(t, env{"LOG_FORMAT": "json", "BACKUP_DIR": backups}, "restore", "--dry-run")
+	if strings.Contains(r.stderr, "from-the-process") || !strings.Contains(r.stderr, "no complete backup") {
+		t.Errorf("the process's S3_DUMP_OBJECT leaked into run: %s", r)
+	}
+	r = runCLI(t, env{"LOG_FORMAT": "json", "BACKUP_DIR": backups, "S3_DUMP_OBJECT": "from-run"}, "restore", "--dry-run", "given")
+	if !strings.Contains(r.stderr, "backup given not found") {
+		t.Errorf("the argument should win over S3_DUMP_OBJECT: %s", r)
 	}
 }

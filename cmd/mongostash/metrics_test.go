@@ -78,7 +78,7 @@ func TestMetricsFile(t *testing.T) {
 	}
 
 	// A failure: the process knows nothing of earlier successes and says so by omission.
-	r := runBin(t, b.env.with("MONGO_URL", "mongodb://127.0.0.1:1/", "MONGO_TIMEOUT", "1s"), "backup", "--metrics-file", file)
+	r := runCLI(t, b.env.with("MONGO_URL", "mongodb://127.0.0.1:1/", "MONGO_TIMEOUT", "1s"), "backup", "--metrics-file", file)
 	if r.code != exitFailed {
 		t.Fatalf("want exit 1, got %s", r)
 	}
@@ -144,7 +144,7 @@ func TestRestoreMetricsFile(t *testing.T) {
 	wantMetric(t, mfs, "mongostash_runs_total", withResult("success"), 1)
 	wantMetric(t, mfs, "mongostash_failures_total", labels, 0)
 
-	r := runBin(t, b.env.with("MONGO_URL", "mongodb://127.0.0.1:1/", "MONGO_TIMEOUT", "1s", "METRICS_FILE", file), "restore", "--drop")
+	r := runCLI(t, b.env.with("MONGO_URL", "mongodb://127.0.0.1:1/", "MONGO_TIMEOUT", "1s", "METRICS_FILE", file), "restore", "--drop")
 	if r.code != exitFailed {
 		t.Fatalf("want exit 1, got %s", r)
 	}
@@ -242,7 +242,7 @@ func TestPushgateway(t *testing.T) {
 	wantMetric(t, mfs, "mongostash_last_run_documents", nil, 3)
 
 	// A failed backup pushes the failure, and no last success.
-	r = runBin(t, b.env.with("PUSHGATEWAY_URL", url, "MONGO_URL", "mongodb://127.0.0.1:1/", "MONGO_TIMEOUT", "1s"), "backup")
+	r = runCLI(t, b.env.with("PUSHGATEWAY_URL", url, "MONGO_URL", "mongodb://127.0.0.1:1/", "MONGO_TIMEOUT", "1s"), "backup")
 	if r.code != exitFailed {
 		t.Fatalf("want exit 1, got %s", r)
 	}
@@ -258,7 +258,7 @@ func TestPushgateway(t *testing.T) {
 	// A Pushgateway that refuses: logged, redacted, and the backup still succeeds.
 	bad, _ := fakePushgateway(t, http.StatusInternalServerError)
 	badURL := strings.Replace(bad.URL, "http://", "http://pusher:"+password+"@", 1)
-	r = runBin(t, b.env, "backup", "--pushgateway", badURL)
+	r = runCLI(t, b.env, "backup", "--pushgateway", badURL)
 	if r.code != exitOK {
 		t.Fatalf("a refused push must not fail a good backup: %s", r)
 	}

@@ -66,7 +66,7 @@ cat ` + golden + `
 	mustRun(t, b.env, "verify", "latest")
 
 	// Without the binary, a clear error.
-	r = runBin(t, e, "backup", "--engine", "mongotools", "--mongodump-path", filepath.Join(dir, "nope"))
+	r = runCLI(t, e, "backup", "--engine", "mongotools", "--mongodump-path", filepath.Join(dir, "nope"))
 	if r.code != 1 || !strings.Contains(r.stderr, "mongodump") {
 		t.Errorf("missing mongodump: %s", r)
 	}

@@ -97,6 +97,7 @@ func TestPruneDeletesExactlyTheExpiredBackups(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", k, actions[k], want)
 		}
 	}
+	checkPlanAgreesWithList(t, b, plan, map[string][2]bool{fresh: {true, false}, old: {true, false}, seeds[0]: {false, true}, seeds[1]: {false, true}})
 	before := listKeys(t, b)
 	if got := listKeys(t, b); len(got) != len(before) {
 		t.Fatalf("dry run deleted something")
@@ -124,11 +125,36 @@ func TestPruneStalenessGuard(t *testing.T) {
 	for _, k := range seeds {
 		putObject(t, b, k, []byte("x"))
 	}
-	r := runBin(t, b.env, "prune")
+	r := runCLI(t, b.env, "prune")
 	if r.code != 1 || !bytes.Contains([]byte(r.stderr), []byte("deleting nothing")) {
 		t.Fatalf("want exit 1 and 'deleting nothing', got %s", r)
 	}
 	if got := listKeys(t, b); len(got) != len(seeds) {
 		t.Fatalf("stale prune deleted something: %v", got)
+	}
+}
+
+// checkPlanAgreesWithList: prune --json and list --json say the same of every backup —
+// complete (it has a manifest that matches) and legacy (seed-era, no manifest) — and both
+// say what want says, as {complete, legacy} by key.
+func checkPlanAgreesWithList(t *testing.T, b *bed, plan []planEntry, want map[string][2]bool) {
+	t.Helper()
+	var list []listEntry
+	r := mustRun(t, b.env, "list", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		t.Fatalf("list --json: %v\n%s", err, r.stdout)
+	}
+	listed := map[string][2]bool{}
+	for _, e := range list {
+		listed[e.Key] = [2]bool{e.Complete, e.Legacy}
+	}
+	for _, p := range plan {
+		got := [2]bool{p.Complete, p.Legacy}
+		if l, ok := listed[p.Key]; !ok || l != got {
+			t.Errorf("%s: prune says complete=%v legacy=%v, list says %v (listed: %v)", p.Key, got[0], got[1], l, ok)
+		}
+		if w, ok := want[p.Key]; ok && w != got {
+			t.Errorf("%s: prune says complete=%v legacy=%v, want %v", p.Key, got[0], got[1], w)
+		}
 	}
 }

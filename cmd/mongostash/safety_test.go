@@ -87,7 +87,7 @@ func TestRestoreDropKeepsDataOnBadArchive(t *testing.T) {
 			if err := os.WriteFile(file, tc.data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			r := runBin(t, b.env, "restore", "--drop", "--from", file)
+			r := runCLI(t, b.env, "restore", "--drop", "--from", file)
 			if r.code != 1 {
 				t.Fatalf("want exit 1, got %s", r)
 			}
@@ -108,7 +108,7 @@ func TestRestoreDuplicatesTellTheTruth(t *testing.T) {
 	if err := os.WriteFile(file, archive, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := runBin(t, b.env, "restore", "--from", file)
+	r := runCLI(t, b.env, "restore", "--from", file)
 	if r.code != 1 {
 		t.Fatalf("want exit 1, got %s", r)
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -14,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,48 +26,45 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// syncBuffer is a bytes.Buffer the daemon writes to while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// daemon is the binary running in the background, as a Kubernetes Deployment runs it.
-type daemon struct {
+// background is mongostash running as a daemon, as a Kubernetes Deployment runs it: in
+// this process (startCLI) or as the real binary (startBinary).
+type background struct {
 	t      *testing.T
-	cmd    *exec.Cmd
 	stderr syncBuffer // the JSON log
 	done   chan struct{}
 	code   int
+	term   func() error // SIGTERM, or the end of run's context
+	kill   func()
 }
 
-func startDaemon(t *testing.T, e env, args ...string) *daemon {
+// startCLI runs the CLI in this process until stop ends its context, as SIGTERM ends
+// main's.
+func startCLI(t *testing.T, e env, args ...string) *background {
 	t.Helper()
-	d := &daemon{t: t, cmd: exec.Command(binPath, args...), done: make(chan struct{})}
-	d.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	for k, v := range e {
-		d.cmd.Env = append(d.cmd.Env, k+"="+v)
-	}
-	d.cmd.Dir = t.TempDir()
-	d.cmd.Stdout = io.Discard
-	d.cmd.Stderr = &d.stderr
-	if err := d.cmd.Start(); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	d := &background{t: t, done: make(chan struct{}), term: func() error { cancel(); return nil }, kill: cancel}
+	go func() {
+		defer close(d.done)
+		d.code = run(ctx, args, e.lookup, io.Discard, &d.stderr)
+	}()
+	d.cleanup()
+	return d
+}
+
+// startBinary runs the binary in the background; stop sends it SIGTERM.
+func startBinary(t *testing.T, e env, args ...string) *background {
+	t.Helper()
+	cmd := binaryCommand(context.Background(), t, e, args...)
+	d := &background{t: t, done: make(chan struct{})}
+	cmd.Stdout = io.Discard
+	cmd.Stderr = &d.stderr
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	d.term = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	d.kill = func() { _ = cmd.Process.Kill() }
 	go func() {
-		err := d.cmd.Wait()
+		err := cmd.Wait()
 		if ee, ok := err.(*exec.ExitError); ok {
 			d.code = ee.ExitCode()
 		} else if err != nil {
@@ -77,20 +72,25 @@ func startDaemon(t *testing.T, e env, args ...string) *daemon {
 		}
 		close(d.done)
 	}()
-	t.Cleanup(func() {
-		select {
-		case <-d.done:
-		default:
-			_ = d.cmd.Process.Kill()
-			<-d.done
-			t.Errorf("the daemon was still running at the end of the test; log:\n%s", d.stderr.String())
-		}
-	})
+	d.cleanup()
 	return d
 }
 
+// cleanup fails a test that leaves its daemon running, after stopping it.
+func (d *background) cleanup() {
+	d.t.Cleanup(func() {
+		select {
+		case <-d.done:
+		default:
+			d.kill()
+			<-d.done
+			d.t.Errorf("the daemon was still running at the end of the test; log:\n%s", d.stderr.String())
+		}
+	})
+}
+
 // logs returns the log lines so far, decoded.
-func (d *daemon) logs() []map[string]any {
+func (d *background) logs() []map[string]any {
 	var out []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(d.stderr.String()))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -105,7 +105,7 @@ func (d *daemon) logs() []map[string]any {
 
 // waitFor polls the log until ok says yes; it fails the test on timeout or if the
 // daemon exits first.
-func (d *daemon) waitFor(what string, timeout time.Duration, ok func([]map[string]any) bool) []map[string]any {
+func (d *background) waitFor(what string, timeout time.Duration, ok func([]map[string]any) bool) []map[string]any {
 	d.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -124,10 +124,11 @@ func (d *daemon) waitFor(what string, timeout time.Duration, ok func([]map[strin
 	}
 }
 
-// stop sends SIGTERM, as Kubernetes does, and returns the exit code.
-func (d *daemon) stop() int {
+// stop sends SIGTERM, as Kubernetes does (or ends the context of an in-process run, as
+// SIGTERM ends main's), and returns the exit code.
+func (d *background) stop() int {
 	d.t.Helper()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := d.term(); err != nil {
 		d.t.Fatal(err)
 	}
 	select {
@@ -154,7 +155,7 @@ func countMsg(msg string, n int) func([]map[string]any) bool {
 }
 
 // listenAddr waits for the daemon to say where it serves /metrics and /healthz.
-func (d *daemon) listenAddr() string {
+func (d *background) listenAddr() string {
 	d.t.Helper()
 	lines := d.waitFor("the metrics listener", 30*time.Second, countMsg("serving /metrics and /healthz", 1))
 	addr, _ := withMsg(lines, "serving /metrics and /healthz")[0]["addr"].(string)
@@ -290,7 +291,7 @@ func TestScheduledBackup(t *testing.T) {
 	b := newBed(t)
 	insertDocs(t, b, 40, 256<<10)
 	e := b.env.with("BACKUP_SCHEDULE", "@every 1s", "BACKUP_COMPRESSION", "none", "S3_PART_SIZE", fmt.Sprint(5<<20))
-	d := startDaemon(t, e, "backup")
+	d := startBinary(t, e, "backup")
 	d.waitFor("two successful runs", 3*time.Minute, func(lines []map[string]any) bool {
 		n := 0
 		for _, l := range withMsg(lines, "scheduled run finished") {
@@ -385,7 +386,7 @@ func TestScheduledRunsNeverOverlap(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := b.env.with("MONGO_DATABASE", "shop", "BACKUP_ENGINE", "mongotools", "MONGODUMP_PATH", script)
-	d := startDaemon(t, e, "backup", "--schedule", "@every 1s")
+	d := startCLI(t, e, "backup", "--schedule", "@every 1s")
 	d.waitFor("two runs and two skipped ticks", 2*time.Minute, func(lines []map[string]any) bool {
 		return len(withMsg(lines, "scheduled run finished")) >= 2 && len(withMsg(lines, "scheduled run skipped")) >= 2
 	})
@@ -426,7 +427,7 @@ func TestDaemonHealthAndMetrics(t *testing.T) {
 	failure := map[string]string{"operation": "backup", "database": b.mongo.DB, "result": "failure"}
 
 	t.Run("before the first run", func(t *testing.T) {
-		d := startDaemon(t, b.env.with("METRICS_LISTEN", "127.0.0.1:0"), "backup", "--schedule", "@every 1h", "--health-max-age", "3s")
+		d := startCLI(t, b.env.with("METRICS_LISTEN", "127.0.0.1:0"), "backup", "--schedule", "@every 1h", "--health-max-age", "3s")
 		base := d.listenAddr()
 		code, body := httpGet(t, base+"/healthz")
 		if code != http.StatusOK || !strings.Contains(body, "no run yet") {
@@ -457,7 +458,7 @@ func TestDaemonHealthAndMetrics(t *testing.T) {
 
 	t.Run("after a success", func(t *testing.T) {
 		before := time.Now()
-		d := startDaemon(t, b.env, "backup", "--schedule", "0 3 * * *", "--run-on-start", "--listen", "127.0.0.1:0", "--health-max-age", "4s")
+		d := startCLI(t, b.env, "backup", "--schedule", "0 3 * * *", "--run-on-start", "--listen", "127.0.0.1:0", "--health-max-age", "4s")
 		base := d.listenAddr()
 		d.waitFor("the run", 2*time.Minute, countMsg("scheduled run finished", 1))
 		after := time.Now()
@@ -499,7 +500,7 @@ func TestDaemonHealthAndMetrics(t *testing.T) {
 	t.Run("after a failure", func(t *testing.T) {
 		e := b.env.with("MONGO_URL", "mongodb://127.0.0.1:1/", "MONGO_TIMEOUT", "1s")
 		file := filepath.Join(t.TempDir(), "mongostash.prom") // a daemon writes it after each run too
-		d := startDaemon(t, e, "backup", "--schedule", "@daily", "--run-on-start", "--listen", "127.0.0.1:0", "--metrics-file", file)
+		d := startCLI(t, e, "backup", "--schedule", "@daily", "--run-on-start", "--listen", "127.0.0.1:0", "--metrics-file", file)
 		base := d.listenAddr()
 		d.waitFor("the failed run", 2*time.Minute, countMsg("scheduled run failed", 1))
 		code, body := httpGet(t, base+"/healthz")
@@ -533,7 +534,7 @@ func TestScheduleUsageErrors(t *testing.T) {
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
-			r := runBin(t, env{"LOG_FORMAT": "json"}, args...)
+			r := runCLI(t, env{"LOG_FORMAT": "json"}, args...)
 			if r.code != exitUsage {
 				t.Errorf("want exit %d, got %s", exitUsage, r)
 			}
