@@ -70,4 +70,14 @@ cat ` + golden + `
 	if r.code != 1 || !strings.Contains(r.stderr, "mongodump") {
 		t.Errorf("missing mongodump: %s", r)
 	}
+	// Not on PATH (which the tools are looked up in): dump says so, the CLI names its flag.
+	t.Setenv("PATH", t.TempDir())
+	r = runCLI(t, e, "backup", "--engine", "mongotools")
+	if r.code != 1 || !strings.Contains(r.stderr, "dump: mongodump not found on PATH") || !strings.Contains(r.stderr, "--mongodump-path") {
+		t.Errorf("mongodump not on PATH: %s", r)
+	}
+	r = runCLI(t, b.env, "restore", "--engine", "mongotools", "--from", golden)
+	if r.code != 1 || !strings.Contains(r.stderr, "dump: mongorestore not found on PATH") || !strings.Contains(r.stderr, "--mongorestore-path") {
+		t.Errorf("mongorestore not on PATH: %s", r)
+	}
 }
