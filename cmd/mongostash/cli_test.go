@@ -17,6 +17,11 @@ import (
 // test gives, against the test bed. What only a real process can show — signals, the exit
 // status of the process, the static binary in an empty root, a child's memory — is tested
 // on the built binary (e2e_test.go).
+//
+// run shares nothing between calls and reads no process environment, so the tests that
+// mostly wait on the servers run in parallel (t.Parallel). Tests that set the process's
+// environment (t.Setenv: PATH for the mongo-tools lookup), signal processes, or whose
+// assertions depend on timing (the daemon tests) run alone.
 
 func TestMain(m *testing.M) {
 	code := func() int {

@@ -23,6 +23,7 @@ func closedPort(t *testing.T) string {
 // TestSecretsNeverPrinted runs every subcommand with a password in MONGO_URL and secret
 // keys set, makes each fail, and checks that no secret appears in any output.
 func TestSecretsNeverPrinted(t *testing.T) {
+	t.Parallel()
 	const password, accessKey, secretKey = "Pa55w0rd-Sekrit", "AKIA-SECRET-ACCESS", "s3-Sekrit-Key-xyz"
 	b := newBed(t)
 	dead := closedPort(t)
@@ -63,6 +64,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 // TestHelpfulErrors: configuration mistakes exit 2, failures exit 1, each with a message
 // that says what to do.
 func TestHelpfulErrors(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	dead := closedPort(t)
 	cases := []struct {
@@ -123,6 +125,7 @@ func TestVersionAndHelp(t *testing.T) {
 // TestUnescapedAtInPasswordRedacted: a password pasted with an unescaped '@' (which the
 // driver refuses) is hidden whole in the error, not only up to its first '@'.
 func TestUnescapedAtInPasswordRedacted(t *testing.T) {
+	t.Parallel()
 	dead := closedPort(t)
 	r := runCLI(t, env{"MONGO_URL": "mongodb://u:Sup3r@S3cret@" + dead + "/", "MONGO_TIMEOUT": "1s", "LOG_FORMAT": "json"}, "restore", "--from", "-")
 	if r.code != exitUsage {

@@ -42,6 +42,7 @@ func readMetricsFile(t *testing.T, file string) string {
 // after a failure; a failure keeps failure counts and never writes a last success of 0.
 // A prune writes its own, labelled database="all" without MONGO_DATABASE.
 func TestMetricsFile(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	insertDocs(t, b, 5, 500)
 	file := filepath.Join(t.TempDir(), "mongostash.prom")
@@ -118,6 +119,7 @@ func TestMetricsFile(t *testing.T) {
 // TestRestoreMetricsFile: a one-shot restore writes operation="restore" metrics after a
 // success (documents inserted, bytes read from the store) and after a failure.
 func TestRestoreMetricsFile(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	insertDocs(t, b, 5, 500)
 	mustRun(t, b.env, "backup")
@@ -204,6 +206,7 @@ func groupingKey(t *testing.T, path string) map[string]string {
 // is logged without the password and does not fail a good backup. The Pushgateway is an
 // in-test HTTP server: what is under test is what mongostash sends.
 func TestPushgateway(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	insertDocs(t, b, 3, 500)
 	const password = "pushPassw0rd"

@@ -57,6 +57,7 @@ func manifestFor(t *testing.T, b *bed, key string, body []byte, at time.Time) {
 // manifests, orphan manifests go, the newest backup stays, and nothing that is not a
 // backup under the prefix is ever touched.
 func TestPruneDeletesExactlyTheExpiredBackups(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	body := []byte("not really an archive; prune never reads it")
 	now := time.Now().UTC()
@@ -120,6 +121,7 @@ func TestPruneDeletesExactlyTheExpiredBackups(t *testing.T) {
 // TestPruneStalenessGuard: when the newest complete backup is older than the max age,
 // backups have stopped; prune deletes nothing and exits 1 so the job alerts.
 func TestPruneStalenessGuard(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	seeds := []string{"backup-2021-01-06T22:06:31.106555.dump", "backup-2021-01-05T22:06:31.dump", "backup-2021-01-04T22:06:31.dump"}
 	for _, k := range seeds {

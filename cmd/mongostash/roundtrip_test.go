@@ -14,6 +14,7 @@ import (
 // TestBackupRestoreRoundTrip is the main job: backup with each compression, list, verify,
 // restore into another database, and compare documents, options and indexes byte for byte.
 func TestBackupRestoreRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, comp := range []string{"zstd", "gzip", "none"} {
 		t.Run(comp, func(t *testing.T) {
 			b := newBed(t)

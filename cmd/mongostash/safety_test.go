@@ -58,6 +58,7 @@ func getOnlyBackup(t *testing.T, b *bed) []byte {
 // fail and leave the existing collections exactly as they were, with no temporary
 // collections left behind.
 func TestRestoreDropKeepsDataOnBadArchive(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	archive := plainBackup(t, b, 1200)
 	ctx := context.Background()
@@ -102,6 +103,7 @@ func TestRestoreDropKeepsDataOnBadArchive(t *testing.T) {
 // TestRestoreDuplicatesTellTheTruth: restoring over the same data without --drop must
 // exit non-zero and count the refused documents (mongorestore exits 0 here).
 func TestRestoreDuplicatesTellTheTruth(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	archive := plainBackup(t, b, 600)
 	file := filepath.Join(t.TempDir(), "a.archive")
@@ -121,6 +123,7 @@ func TestRestoreDuplicatesTellTheTruth(t *testing.T) {
 // collection (audit.log) is left out: FerretDB v1's renameCollection refuses dotted names,
 // so it cannot be swapped there (a real mongod renames them; see the note in swap.go).
 func TestRestoreDropReplaces(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	ctx := context.Background()
 	if _, err := sample.Load(ctx, b.mongo.Client, b.mongo.DB, 800); err != nil {

@@ -17,6 +17,7 @@ import (
 // mongodump archive named backup-<isoformat>.dump, no manifest) is found as the latest
 // backup and restored. The archive is the golden one real mongodump 100.18 wrote.
 func TestSeedObjectRestoresAsLatest(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	data, err := os.ReadFile("../../dump/archive/testdata/mongodump-100.18.0-ferretdb-shop.archive")
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 // mongodump archive whose every CRC checks — the fallback path of the README:
 // `zstd -d < obj | mongorestore --archive`.
 func TestStockDecompressors(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	if _, err := sample.Load(context.Background(), b.mongo.Client, b.mongo.DB, 500); err != nil {
 		t.Fatal(err)
