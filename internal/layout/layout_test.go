@@ -1,10 +1,13 @@
 // Package layout holds the tests that keep the repository's shape as docs/architecture.md
-// describes it: which packages may import which.
+// describes it: which packages may import which, and no function too long to read.
 package layout
 
 import (
 	"bufio"
 	"bytes"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -79,5 +82,44 @@ func TestDependencyDirection(t *testing.T) {
 				t.Errorf("%s imports %s, which the layout does not allow (allowed: %v)", pkg, ours, may)
 			}
 		}
+	}
+}
+
+// maxFuncLines is the longest function, declaration to closing brace, outside tests.
+const maxFuncLines = 100
+
+// TestNoLongFunctions: nothing over maxFuncLines lines outside tests, so every function
+// can be read whole.
+func TestNoLongFunctions(t *testing.T) {
+	root := repoRoot(t)
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testbed" || d.Name() == "bin" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Body == nil {
+				continue
+			}
+			if n := fset.Position(fn.End()).Line - fset.Position(fn.Pos()).Line + 1; n > maxFuncLines {
+				rel, _ := filepath.Rel(root, path)
+				t.Errorf("%s: %s is %d lines long (at most %d outside tests): split it", rel, fn.Name.Name, n, maxFuncLines)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
