@@ -23,11 +23,11 @@ func TestReadCatalog(t *testing.T) {
 	ctx := t.Context()
 	const prefix = "prod/"
 	t0 := time.Date(2026, 11, 25, 18, 48, 54, 123456000, time.UTC)
-	complete := BackupKey(prefix, t0, Zstd)
-	incomplete := BackupKey(prefix, t0.Add(time.Hour), Gzip)
-	mismatch := BackupKey(prefix, t0.Add(-time.Hour), None)
+	complete := BackupKey(prefix, t0, Zstd, Unencrypted)
+	incomplete := BackupKey(prefix, t0.Add(time.Hour), Gzip, Unencrypted)
+	mismatch := BackupKey(prefix, t0.Add(-time.Hour), None, Unencrypted)
 	seed := prefix + "backup-2026-11-20T03:00:00.dump"
-	orphan := ManifestKey(BackupKey(prefix, t0.Add(-48*time.Hour), Zstd))
+	orphan := ManifestKey(BackupKey(prefix, t0.Add(-48*time.Hour), Zstd, Unencrypted))
 	others := []string{prefix + "notes.txt", prefix + "old/" + "backup-2026-11-20T03:00:00.dump", "elsewhere/backup-2026-11-20T03:00:00.dump"}
 
 	data := []byte(strings.Repeat("backup bytes ", 400))
@@ -125,7 +125,7 @@ func (failingGets) Get(context.Context, string) (io.ReadCloser, error) {
 func TestCatalogUnreadableManifest(t *testing.T) {
 	s := mem.New()
 	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	good, bad := BackupKey("", t0, Zstd), BackupKey("", t0.Add(time.Hour), Zstd)
+	good, bad := BackupKey("", t0, Zstd, Unencrypted), BackupKey("", t0.Add(time.Hour), Zstd, Unencrypted)
 	s.SetBytes(good, []byte("data"))
 	s.SetBytes(bad, []byte("data"))
 	m := sampleManifest()

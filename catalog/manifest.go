@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/mongostash/mongostash/storage"
@@ -35,10 +36,16 @@ type Manifest struct {
 	ServerVersion string      `json:"server_version,omitempty"` // MongoDB server version, when known
 	Databases     []string    `json:"databases"`
 	Compression   Compression `json:"compression"`
-	StartedAt     time.Time   `json:"started_at"`
-	FinishedAt    time.Time   `json:"finished_at"`
-	Size          int64       `json:"size"`   // bytes of the stored object
-	SHA256        string      `json:"sha256"` // lowercase hex SHA-256 of the stored object
+	// Encryption is the layer applied after compression (Unencrypted: none), and
+	// Recipients the public keys the object is encrypted to ("age1…"), so that anyone
+	// can tell which private key restores it. Public keys only: never an identity.
+	Encryption Encryption `json:"encryption,omitempty"`
+	Recipients []string   `json:"recipients,omitempty"`
+	StartedAt  time.Time  `json:"started_at"`
+	FinishedAt time.Time  `json:"finished_at"`
+	// Size and SHA256 are of the stored object: after compression and encryption.
+	Size   int64  `json:"size"`   // bytes of the stored object
+	SHA256 string `json:"sha256"` // lowercase hex SHA-256 of the stored object
 	// Oplog is the oplog range a backup made with an oplog holds; the backup is consistent
 	// at its End. Nil for a backup without an oplog.
 	Oplog *OplogRange `json:"oplog,omitempty"`
@@ -133,6 +140,19 @@ func (m *Manifest) validate() error {
 	}
 	if !m.Compression.Valid() {
 		return fmt.Errorf("unknown compression %q", m.Compression)
+	}
+	if !m.Encryption.Valid() {
+		return fmt.Errorf("unknown encryption %q", m.Encryption)
+	}
+	if (m.Encryption == Unencrypted) != (len(m.Recipients) == 0) {
+		return fmt.Errorf("encryption %s with %d recipients", m.Encryption, len(m.Recipients))
+	}
+	for i, r := range m.Recipients {
+		// Only public keys belong here; an identity ("AGE-SECRET-KEY-1…") never does, and
+		// is not repeated in the error.
+		if !strings.HasPrefix(r, "age1") {
+			return fmt.Errorf("recipient %d is not an age public key (age1…)", i+1)
+		}
 	}
 	if m.SHA256 != "" && !isLowerHex(m.SHA256, 64) {
 		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", m.SHA256)

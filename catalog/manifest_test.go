@@ -37,38 +37,58 @@ func sampleManifest() *Manifest {
 	}
 }
 
+// encryptedManifest is sampleManifest for a backup encrypted with age to two recipients.
+func encryptedManifest() *Manifest {
+	m := sampleManifest()
+	m.Encryption = Age
+	m.Recipients = []string{
+		"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
+		"age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg",
+	}
+	return m
+}
+
 // TestManifestGolden pins the manifest's JSON: other tools and older mongostash versions
-// read it, so a change of field names must be deliberate (regenerate with -update).
+// read it, so a change of field names must be deliberate (regenerate with -update). An
+// unencrypted manifest is byte for byte what mongostash wrote before encryption existed.
 func TestManifestGolden(t *testing.T) {
-	s := mem.New()
-	if err := WriteManifest(t.Context(), s, "backup-x.dump.zst", sampleManifest()); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := s.Bytes("backup-x.dump.zst.manifest.json")
-	golden := filepath.Join("testdata", "manifest-v1.golden.json")
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("manifest JSON =\n%s\nwant (%s)\n%s", got, golden, want)
-	}
-	m, err := DecodeManifest(want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got, want := jsonOf(t, m), jsonOf(t, sampleManifest()); got != want {
-		t.Fatalf("decoded golden = %s, want %s", got, want)
+	for file, m := range map[string]*Manifest{
+		"manifest-v1.golden.json":     sampleManifest(),
+		"manifest-v1-age.golden.json": encryptedManifest(),
+	} {
+		t.Run(file, func(t *testing.T) {
+			s := mem.New()
+			if err := WriteManifest(t.Context(), s, "backup-x.dump.zst", m); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := s.Bytes("backup-x.dump.zst.manifest.json")
+			golden := filepath.Join("testdata", file)
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("manifest JSON =\n%s\nwant (%s)\n%s", got, golden, want)
+			}
+			decoded, err := DecodeManifest(want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := jsonOf(t, decoded), jsonOf(t, m); got != want {
+				t.Fatalf("decoded golden = %s, want %s", got, want)
+			}
+		})
 	}
 }
 
 func TestDecodeManifestErrors(t *testing.T) {
 	good := string(jsonBytes(t, sampleManifest()))
+	goodAge := string(jsonBytes(t, encryptedManifest()))
 	for _, tc := range []struct {
 		name, json, want string
 	}{
@@ -82,11 +102,18 @@ func TestDecodeManifestErrors(t *testing.T) {
 		{"bad crc", strings.Replace(good, "deadbeef", "deadbeeg", 1), "crc"},
 		{"negative count", strings.Replace(good, `"documents":1200`, `"documents":-5`, 1), "negative document count"},
 		{"wrong type", strings.Replace(good, `"size":123456789`, `"size":"big"`, 1), "cannot unmarshal"},
+		{"unknown encryption", strings.Replace(goodAge, `"encryption":"age"`, `"encryption":"gpg"`, 1), `unknown encryption "gpg"`},
+		{"age without recipients", strings.Replace(good, `"compression":"zstd"`, `"compression":"zstd","encryption":"age"`, 1), "age with 0 recipients"},
+		{"recipients unencrypted", strings.Replace(goodAge, `"encryption":"age",`, ``, 1), "none with 2 recipients"},
+		{"identity as recipient", strings.Replace(goodAge, `"age1ql3z`, `"AGE-SECRET-KEY-1QL3Z`, 1), "recipient 1 is not an age public key"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeManifest([]byte(tc.json))
 			if !errors.Is(err, ErrInvalidManifest) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("DecodeManifest = %v, want ErrInvalidManifest mentioning %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "SECRET") {
+				t.Fatalf("the error repeats what looks like an identity: %v", err)
 			}
 		})
 	}

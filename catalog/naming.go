@@ -18,21 +18,44 @@ type BackupName struct {
 	Key         string    // the full object key, prefix included
 	Time        time.Time // when the backup started, in UTC
 	Compression Compression
+	Encryption  Encryption // Unencrypted, or Age for keys ending in ".age"
 	// Seed reports a name written by the Python scripts mongostash replaces:
 	// `backup-<isoformat()>.dump`, a zone-less time read as UTC, never compressed.
 	Seed bool
 }
 
-// BackupKey returns the object key of a backup started at t and compressed with c:
-// prefix + "backup-2026-11-25T18:48:54.123456Z.dump" + c.Ext(), with t in UTC truncated to
-// microseconds. The names sort by time as strings.
-func BackupKey(prefix string, t time.Time, c Compression) string {
-	return prefix + keyStem + t.UTC().Format(ourLayout) + keyDump + c.Ext()
+// BackupKey returns the object key of a backup started at t, compressed with c and
+// encrypted with e: prefix + "backup-2026-11-25T18:48:54.123456Z.dump" + c.Ext() + e.Ext(),
+// with t in UTC truncated to microseconds. The names sort by time as strings.
+func BackupKey(prefix string, t time.Time, c Compression, e Encryption) string {
+	return prefix + keyStem + t.UTC().Format(ourLayout) + keyDump + LayerExt(c, e)
+}
+
+// LayerExt is what the name of any object the tool stores ends with after its own
+// extension: the compression's, then the encryption's (".zst.age").
+func LayerExt(c Compression, e Encryption) string { return c.Ext() + e.Ext() }
+
+// cutLayerExt cuts stemExt and the layer extensions that follow it (LayerExt) off the end
+// of name. ok is false when name does not end that way.
+func cutLayerExt(name, stemExt string) (stem string, c Compression, e Encryption, ok bool) {
+	for _, e := range encryptions { // Unencrypted, with no extension, comes last
+		rest, found := strings.CutSuffix(name, e.Ext())
+		if !found {
+			continue
+		}
+		for _, c := range compressions { // None, with no extension, comes last
+			if stem, found := strings.CutSuffix(rest, stemExt+c.Ext()); found {
+				return stem, c, e, true
+			}
+		}
+	}
+	return "", "", "", false
 }
 
 // ParseBackupKey reports whether key names a backup directly under prefix, and what the
-// name says. It accepts exactly the names BackupKey writes and the seed's
-// `backup-<Python isoformat()>.dump` (with or without microseconds, no zone, read as UTC).
+// name says. It accepts exactly the names BackupKey writes (every compression, encrypted
+// or not) and the seed's `backup-<Python isoformat()>.dump` (with or without microseconds,
+// no zone, read as UTC).
 // Everything else is not a backup: keys outside prefix or in a deeper "folder", other
 // suffixes (manifests included), impossible dates, other time spellings.
 func ParseBackupKey(prefix, key string) (BackupName, bool) {
@@ -44,21 +67,15 @@ func ParseBackupKey(prefix, key string) (BackupName, bool) {
 	if !ok {
 		return BackupName{}, false
 	}
-	var compression Compression
-	for _, c := range compressions { // None, with no extension, comes last
-		if stamp, ok := strings.CutSuffix(rest, keyDump+c.Ext()); ok {
-			rest, compression = stamp, c
-			break
-		}
-	}
-	if compression == "" {
+	rest, compression, encryption, ok := cutLayerExt(rest, keyDump)
+	if !ok {
 		return BackupName{}, false
 	}
 	if t, ok := parseExact(ourLayout, rest); ok {
-		return BackupName{Key: key, Time: t, Compression: compression}, true
+		return BackupName{Key: key, Time: t, Compression: compression, Encryption: encryption}, true
 	}
-	if compression != None {
-		// The seed never compressed; a seed-style time with a compression suffix is
+	if compression != None || encryption != Unencrypted {
+		// The seed never compressed nor encrypted; a seed-style time with such a suffix is
 		// nobody's name.
 		return BackupName{}, false
 	}

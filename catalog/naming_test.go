@@ -12,15 +12,18 @@ func TestBackupKey(t *testing.T) {
 		prefix string
 		t      time.Time
 		c      Compression
+		e      Encryption
 		want   string
 	}{
-		{"", time.Date(2026, 11, 25, 18, 48, 54, 123456789, time.UTC), None, "backup-2026-11-25T18:48:54.123456Z.dump"},
-		{"prod/", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), Zstd, "prod/backup-2026-11-25T18:48:54.000000Z.dump.zst"},
-		{"a/b/", time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), Gzip, "a/b/backup-2026-01-02T03:04:05.000006Z.dump.gz"},
-		{"x-", time.Date(2026, 11, 25, 13, 48, 54, 500000000, est), None, "x-backup-2026-11-25T18:48:54.500000Z.dump"},
+		{"", time.Date(2026, 11, 25, 18, 48, 54, 123456789, time.UTC), None, Unencrypted, "backup-2026-11-25T18:48:54.123456Z.dump"},
+		{"prod/", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), Zstd, Unencrypted, "prod/backup-2026-11-25T18:48:54.000000Z.dump.zst"},
+		{"a/b/", time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), Gzip, Unencrypted, "a/b/backup-2026-01-02T03:04:05.000006Z.dump.gz"},
+		{"x-", time.Date(2026, 11, 25, 13, 48, 54, 500000000, est), None, Unencrypted, "x-backup-2026-11-25T18:48:54.500000Z.dump"},
+		{"", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), Zstd, Age, "backup-2026-11-25T18:48:54.000000Z.dump.zst.age"},
+		{"p/", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), None, Age, "p/backup-2026-11-25T18:48:54.000000Z.dump.age"},
 	} {
-		if got := BackupKey(tc.prefix, tc.t, tc.c); got != tc.want {
-			t.Errorf("BackupKey(%q, %v, %q) = %q, want %q", tc.prefix, tc.t, tc.c, got, tc.want)
+		if got := BackupKey(tc.prefix, tc.t, tc.c, tc.e); got != tc.want {
+			t.Errorf("BackupKey(%q, %v, %q, %q) = %q, want %q", tc.prefix, tc.t, tc.c, tc.e, got, tc.want)
 		}
 	}
 }
@@ -37,6 +40,10 @@ var parseCases = []struct {
 	{"", "backup-2026-11-25T18:48:54.000000Z.dump.gz", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: Gzip}, true},
 	{"prod/", "prod/backup-2024-02-29T23:59:59.999999Z.dump.zst", BackupName{Time: utc(2024, 2, 29, 23, 59, 59, 999999), Compression: Zstd}, true},
 	{"db1-", "db1-backup-2026-11-25T18:48:54.123456Z.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None}, true},
+	// Ours, encrypted with age after compression.
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump.zst.age", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: Zstd, Encryption: Age}, true},
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump.gz.age", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: Gzip, Encryption: Age}, true},
+	{"prod/", "prod/backup-2026-11-25T18:48:54.123456Z.dump.age", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None, Encryption: Age}, true},
 	// The seed's: Python's naive datetime.isoformat(), with and without microseconds.
 	{"", "backup-2026-11-25T18:48:54.123456.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None, Seed: true}, true},
 	{"", "backup-2026-11-25T18:48:54.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: None, Seed: true}, true},
@@ -47,7 +54,12 @@ var parseCases = []struct {
 	{"", "backup-2026-11-25T18:48:54.dump.manifest.json", BackupName{}, false},
 	{"", "backup-2026-11-25T18:48:54.123456Z.dump.bz2", BackupName{}, false},
 	{"", "backup-2026-11-25T18:48:54.123456Z.tar", BackupName{}, false},
-	{"", "backup-2026-11-25T18:48:54.dump.zst", BackupName{}, false},      // seed time, compressed
+	{"", "backup-2026-11-25T18:48:54.dump.zst", BackupName{}, false}, // seed time, compressed
+	{"", "backup-2026-11-25T18:48:54.dump.age", BackupName{}, false}, // seed time, encrypted
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump.age.zst", BackupName{}, false},
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump.zst.age.age", BackupName{}, false},
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump.zst.age.manifest.json", BackupName{}, false},
+	{"", "backup-2026-11-25T18:48:54.123456Z.age", BackupName{}, false},
 	{"", "backup-2026-11-25T18:48:54.123Z.dump", BackupName{}, false},     // milliseconds
 	{"", "backup-2026-11-25T18:48:54.123.dump", BackupName{}, false},      // milliseconds, seed style
 	{"", "backup-2026-11-25T18:48:54.1234567Z.dump", BackupName{}, false}, // nanoseconds
@@ -97,9 +109,11 @@ func TestCompression(t *testing.T) {
 		if !c.Valid() {
 			t.Fatalf("%q not valid", c)
 		}
-		key := BackupKey("p/", time.Now(), c)
-		if got, ok := ParseBackupKey("p/", key); !ok || got.Compression != c {
-			t.Errorf("ParseBackupKey(BackupKey(…, %q)) = %+v, %v; want compression %q", c, got, ok, c)
+		for _, e := range encryptions {
+			key := BackupKey("p/", time.Now(), c, e)
+			if got, ok := ParseBackupKey("p/", key); !ok || got.Compression != c || got.Encryption != e {
+				t.Errorf("ParseBackupKey(BackupKey(…, %q, %q)) = %+v, %v; want compression %q, encryption %q", c, e, got, ok, c, e)
+			}
 		}
 		for _, s := range []string{string(c), strings.TrimPrefix(c.Ext(), ".")} {
 			if got, err := ParseCompression(s); err != nil || got != c {
@@ -117,27 +131,30 @@ func TestCompression(t *testing.T) {
 
 // FuzzParseBackupKey checks that the parser never accepts a name no writer produces: any
 // key it accepts formats back to itself (ours through BackupKey, the seed's through
-// Python's isoformat rules), and that every time BackupKey formats parses back to itself.
+// Python's isoformat rules), and that every time BackupKey formats, with every
+// compression and encryption, parses back to itself.
 func FuzzParseBackupKey(f *testing.F) {
 	for _, tc := range parseCases {
-		f.Add(tc.prefix, tc.key, int64(1764096534), int64(123456789), ".zst")
+		f.Add(tc.prefix, tc.key, int64(1764096534), int64(123456789), ".zst", "")
 	}
-	f.Add("", "", int64(-62135596800), int64(0), "")              // 0001-01-01
-	f.Add("p/", "", int64(253402300799), int64(999999999), ".gz") // 9999-12-31T23:59:59.999999999
-	f.Fuzz(func(t *testing.T, prefix, key string, sec, nsec int64, ext string) {
-		c := Compression(strings.TrimPrefix(ext, "."))
+	f.Add("", "", int64(-62135596800), int64(0), "", ".age")              // 0001-01-01
+	f.Add("p/", "", int64(253402300799), int64(999999999), ".gz", ".age") // 9999-12-31T23:59:59.999999999
+	f.Fuzz(func(t *testing.T, prefix, key string, sec, nsec int64, compExt, encExt string) {
 		if name, ok := ParseBackupKey(prefix, key); ok {
 			if name.Key != key {
 				t.Fatalf("Key = %q, want %q", name.Key, key)
 			}
 			var again string
 			if name.Seed {
+				if name.Encryption != Unencrypted {
+					t.Fatalf("seed name %q with encryption %q", key, name.Encryption)
+				}
 				again = prefix + "backup-" + pythonIsoformat(name.Time) + ".dump"
 			} else {
-				if !name.Compression.Valid() {
-					t.Fatalf("unknown compression %q", name.Compression)
+				if !name.Compression.Valid() || !name.Encryption.Valid() {
+					t.Fatalf("unknown compression %q or encryption %q", name.Compression, name.Encryption)
 				}
-				again = BackupKey(prefix, name.Time, name.Compression)
+				again = BackupKey(prefix, name.Time, name.Compression, name.Encryption)
 			}
 			if again != key {
 				t.Fatalf("ParseBackupKey(%q, %q) = %+v, which formats as %q", prefix, key, name, again)
@@ -152,21 +169,21 @@ func FuzzParseBackupKey(f *testing.F) {
 		if tm.Year() < 1 || tm.Year() > 9999 {
 			return
 		}
-		switch c {
-		case "zst":
-			c = Zstd
-		case "gz":
-			c = Gzip
-		default:
+		c, err := ParseCompression(strings.TrimPrefix(compExt, "."))
+		if err != nil {
 			c = None
 		}
-		k := BackupKey(prefix, tm, c)
+		e := Unencrypted
+		if encExt == Age.Ext() {
+			e = Age
+		}
+		k := BackupKey(prefix, tm, c, e)
 		name, ok := ParseBackupKey(prefix, k)
 		if !ok {
 			t.Fatalf("ParseBackupKey(%q, BackupKey(…)=%q) rejected", prefix, k)
 		}
-		if want := tm.Truncate(time.Microsecond); !name.Time.Equal(want) || name.Seed {
-			t.Fatalf("ParseBackupKey(%q) = %+v, want time %v and not seed", k, name, want)
+		if want := tm.Truncate(time.Microsecond); !name.Time.Equal(want) || name.Seed || name.Compression != c || name.Encryption != e {
+			t.Fatalf("ParseBackupKey(%q) = %+v, want time %v, %s, %s and not seed", k, name, want, c, e)
 		}
 		seedKey := prefix + "backup-" + pythonIsoformat(tm.Truncate(time.Microsecond)) + ".dump"
 		name, ok = ParseBackupKey(prefix, seedKey)
@@ -183,4 +200,30 @@ func pythonIsoformat(t time.Time) string {
 		return t.Format("2006-01-02T15:04:05")
 	}
 	return t.Format("2006-01-02T15:04:05.000000")
+}
+
+func TestEncryption(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Encryption
+		ext  string
+	}{
+		{"age", Age, ".age"},
+		{"none", Unencrypted, ""},
+		{"", Unencrypted, ""},
+	} {
+		got, err := ParseEncryption(tc.in)
+		if err != nil || got != tc.want || !got.Valid() || got.Ext() != tc.ext {
+			t.Errorf("ParseEncryption(%q) = %q (ext %q), %v; want %q (ext %q)", tc.in, got, got.Ext(), err, tc.want, tc.ext)
+		}
+	}
+	if _, err := ParseEncryption("gpg"); err == nil || !strings.Contains(err.Error(), "gpg") {
+		t.Errorf("ParseEncryption(gpg) = %v, want an error naming it", err)
+	}
+	if Encryption("gpg").Valid() {
+		t.Error("gpg valid")
+	}
+	if got := LayerExt(Zstd, Age); got != ".zst.age" {
+		t.Errorf("LayerExt(zstd, age) = %q, want .zst.age", got)
+	}
 }

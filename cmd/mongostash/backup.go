@@ -67,7 +67,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	}
 
 	started := time.Now().UTC()
-	key := catalog.BackupKey(c.Store.Prefix, started, comp)
+	key := catalog.BackupKey(c.Store.Prefix, started, comp, catalog.Unencrypted)
 	log := a.log.With("key", key)
 	log.Info("backup started", "store", store.String(), "compression", comp)
 

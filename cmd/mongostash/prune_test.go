@@ -61,9 +61,9 @@ func TestPruneDeletesExactlyTheExpiredBackups(t *testing.T) {
 	b := newBed(t)
 	body := []byte("not really an archive; prune never reads it")
 	now := time.Now().UTC()
-	fresh := catalog.BackupKey("", now.Add(-time.Hour), catalog.Zstd)
-	old := catalog.BackupKey("", now.Add(-40*24*time.Hour), catalog.Zstd)
-	orphan := catalog.ManifestKey(catalog.BackupKey("", now.Add(-50*24*time.Hour), catalog.Gzip))
+	fresh := catalog.BackupKey("", now.Add(-time.Hour), catalog.Zstd, catalog.Unencrypted)
+	old := catalog.BackupKey("", now.Add(-40*24*time.Hour), catalog.Zstd, catalog.Unencrypted)
+	orphan := catalog.ManifestKey(catalog.BackupKey("", now.Add(-50*24*time.Hour), catalog.Gzip, catalog.Unencrypted))
 	foreign := []string{"readme.txt", "backup-notadate.dump", "other/backup-2020-01-01T00:00:00.dump", "backup-2020-01-01T00:00:00.dump.bak"}
 	seeds := []string{"backup-2021-01-06T22:06:31.106555.dump", "backup-2021-01-05T22:06:31.dump"}
 
