@@ -1,5 +1,6 @@
 // Package storage is the contract of an object store: bytes under keys, which the S3,
-// local-directory and in-memory backends implement.
+// local-directory and in-memory backends implement. What only some stores can do is an
+// optional interface beside Store: StaleUploadAborter, LockReader, Versioned.
 //
 // It must never know what a backup is (names, manifests and the rules of a complete backup
 // are package catalog's) and never import MongoDB or archive code: it moves opaque byte
@@ -32,7 +33,9 @@ type Store interface {
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	// List returns every object whose key starts with prefix, sorted by key.
 	List(ctx context.Context, prefix string) ([]Object, error)
-	// Delete removes keys; deleting an absent key is not an error.
+	// Delete removes keys; deleting an absent key is not an error. When the store refuses
+	// some keys it may still delete the others and return a *DeleteError naming those it
+	// left (see ErrLocked).
 	Delete(ctx context.Context, keys ...string) error
 	// String names the store for messages (e.g. "s3://bucket/prefix"), never with secrets.
 	String() string

@@ -31,9 +31,24 @@ func NewBucket(tb testing.TB) *Bucket {
 	return b
 }
 
+// NewLockedBucket creates a fresh bucket with S3 Object Lock enabled, which also makes it
+// versioned (as on AWS: a delete without a version ID only adds a delete marker).
+func NewLockedBucket(tb testing.TB) *Bucket {
+	tb.Helper()
+	b, err := createBucket(S3Endpoint(tb), UniqueName("mongostash-lock-"), true)
+	if err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return b
+}
+
 // CreateBucket creates the named bucket on the S3 server at endpoint (the test bed's
 // credentials, or the MONGOSTASH_TEST_S3_* ones).
 func CreateBucket(endpoint, name string) (*Bucket, error) {
+	return createBucket(endpoint, name, false)
+}
+
+func createBucket(endpoint, name string, objectLock bool) (*Bucket, error) {
 	b := &Bucket{
 		Endpoint:  endpoint,
 		Name:      name,
@@ -52,7 +67,11 @@ func CreateBucket(endpoint, name string) (*Bucket, error) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := b.Client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b.Name)}); err != nil {
+	in := &s3.CreateBucketInput{Bucket: aws.String(b.Name)}
+	if objectLock {
+		in.ObjectLockEnabledForBucket = aws.Bool(true)
+	}
+	if _, err := b.Client.CreateBucket(ctx, in); err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", b.Name, err)
 	}
 	return b, nil

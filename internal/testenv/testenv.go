@@ -198,11 +198,16 @@ func startS3() (string, error) {
 			return "", err
 		}
 		root := filepath.Join(dir, "root")
-		if err := os.MkdirAll(root, 0o755); err != nil {
-			return "", err
+		versions := filepath.Join(dir, "versions")
+		for _, d := range []string{root, versions} {
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return "", err
+			}
 		}
 		s := &server{name: "versitygw", dir: dir}
-		cmd := exec.Command(bin, "--port", addr, "posix", root)
+		// With a versioning directory, buckets created with Object Lock are versioned, as
+		// on AWS; every other bucket stays unversioned.
+		cmd := exec.Command(bin, "--port", addr, "posix", "--versioning-dir", versions, root)
 		cmd.Env = append(os.Environ(),
 			"ROOT_ACCESS_KEY="+S3AccessKey, "ROOT_SECRET_KEY="+S3SecretKey)
 		if _, err := s.start(cmd, false); err != nil {

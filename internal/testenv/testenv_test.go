@@ -62,3 +62,39 @@ func TestS3RoundTrip(t *testing.T) {
 		t.Fatalf("got %q, want %q", got, body)
 	}
 }
+
+// TestLockedBucket proves the S3 test server does Object Lock as AWS does: a locked bucket
+// is versioned, keeps an object's retention, and refuses to delete a locked version.
+func TestLockedBucket(t *testing.T) {
+	b := NewLockedBucket(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lock, err := b.Client.GetObjectLockConfiguration(ctx, &s3.GetObjectLockConfigurationInput{Bucket: aws.String(b.Name)})
+	if err != nil || lock.ObjectLockConfiguration == nil || lock.ObjectLockConfiguration.ObjectLockEnabled != "Enabled" {
+		t.Fatalf("object lock configuration: %+v, %v", lock, err)
+	}
+	vers, err := b.Client.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(b.Name)})
+	if err != nil || vers.Status != "Enabled" {
+		t.Fatalf("versioning of a locked bucket: %+v, %v", vers, err)
+	}
+	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	put, err := b.Client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(b.Name), Key: aws.String("k"), Body: bytes.NewReader([]byte("x")),
+		ObjectLockMode: "GOVERNANCE", ObjectLockRetainUntilDate: &until})
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := b.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.Name), Key: aws.String("k")})
+	if err != nil || head.ObjectLockMode != "GOVERNANCE" || head.ObjectLockRetainUntilDate == nil || !head.ObjectLockRetainUntilDate.Equal(until) {
+		t.Fatalf("head: mode %q until %v, %v; want GOVERNANCE until %v", head.ObjectLockMode, head.ObjectLockRetainUntilDate, err, until)
+	}
+	if _, err := b.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.Name), Key: aws.String("k"), VersionId: put.VersionId}); err == nil {
+		t.Fatal("deleting a locked version succeeded")
+	}
+	// Without a version ID a delete only adds a delete marker; the locked version stays.
+	if _, err := b.Client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(b.Name), Key: aws.String("k")}); err != nil {
+		t.Fatalf("delete marker: %v", err)
+	}
+	if _, err := b.Client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b.Name), Key: aws.String("k"), VersionId: put.VersionId}); err != nil {
+		t.Fatalf("the locked version is gone after a plain delete: %v", err)
+	}
+}
