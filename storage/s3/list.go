@@ -43,60 +43,92 @@ func (s *Store) List(ctx context.Context, prefix string) ([]storage.Object, erro
 
 // Delete removes keys with DeleteObjects, up to 1,000 keys a request. Stores that do not
 // implement DeleteObjects (or insist on a checksum the SDK does not send) get one
-// DeleteObject per key instead, from then on. Absent keys are not an error.
+// DeleteObject per key instead, from then on. Absent keys are not an error. Keys the store
+// refuses are named in a *storage.DeleteError once every key was tried; a refusal for a
+// lock (AccessDenied) wraps storage.ErrLocked. A batch refused as a whole with
+// AccessDenied is retried key by key, so that one locked key does not hide the others.
 func (s *Store) Delete(ctx context.Context, keys ...string) error {
-	for len(keys) > 0 {
-		batch := keys[:min(len(keys), deleteBatch)]
-		keys = keys[len(batch):]
-		if err := s.deleteBatch(ctx, batch); err != nil {
+	ids := make([]types.ObjectIdentifier, len(keys))
+	for i := range keys {
+		ids[i] = types.ObjectIdentifier{Key: &keys[i]}
+	}
+	return s.deleteIDs(ctx, ids)
+}
+
+// deleteIDs deletes objects or, with version IDs, versions, batch by batch. A request
+// that fails as a whole (the store unreachable) stops it.
+func (s *Store) deleteIDs(ctx context.Context, ids []types.ObjectIdentifier) error {
+	var failed []storage.KeyError
+	for len(ids) > 0 {
+		batch := ids[:min(len(ids), deleteBatch)]
+		ids = ids[len(batch):]
+		f, err := s.deleteBatch(ctx, batch)
+		if err != nil {
 			return s.redact(fmt.Errorf("delete from %s: %w", s, err))
 		}
+		failed = append(failed, f...)
+	}
+	if len(failed) > 0 {
+		return s.redact(fmt.Errorf("delete from %s: %w", s, &storage.DeleteError{Failed: failed}))
 	}
 	return nil
 }
 
-func (s *Store) deleteBatch(ctx context.Context, keys []string) error {
-	for _, k := range keys {
-		if err := checkKey(k); err != nil {
-			return fmt.Errorf("%s: %w", k, err)
+func (s *Store) deleteBatch(ctx context.Context, ids []types.ObjectIdentifier) ([]storage.KeyError, error) {
+	for _, id := range ids {
+		if err := checkKey(aws.ToString(id.Key)); err != nil {
+			return nil, fmt.Errorf("%s: %w", aws.ToString(id.Key), err)
 		}
 	}
 	if !s.noBatchDelete.Load() {
-		ids := make([]types.ObjectIdentifier, len(keys))
-		for i := range keys {
-			ids[i] = types.ObjectIdentifier{Key: &keys[i]}
-		}
 		out, err := s.client.DeleteObjects(ctx, &awss3.DeleteObjectsInput{
 			Bucket: &s.cfg.Bucket,
 			Delete: &types.Delete{Objects: ids, Quiet: aws.Bool(true)},
 		})
 		switch {
 		case err == nil:
-			var errs []error
+			var failed []storage.KeyError
 			for _, e := range out.Errors {
-				if aws.ToString(e.Code) == "NoSuchKey" {
+				code := aws.ToString(e.Code)
+				if code == "NoSuchKey" || code == "NoSuchVersion" {
 					continue
 				}
-				errs = append(errs, fmt.Errorf("%s: %s: %s", aws.ToString(e.Key), aws.ToString(e.Code), aws.ToString(e.Message)))
+				failed = append(failed, keyError(aws.ToString(e.Key), aws.ToString(e.VersionId), code, 0,
+					fmt.Errorf("%s: %s", code, aws.ToString(e.Message))))
 			}
-			if len(errs) > 0 {
-				return fmt.Errorf("%d of %d objects not deleted: %w", len(errs), len(keys), errors.Join(errs...))
-			}
-			return nil
+			return failed, nil
+		case lockRefused(apiCode(err), httpStatus(err)):
+			s.log.Warn("the store refused a batch delete; deleting one by one to tell which objects it refuses",
+				"store", s.name, "objects", len(ids), "error", s.redact(err).Error())
 		case !unsupported(err):
-			return fmt.Errorf("delete %d objects: %w", len(keys), err)
-		}
-		s.noBatchDelete.Store(true)
-		s.log.Warn("the store does not support deleting many objects at once; deleting one by one",
-			"store", s.name, "error", s.redact(err).Error())
-	}
-	for _, k := range keys {
-		_, err := s.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: &k})
-		if err != nil && !isNotFound(err) {
-			return fmt.Errorf("%s: %w", k, err)
+			return nil, fmt.Errorf("delete %d objects: %w", len(ids), err)
+		default:
+			s.noBatchDelete.Store(true)
+			s.log.Warn("the store does not support deleting many objects at once; deleting one by one",
+				"store", s.name, "error", s.redact(err).Error())
 		}
 	}
-	return nil
+	var failed []storage.KeyError
+	for _, id := range ids {
+		_, err := s.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &s.cfg.Bucket, Key: id.Key, VersionId: id.VersionId})
+		switch {
+		case err == nil, isNotFound(err), apiCode(err) == "NoSuchVersion":
+		case !gotAnswer(err):
+			return failed, fmt.Errorf("%s: %w", aws.ToString(id.Key), err) // the store is not answering: stop
+		default:
+			failed = append(failed, keyError(aws.ToString(id.Key), aws.ToString(id.VersionId), apiCode(err), httpStatus(err), err))
+		}
+	}
+	return failed, nil
+}
+
+// keyError is the storage.KeyError of a refused delete, wrapping storage.ErrLocked when
+// the refusal may be a lock's.
+func keyError(key, versionID, code string, status int, err error) storage.KeyError {
+	if lockRefused(code, status) {
+		err = fmt.Errorf("%w: %w", storage.ErrLocked, err)
+	}
+	return storage.KeyError{Key: key, VersionID: versionID, Err: err}
 }
 
 // unsupported reports an answer meaning "this store does not do DeleteObjects".

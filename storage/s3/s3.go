@@ -114,6 +114,12 @@ type Config struct {
 	MaxRetries int
 	// Logger receives retries and resumes at Warn level; nil discards them.
 	Logger *slog.Logger
+	// ObjectLockMode, when set (ObjectLockGovernance or ObjectLockCompliance), gives every
+	// object Put writes an S3 Object Lock retention in that mode until ObjectLockPeriod
+	// after it is written (for a multipart upload, after the upload starts). The bucket
+	// must have Object Lock enabled: CheckObjectLock tells.
+	ObjectLockMode   string
+	ObjectLockPeriod time.Duration
 }
 
 // String prints the configuration with its secrets replaced by "***".
@@ -128,9 +134,10 @@ func (c Config) String() string {
 	if c.ForcePathStyle != nil {
 		fps = fmt.Sprint(*c.ForcePathStyle)
 	}
-	return fmt.Sprintf("{Endpoint:%s Bucket:%s Region:%s AccessKey:%s SecretKey:%s SessionToken:%s ForcePathStyle:%s CAFile:%s InsecureSkipVerify:%v SSE:%s SSEKMSKeyID:%s StorageClass:%s PartSize:%d Concurrency:%d MaxParts:%d Checksum:%s MaxRetries:%d}",
+	return fmt.Sprintf("{Endpoint:%s Bucket:%s Region:%s AccessKey:%s SecretKey:%s SessionToken:%s ForcePathStyle:%s CAFile:%s InsecureSkipVerify:%v SSE:%s SSEKMSKeyID:%s StorageClass:%s PartSize:%d Concurrency:%d MaxParts:%d Checksum:%s MaxRetries:%d ObjectLockMode:%s ObjectLockPeriod:%s}",
 		redactURL(c.Endpoint), c.Bucket, c.Region, mask(c.AccessKey), mask(c.SecretKey), mask(c.SessionToken), fps, c.CAFile,
-		c.InsecureSkipVerify, c.SSE, mask(c.SSEKMSKeyID), c.StorageClass, c.PartSize, c.Concurrency, c.MaxParts, c.Checksum, c.MaxRetries)
+		c.InsecureSkipVerify, c.SSE, mask(c.SSEKMSKeyID), c.StorageClass, c.PartSize, c.Concurrency, c.MaxParts, c.Checksum, c.MaxRetries,
+		c.ObjectLockMode, c.ObjectLockPeriod)
 }
 
 // GoString is String, so that %#v does not print secrets either.
@@ -149,6 +156,7 @@ type Store struct {
 	// guards them end to end.
 	unsigned bool
 
+	locks         lockCache    // whether the bucket has Object Lock, asked once
 	noBatchDelete atomic.Bool  // the store rejected DeleteObjects; delete one by one
 	retries       atomic.Int64 // retried requests and resumed downloads, for tests
 	backoffBase   time.Duration
@@ -309,7 +317,7 @@ func applyDefaults(cfg *Config) error {
 	if cfg.MaxRetries < 0 {
 		cfg.MaxRetries = 0
 	}
-	return nil
+	return checkObjectLockConfig(cfg)
 }
 
 // String names the store as "s3://bucket", with the endpoint when it is not AWS.

@@ -131,6 +131,9 @@ func (u *upload) putObject(ctx context.Context, data []byte) error {
 		in.SSEKMSKeyId = optional(c.SSEKMSKeyID)
 		in.StorageClass = types.StorageClass(c.StorageClass)
 	}
+	if in.ObjectLockMode, in.ObjectLockRetainUntilDate = u.s.retention(); in.ObjectLockMode != "" && sum.crc32c != nil {
+		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c // S3 wants the algorithm named on locked uploads
+	}
 	_, err := u.s.client.PutObject(ctx, in, u.s.bodyOptions()...)
 	if err == nil {
 		return nil
@@ -176,6 +179,8 @@ func (u *upload) multipart(ctx context.Context, pool *bufPool, first []byte) (er
 		in.SSEKMSKeyId = optional(c.SSEKMSKeyID)
 		in.StorageClass = types.StorageClass(c.StorageClass)
 	}
+	// A multipart upload's retention is fixed when it starts.
+	in.ObjectLockMode, in.ObjectLockRetainUntilDate = u.s.retention()
 	cctx, retried := withRetryCounter(ctx)
 	out, err := u.s.client.CreateMultipartUpload(cctx, in)
 	if retried.n.Load() > 0 {
