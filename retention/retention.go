@@ -49,6 +49,13 @@
 // key, so the result does not depend on the order of the input. Apply treats negative policy
 // values as zero; call Validate first to reject them.
 //
+// # Locks
+//
+// A backup whose LockedUntil is after now (S3 Object Lock: the store refuses to delete it
+// before then) is never deleted: when no rule keeps it, it is kept with the reason "locked
+// until <time>", followed by what would otherwise have deleted it. A lock never counts for
+// the rules: a locked backup takes no KeepLast place it did not already have.
+//
 // Apply does not look at staleness: when backups have stopped, MaxAge alone would let every
 // backup but the safety ones expire. The caller must check Stale first and delete nothing when
 // it reports true.
@@ -69,6 +76,9 @@ type Backup struct {
 	// Complete reports a backup known to be whole: one with a valid manifest, or a seed-era
 	// object that never had one. Only complete backups count for the safety rules.
 	Complete bool
+	// LockedUntil is when the store's lock on the backup (or on its manifest) expires; zero
+	// when it has none. Until then the backup is never deleted.
+	LockedUntil time.Time
 }
 
 // Policy says which backups to keep; the zero Policy keeps everything.
@@ -314,14 +324,24 @@ func Apply(backups []Backup, p Policy, now time.Time) []Decision {
 		if ds[i].Keep {
 			continue
 		}
+		why := reasonNotSelected
 		if p.MaxAge > 0 {
 			// Every backup younger than MaxAge was kept above, so this one is at least as old.
-			ds[i].Reasons = []string{"older than max age " + p.MaxAge.String()}
-		} else {
-			ds[i].Reasons = []string{reasonNotSelected}
+			why = "older than max age " + p.MaxAge.String()
 		}
+		if until := ds[i].Backup.LockedUntil; until.After(now) {
+			ds[i].Keep = true
+			ds[i].Reasons = []string{LockedReason(until), "else: " + why}
+			continue
+		}
+		ds[i].Reasons = []string{why}
 	}
 	return ds
+}
+
+// LockedReason is the reason of a backup kept because the store locks it until until.
+func LockedReason(until time.Time) string {
+	return "locked until " + until.UTC().Format(time.RFC3339)
 }
 
 // Stale reports whether the newest complete backup is older than maxStaleness at now (age ≥

@@ -493,3 +493,30 @@ func ExampleApply() {
 	// true backup-2026-09-30T02:00:00Z.dump [monthly 2026-09]
 	// false backup-2026-09-01T02:00:00Z.dump [older than max age 720h0m0s]
 }
+
+// TestApplyLocked: a locked backup the policy would delete is kept until its lock expires,
+// saying so and what would have deleted it; a lock never shifts another backup's fate.
+func TestApplyLocked(t *testing.T) {
+	backups := bk("2026-11-25T10:00", "2026-10-01T10:00", "2026-09-01T10:00", "2026-08-01T10:00", "2026-07-01T10:00!")
+	backups[1].LockedUntil = now.Add(time.Hour)       // locked
+	backups[2].LockedUntil = now                      // expires right now: not locked
+	backups[3].LockedUntil = now.Add(-24 * time.Hour) // expired
+	backups[4].LockedUntil = now.Add(48 * time.Hour)  // incomplete, locked
+	got := lines(Apply(backups, Policy{MaxAge: 30 * day, MinKeep: 1}, now))
+	diffLines(t, got, []string{
+		"keep 2026-11-25T10:00: newest complete backup; min keep 1; within max age 720h0m0s",
+		"keep 2026-10-01T10:00: locked until 2026-11-25T13:00:00Z; else: older than max age 720h0m0s",
+		"delete 2026-09-01T10:00: older than max age 720h0m0s",
+		"delete 2026-08-01T10:00: older than max age 720h0m0s",
+		"keep 2026-07-01T10:00: locked until 2026-11-27T12:00:00Z; else: older than max age 720h0m0s",
+	})
+	// KeepLast 2 keeps the two newest, whether or not an older one is locked.
+	got = lines(Apply(backups, Policy{KeepLast: 2}, now))
+	diffLines(t, got, []string{
+		"keep 2026-11-25T10:00: newest complete backup; last 2",
+		"keep 2026-10-01T10:00: last 2",
+		"delete 2026-09-01T10:00: not selected by any keep rule",
+		"delete 2026-08-01T10:00: not selected by any keep rule",
+		"keep 2026-07-01T10:00: locked until 2026-11-27T12:00:00Z; else: not selected by any keep rule",
+	})
+}
