@@ -34,6 +34,9 @@ type Backup struct {
 	// ManifestErr says why Manifest is nil although HasManifest is true: the object under
 	// ManifestKey is not a manifest this version understands (it wraps ErrInvalidManifest).
 	ManifestErr error
+	// Lock and ManifestLock are the store's locks (S3 Object Lock retention) on the object
+	// and its manifest; zero until ReadBackupLocks reads them, and on stores without locks.
+	Lock, ManifestLock storage.Lock
 }
 
 // Complete reports whether the backup has a readable manifest recording the size the
