@@ -17,8 +17,9 @@ import (
 )
 
 type backupCmd struct {
-	Mongo MongoFlags `embed:"" group:"MongoDB"`
-	Store StoreFlags `embed:"" group:"Storage"`
+	Mongo MongoFlags        `embed:"" group:"MongoDB"`
+	Store StoreFlags        `embed:"" group:"Storage"`
+	Age   AgeRecipientFlags `embed:"" group:"Encryption"`
 
 	Compression      string   `name:"compression" env:"BACKUP_COMPRESSION" default:"zstd" enum:"zstd,gzip,none" help:"Compression of the backup stream."`
 	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default)."`
@@ -48,7 +49,11 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	if err != nil {
 		return runResult{}, err
 	}
-	store, err := c.Store.open(ctx, a)
+	enc := stream.Encoding{Compression: comp, Level: c.CompressionLevel}
+	if enc.Recipients, err = c.Age.recipients(); err != nil {
+		return runResult{}, err
+	}
+	store, err := c.Store.openForWriting(ctx, a)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -67,9 +72,13 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	}
 
 	started := time.Now().UTC()
-	key := catalog.BackupKey(c.Store.Prefix, started, comp, catalog.Unencrypted)
+	key := catalog.BackupKey(c.Store.Prefix, started, comp, enc.Encryption())
 	log := a.log.With("key", key)
-	log.Info("backup started", "store", store.String(), "compression", comp)
+	attrs := []any{"store", store.String(), "compression", comp, "encryption", enc.Encryption().String()}
+	if keys := recipientKeys(enc); keys != nil {
+		attrs = append(attrs, "recipients", keys) // public keys: not secret
+	}
+	log.Info("backup started", attrs...)
 
 	opts := dump.DumpOptions{
 		Filter:        filter,
@@ -89,7 +98,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	if c.Engine == "mongotools" {
 		produce = c.mongodump(opts)
 	}
-	stats, put, err := backupStream(ctx, store, key, comp, c.CompressionLevel, produce)
+	stats, put, err := backupStream(ctx, store, key, enc, produce)
 	stopProgress()
 	if err != nil {
 		return runResult{}, fmt.Errorf("backup %s: %w (nothing was stored)", key, withHint(err))
@@ -101,6 +110,8 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 		ServerVersion: stats.ServerVersion,
 		Databases:     stats.Databases,
 		Compression:   comp,
+		Encryption:    enc.Encryption(),
+		Recipients:    recipientKeys(enc),
 		StartedAt:     started,
 		FinishedAt:    finished,
 		Size:          put.Size,
@@ -121,10 +132,10 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	return runResult{Bytes: put.Size, Documents: stats.Documents}, nil
 }
 
-// backupStream runs the pipeline driver → archive → compressor → store in one pass:
-// nothing touches the local disk. If either side fails the other is stopped, and the
+// backupStream runs the pipeline driver → archive → compressor → encryption → store in one
+// pass: nothing touches the local disk. If either side fails the other is stopped, and the
 // store's Put, seeing its reader fail, leaves nothing behind.
-func backupStream(ctx context.Context, store storage.Store, key string, comp catalog.Compression, level int, produce func(context.Context, io.Writer) (dump.DumpStats, error)) (dump.DumpStats, storage.PutResult, error) {
+func backupStream(ctx context.Context, store storage.Store, key string, enc stream.Encoding, produce func(context.Context, io.Writer) (dump.DumpStats, error)) (dump.DumpStats, storage.PutResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	pr, pw := io.Pipe()
@@ -132,7 +143,7 @@ func backupStream(ctx context.Context, store storage.Store, key string, comp cat
 	dumpErr := make(chan error, 1)
 	go func() {
 		err := func() error {
-			zw, err := stream.Compress(pw, comp, level)
+			zw, err := stream.NewWriter(pw, enc)
 			if err != nil {
 				return err
 			}
@@ -165,6 +176,14 @@ func backupStream(ctx context.Context, store storage.Store, key string, comp cat
 		return stats, put, cause
 	}
 	return stats, put, errors.Join(derr, putErr)
+}
+
+// recipientKeys are the public keys enc encrypts to, nil without encryption.
+func recipientKeys(enc stream.Encoding) []string {
+	if enc.Recipients == nil {
+		return nil
+	}
+	return enc.Recipients.Keys()
 }
 
 // mongodump runs the external mongodump as the archive producer. Its archive is decoded

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -25,6 +26,11 @@ type listEntry struct {
 	Legacy      bool                `json:"legacy"`
 	Databases   []string            `json:"databases,omitempty"`
 	Documents   int64               `json:"documents,omitempty"`
+	Encryption  catalog.Encryption  `json:"encryption,omitempty"` // "age", or absent
+	// LockMode and LockedUntil are the store's Object Lock retention on the object (or its
+	// manifest, whichever ends later): the backup cannot be deleted before then.
+	LockMode    string     `json:"lock_mode,omitempty"`
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
 }
 
 func (c *listCmd) Run(ctx context.Context, a *app) error {
@@ -36,12 +42,25 @@ func (c *listCmd) Run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
+	// Two requests per backup on a bucket with Object Lock, none elsewhere.
+	ptrs := make([]*catalog.Backup, len(backups))
+	for i := range backups {
+		ptrs[i] = &backups[i]
+	}
+	if err := catalog.ReadBackupLocks(ctx, store, ptrs); err != nil {
+		return err
+	}
+	now := time.Now()
 	entries := make([]listEntry, 0, len(backups))
 	for _, b := range backups {
-		e := listEntry{Key: b.Key, Time: b.Time.UTC(), Size: b.Size, Compression: b.Compression, Complete: b.Complete(), Legacy: b.Legacy()}
+		e := listEntry{Key: b.Key, Time: b.Time.UTC(), Size: b.Size, Compression: b.Compression, Complete: b.Complete(), Legacy: b.Legacy(), Encryption: b.Encryption}
 		if b.Complete() {
 			e.Databases = b.Manifest.Databases
 			e.Documents = b.Manifest.Documents()
+		}
+		if until := b.LockedUntil(now); !until.IsZero() {
+			until = until.UTC()
+			e.LockMode, e.LockedUntil = strings.ToLower(cmp.Or(b.Lock.Mode, b.ManifestLock.Mode)), &until
 		}
 		entries = append(entries, e)
 	}
@@ -49,8 +68,7 @@ func (c *listCmd) Run(ctx context.Context, a *app) error {
 		return writeJSON(a.stdout, entries)
 	}
 	tw := newTable(a.stdout)
-	fmt.Fprintln(tw, "KEY\tTIME\tAGE\tSIZE\tCOMPRESSION\tDATABASES\tDOCUMENTS\tSTATE")
-	now := time.Now()
+	fmt.Fprintln(tw, "KEY\tTIME\tAGE\tSIZE\tCOMPRESSION\tDATABASES\tDOCUMENTS\tSTATE\tLOCK")
 	for _, e := range entries {
 		state := "complete"
 		switch {
@@ -63,8 +81,16 @@ func (c *listCmd) Run(ctx context.Context, a *app) error {
 		if e.Complete {
 			docs = fmt.Sprint(e.Documents)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Key, e.Time.Format(time.RFC3339), humanAge(now.Sub(e.Time)),
-			humanBytes(e.Size), e.Compression, orDash(strings.Join(e.Databases, ",")), docs, state)
+		layers := string(e.Compression)
+		if e.Encryption != catalog.Unencrypted {
+			layers += "+" + string(e.Encryption)
+		}
+		lock := "-"
+		if e.LockedUntil != nil {
+			lock = e.LockMode + " until " + e.LockedUntil.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Key, e.Time.Format(time.RFC3339), humanAge(now.Sub(e.Time)),
+			humanBytes(e.Size), layers, orDash(strings.Join(e.Databases, ",")), docs, state, lock)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

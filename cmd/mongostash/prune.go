@@ -15,19 +15,20 @@ import (
 type pruneCmd struct {
 	Store StoreFlags `embed:"" group:"Storage"`
 
-	MaxAge       seconds `name:"max-age" env:"S3_BACKUP_MAX_AGE" default:"2592000" help:"Backups at least this old expire unless another rule keeps them (seconds, or a duration like 720h; 0 = off). Seed semantics."`
-	KeepLast     int     `name:"keep-last" env:"PRUNE_KEEP_LAST" help:"Keep the N newest backups."`
-	KeepHourly   int     `name:"keep-hourly" env:"PRUNE_KEEP_HOURLY" help:"Keep the newest backup of each of the last N hours that have one (UTC)."`
-	KeepDaily    int     `name:"keep-daily" env:"PRUNE_KEEP_DAILY" help:"Keep the newest backup of each of the last N days that have one (UTC)."`
-	KeepWeekly   int     `name:"keep-weekly" env:"PRUNE_KEEP_WEEKLY" help:"Keep the newest backup of each of the last N ISO weeks that have one."`
-	KeepMonthly  int     `name:"keep-monthly" env:"PRUNE_KEEP_MONTHLY" help:"Keep the newest backup of each of the last N months that have one (UTC)."`
-	KeepYearly   int     `name:"keep-yearly" env:"PRUNE_KEEP_YEARLY" help:"Keep the newest backup of each of the last N years that have one (UTC)."`
-	KeepWithin   seconds `name:"keep-within" env:"PRUNE_KEEP_WITHIN" default:"0" help:"Keep every backup less than this older than the newest backup (not the clock)."`
-	MinKeep      int     `name:"min-keep" env:"PRUNE_MIN_KEEP" default:"1" help:"Never leave fewer than this many complete backups; the newest complete backup is never deleted (minimum 1)."`
-	MaxStaleness seconds `name:"max-staleness" env:"PRUNE_MAX_STALENESS" default:"-1" help:"When the newest complete backup is older than this, backups have stopped: delete nothing and exit 1 (default: the max age)."`
-	DryRun       bool    `name:"dry-run" help:"Print the plan — every backup with keep/delete and its reasons — and delete nothing."`
-	JSON         bool    `name:"json" help:"Print the plan as JSON."`
-	AbortUploads bool    `name:"abort-stale-uploads" env:"PRUNE_ABORT_STALE_UPLOADS" help:"Also abort multipart uploads under the prefix older than 24h (left by killed uploads)."`
+	MaxAge        seconds `name:"max-age" env:"S3_BACKUP_MAX_AGE" default:"2592000" help:"Backups at least this old expire unless another rule keeps them (seconds, or a duration like 720h; 0 = off). Seed semantics."`
+	KeepLast      int     `name:"keep-last" env:"PRUNE_KEEP_LAST" help:"Keep the N newest backups."`
+	KeepHourly    int     `name:"keep-hourly" env:"PRUNE_KEEP_HOURLY" help:"Keep the newest backup of each of the last N hours that have one (UTC)."`
+	KeepDaily     int     `name:"keep-daily" env:"PRUNE_KEEP_DAILY" help:"Keep the newest backup of each of the last N days that have one (UTC)."`
+	KeepWeekly    int     `name:"keep-weekly" env:"PRUNE_KEEP_WEEKLY" help:"Keep the newest backup of each of the last N ISO weeks that have one."`
+	KeepMonthly   int     `name:"keep-monthly" env:"PRUNE_KEEP_MONTHLY" help:"Keep the newest backup of each of the last N months that have one (UTC)."`
+	KeepYearly    int     `name:"keep-yearly" env:"PRUNE_KEEP_YEARLY" help:"Keep the newest backup of each of the last N years that have one (UTC)."`
+	KeepWithin    seconds `name:"keep-within" env:"PRUNE_KEEP_WITHIN" default:"0" help:"Keep every backup less than this older than the newest backup (not the clock)."`
+	MinKeep       int     `name:"min-keep" env:"PRUNE_MIN_KEEP" default:"1" help:"Never leave fewer than this many complete backups; the newest complete backup is never deleted (minimum 1)."`
+	MaxStaleness  seconds `name:"max-staleness" env:"PRUNE_MAX_STALENESS" default:"-1" help:"When the newest complete backup is older than this, backups have stopped: delete nothing and exit 1 (default: the max age)."`
+	DryRun        bool    `name:"dry-run" help:"Print the plan — every backup with keep/delete and its reasons — and delete nothing."`
+	JSON          bool    `name:"json" help:"Print the plan as JSON."`
+	AbortUploads  bool    `name:"abort-stale-uploads" env:"PRUNE_ABORT_STALE_UPLOADS" help:"Also abort multipart uploads under the prefix older than 24h (left by killed uploads)."`
+	PurgeVersions bool    `name:"purge-versions" env:"PRUNE_PURGE_VERSIONS" help:"In a versioned bucket (as Object Lock requires) a delete only adds a delete marker: also delete for good the noncurrent versions of backups and manifests whose retention has expired, and the delete markers left over them."`
 
 	Schedule        string      `name:"schedule" env:"PRUNE_SCHEDULE" placeholder:"CRON" group:"Schedule and metrics" help:"Run as a daemon and prune on this schedule: 5-field cron ('30 3 * * *', CRON_TZ=Europe/Berlin prefix for a zone) or @every 24h, @daily."`
 	MetricsDatabase string      `name:"metrics-database" env:"MONGO_DATABASE" group:"Schedule and metrics" help:"The database label of the metrics (prune itself covers every backup under the prefix); empty = all."`
@@ -44,6 +45,8 @@ type planEntry struct {
 	Legacy   bool      `json:"legacy"`
 	Action   string    `json:"action"` // keep or delete
 	Reasons  []string  `json:"reasons"`
+	// LockedUntil is when the store's lock on a backup the policy would delete expires.
+	LockedUntil *time.Time `json:"locked_until,omitempty"`
 }
 
 func (c *pruneCmd) policy() (retention.Policy, error) {
@@ -82,68 +85,119 @@ func (c *pruneCmd) once(ctx context.Context, a *app) (runResult, error) {
 	if err != nil {
 		return runResult{}, err
 	}
-	backups, ignored := cat.Backups, cat.Ignored
-	for _, o := range ignored {
+	for _, o := range cat.Ignored {
 		a.log.Debug("not a backup, ignored", "key", o.Key)
 	}
-	byKey := map[string]catalog.Backup{}
-	var candidates []retention.Backup
-	for _, b := range backups {
-		byKey[b.Key] = b
-		candidates = append(candidates, retention.Backup{Key: b.Key, Time: b.Time, Complete: b.Restorable()})
-	}
 	now := time.Now()
-	decisions := retention.Apply(candidates, policy, now)
+	decisions, err := decideWithLocks(ctx, store, cat.Backups, policy, now)
+	if err != nil {
+		return runResult{}, fmt.Errorf("prune: %w", err)
+	}
+	byKey := map[string]catalog.Backup{}
+	for _, b := range cat.Backups {
+		byKey[b.Key] = b
+	}
 	if err := c.printPlan(a, decisions, byKey); err != nil {
 		return runResult{}, err
+	}
+	candidates := make([]retention.Backup, len(decisions))
+	for i, d := range decisions {
+		candidates[i] = d.Backup
 	}
 	if stale, why := retention.Stale(candidates, staleness, now); stale && len(candidates) > 0 {
 		return runResult{}, fmt.Errorf("prune: deleting nothing: %s — backups seem to have stopped; fix them first (or raise --max-staleness)", why)
 	} else if stale {
 		a.log.Warn("prune: no backups under the prefix", "store", describePrefix(store, c.Store.Prefix))
 	}
-	var objects, manifests []string
-	var deleted int64 // bytes, for the metrics
-	for _, d := range decisions {
-		if d.Keep {
-			continue
-		}
-		b := byKey[d.Backup.Key]
-		objects = append(objects, b.Key)
-		deleted += b.Size
-		if b.HasManifest {
-			manifests = append(manifests, b.ManifestKey)
-		}
-	}
 	if c.DryRun {
-		a.log.Info("dry run: nothing deleted", "would_delete", len(objects), "keep", len(decisions)-len(objects), "ignored_objects", len(ignored))
+		a.log.Info("dry run: nothing deleted", "would_delete", countDeletes(decisions), "keep", len(decisions)-countDeletes(decisions), "ignored_objects", len(cat.Ignored))
+		if c.PurgeVersions {
+			return runResult{}, purgeVersions(ctx, a, store, c.Store.Prefix, now, true)
+		}
 		return runResult{}, nil
 	}
-	// Objects first, manifests last: an interrupted prune leaves manifests without objects,
-	// which the next run removes, never an object that looks complete but is half-deleted.
-	if err := store.Delete(context.WithoutCancel(ctx), objects...); err != nil {
-		return runResult{}, fmt.Errorf("prune: delete backups: %w", err)
-	}
-	if err := store.Delete(context.WithoutCancel(ctx), manifests...); err != nil {
-		return runResult{}, fmt.Errorf("prune: delete manifests of deleted backups: %w", err)
-	}
-	var orphans []string
-	for _, o := range cat.OrphanManifests {
-		orphans = append(orphans, o.Key)
-	}
-	if len(orphans) > 0 {
-		if err := store.Delete(context.WithoutCancel(ctx), orphans...); err != nil {
-			return runResult{}, fmt.Errorf("prune: delete orphan manifests: %w", err)
+	res, summary, err := c.deleteDecided(ctx, a, store, cat, byKey, decisions, now)
+	if summary != nil { // the deletes ran: say what they did, also before an error
+		summary = append(summary, "kept", len(decisions)-countDeletes(decisions), "ignored_objects", len(cat.Ignored), "policy", policy.String())
+		if err != nil {
+			a.log.Warn("prune incomplete", summary...)
+		} else {
+			a.log.Info("prune complete", summary...)
 		}
+	}
+	return res, err
+}
+
+// deleteDecided deletes what the decisions say and what prune cleans up besides. Objects
+// go first, then the manifests of the objects that went, so an interrupted or refused
+// prune never leaves an object that looks complete but is half-deleted. A lock the store
+// enforces is reported and counted; any other failure fails the run, after every other
+// delete was tried.
+func (c *pruneCmd) deleteDecided(ctx context.Context, a *app, store storage.Store, cat *catalog.Catalog, byKey map[string]catalog.Backup, decisions []retention.Decision, now time.Time) (runResult, []any, error) {
+	// Deletes run to the end once started: a half-done round is what the order above
+	// protects against, not a reason to stop midway.
+	ctx = context.WithoutCancel(ctx)
+	var objects []string
+	for _, d := range decisions {
+		if !d.Keep {
+			objects = append(objects, d.Backup.Key)
+		}
+	}
+	var failures []error
+	out, err := deleteReporting(ctx, a, store, "backup", objects)
+	if err != nil {
+		return runResult{}, nil, fmt.Errorf("prune: delete backups: %w", err)
+	}
+	locked := len(out.locked)
+	failures = append(failures, out.failed)
+	var manifests []string
+	var deleted int
+	var bytes int64 // deleted, for the metrics
+	for _, k := range objects {
+		if b := byKey[k]; !out.refused[k] {
+			deleted++
+			bytes += b.Size
+			if b.HasManifest {
+				manifests = append(manifests, b.ManifestKey)
+			}
+		}
+	}
+	if out, err = deleteReporting(ctx, a, store, "manifest of a deleted backup", manifests); err != nil {
+		return runResult{}, nil, fmt.Errorf("prune: delete manifests of deleted backups: %w", err)
+	}
+	locked += len(out.locked)
+	failures = append(failures, out.failed)
+	orphans, nLockedOrphans, err := lockedOrphans(ctx, a, store, cat.OrphanManifests, now)
+	if err != nil {
+		return runResult{}, nil, fmt.Errorf("prune: %w", err)
+	}
+	if out, err = deleteReporting(ctx, a, store, "orphan manifest", orphans); err != nil {
+		return runResult{}, nil, fmt.Errorf("prune: delete orphan manifests: %w", err)
+	}
+	locked += len(out.locked)
+	failures = append(failures, out.failed)
+	orphansDeleted := len(orphans) - len(out.refused)
+	if c.PurgeVersions {
+		failures = append(failures, purgeVersions(ctx, a, store, c.Store.Prefix, now, false))
 	}
 	if c.AbortUploads {
-		if err := abortStaleUploads(ctx, a, store, c.Store.Prefix); err != nil {
-			return runResult{}, err
+		failures = append(failures, abortStaleUploads(ctx, a, store, c.Store.Prefix))
+	}
+	summary := []any{"deleted", deleted, "locked_refused", locked, "orphan_manifests_deleted", orphansDeleted, "orphan_manifests_locked", nLockedOrphans}
+	if err := errors.Join(failures...); err != nil {
+		return runResult{}, summary, fmt.Errorf("prune: %d backups deleted, but not everything: %w", deleted, err)
+	}
+	return runResult{Bytes: bytes}, summary, nil
+}
+
+func countDeletes(decisions []retention.Decision) int {
+	n := 0
+	for _, d := range decisions {
+		if !d.Keep {
+			n++
 		}
 	}
-	a.log.Info("prune complete", "deleted", len(objects), "kept", len(decisions)-len(objects),
-		"orphan_manifests_deleted", len(orphans), "ignored_objects", len(ignored), "policy", policy.String())
-	return runResult{Bytes: deleted}, nil
+	return n
 }
 
 func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[string]catalog.Backup) error {
@@ -154,7 +208,12 @@ func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[s
 			action = "delete"
 		}
 		b := byKey[d.Backup.Key]
-		entries = append(entries, planEntry{Key: d.Backup.Key, Time: d.Backup.Time.UTC(), Complete: b.Complete(), Legacy: b.Legacy(), Action: action, Reasons: d.Reasons})
+		e := planEntry{Key: d.Backup.Key, Time: d.Backup.Time.UTC(), Complete: b.Complete(), Legacy: b.Legacy(), Action: action, Reasons: d.Reasons}
+		if until := d.Backup.LockedUntil; !until.IsZero() {
+			until = until.UTC()
+			e.LockedUntil = &until
+		}
+		entries = append(entries, e)
 	}
 	if c.JSON {
 		return writeJSON(a.stdout, entries)

@@ -16,8 +16,9 @@ import (
 )
 
 type restoreCmd struct {
-	Mongo MongoFlags `embed:"" group:"MongoDB"`
-	Store StoreFlags `embed:"" group:"Storage"`
+	Mongo MongoFlags       `embed:"" group:"MongoDB"`
+	Store StoreFlags       `embed:"" group:"Storage"`
+	Age   AgeIdentityFlags `embed:"" group:"Encryption"`
 
 	Object           string   `arg:"" optional:"" name:"key" env:"S3_DUMP_OBJECT" help:"Backup key to restore; empty or 'latest' means the newest complete backup."`
 	From             string   `name:"from" help:"Restore from a local archive file instead ('-' for standard input)."`
@@ -64,6 +65,10 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 			return runResult{}, usagef("--ns-from/--ns-to: %v", err)
 		}
 	}
+	ids, err := c.Age.identities(a)
+	if err != nil {
+		return runResult{}, err
+	}
 	opts := dump.RestoreOptions{
 		Filter: filter, Renamer: renamer, Drop: c.Drop, DryRun: c.DryRun,
 		NoIndex: c.NoIndexRestore, Bypass: c.Bypass, StopOnError: c.StopOnError,
@@ -85,12 +90,13 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	defer src.Close()
 	log := a.log.With("source", src.name)
 	counted := &countingReader{r: src}
-	plain, comp, err := stream.Decompress(counted)
+	// A missing or wrong identity fails here, before anything is written.
+	plain, layers, err := stream.Open(counted, ids)
 	if err != nil {
-		return runResult{}, fmt.Errorf("restore %s: %w", src.name, err)
+		return runResult{}, fmt.Errorf("restore %s: %w (nothing was written)", src.name, decryptHint(err, src.manifest))
 	}
 	defer plain.Close()
-	log.Info("restore started", "compression", comp, "drop", c.Drop, "dry_run", c.DryRun, "engine", c.Engine)
+	log.Info("restore started", "compression", layers.Compression, "encryption", layers.Encryption.String(), "drop", c.Drop, "dry_run", c.DryRun, "engine", c.Engine)
 	if c.Engine == "mongotools" {
 		// mongorestore inserts by itself: only the bytes read are known here.
 		err := c.mongorestore(ctx, a, plain, src.name)

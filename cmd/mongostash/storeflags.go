@@ -31,6 +31,8 @@ type StoreFlags struct {
 	MaxParts           int    `name:"s3-max-parts" env:"S3_MAX_PARTS" default:"10000" help:"Most parts the store accepts in one upload."`
 	Checksum           string `name:"s3-checksum" env:"S3_CHECKSUM" default:"crc32c" enum:"crc32c,md5" help:"Integrity checksum sent with every part: crc32c, or md5 for stores that refuse CRC32C."`
 	TargetDir          string `name:"target-dir" env:"BACKUP_DIR" default:"./backups" help:"Local directory for backups when no S3 bucket is set." type:"path"`
+	ObjectLockMode     string `name:"s3-object-lock-mode" env:"S3_OBJECT_LOCK_MODE" placeholder:"MODE" help:"Write every object with S3 Object Lock retention in this mode: governance or compliance (the bucket needs Object Lock). Prune never deletes an object before its retention ends."`
+	ObjectLockDays     int    `name:"s3-object-lock-days" env:"S3_OBJECT_LOCK_DAYS" default:"0" placeholder:"N" help:"Days of Object Lock retention from the moment each object is written."`
 }
 
 // open returns the configured store and a description of it for messages.
@@ -48,6 +50,9 @@ func (f *StoreFlags) open(ctx context.Context, a *app) (storage.Store, error) {
 		f.Prefix += "/"
 	}
 	if f.Bucket == "" {
+		if f.ObjectLockMode != "" || f.ObjectLockDays != 0 {
+			return nil, usagef("S3_OBJECT_LOCK_MODE and S3_OBJECT_LOCK_DAYS need an S3 bucket (S3_BUCKET): a local directory cannot lock files")
+		}
 		if f.Endpoint != "" {
 			return nil, usagef("S3_ENDPOINT is set but S3_BUCKET is empty: name the bucket")
 		}
@@ -60,6 +65,10 @@ func (f *StoreFlags) open(ctx context.Context, a *app) (storage.Store, error) {
 	}
 	if (f.AccessKey == "") != (f.SecretKey == "") {
 		return nil, usagef("set both S3_ACCESS_KEY and S3_SECRET_KEY, or neither (to use the AWS default credential chain)")
+	}
+	lockMode, lockPeriod, err := f.objectLock()
+	if err != nil {
+		return nil, err
 	}
 	st, err := s3store.New(ctx, s3store.Config{
 		Endpoint:           f.Endpoint,
@@ -77,6 +86,8 @@ func (f *StoreFlags) open(ctx context.Context, a *app) (storage.Store, error) {
 		Concurrency:        f.Concurrency,
 		MaxParts:           f.MaxParts,
 		Checksum:           f.Checksum,
+		ObjectLockMode:     lockMode,
+		ObjectLockPeriod:   lockPeriod,
 	})
 	if err != nil {
 		return nil, usagef("S3 configuration: %v", err)

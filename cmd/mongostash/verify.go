@@ -16,13 +16,18 @@ import (
 )
 
 type verifyCmd struct {
-	Store StoreFlags `embed:"" group:"Storage"`
+	Store StoreFlags       `embed:"" group:"Storage"`
+	Age   AgeIdentityFlags `embed:"" group:"Encryption"`
 
 	Key  string `arg:"" optional:"" default:"latest" help:"Backup key to verify, or 'latest'."`
 	From string `name:"from" help:"Verify a local archive file instead ('-' for standard input)."`
 }
 
 func (c *verifyCmd) Run(ctx context.Context, a *app) error {
+	ids, err := c.Age.identities(a)
+	if err != nil {
+		return err
+	}
 	src, err := openSource(ctx, a, c.From, c.Key, &c.Store)
 	if err != nil {
 		return err
@@ -31,9 +36,9 @@ func (c *verifyCmd) Run(ctx context.Context, a *app) error {
 	start := time.Now()
 	h := sha256.New()
 	counted := &countingReader{r: io.TeeReader(src, h)}
-	plain, comp, err := stream.Decompress(counted)
+	plain, layers, err := stream.Open(counted, ids)
 	if err != nil {
-		return fmt.Errorf("verify %s: %w", src.name, err)
+		return fmt.Errorf("verify %s: %w", src.name, decryptHint(err, src.manifest))
 	}
 	defer plain.Close()
 	progress := &dump.Progress{}
@@ -60,7 +65,7 @@ func (c *verifyCmd) Run(ctx context.Context, a *app) error {
 	if len(problems) > 0 {
 		return fmt.Errorf("verify %s: %d problem(s): %s", src.name, len(problems), strings.Join(problems, "; "))
 	}
-	a.log.Info("backup verified", "source", src.name, "compression", comp, "collections", len(vs.Namespaces),
+	a.log.Info("backup verified", "source", src.name, "compression", layers.Compression, "encryption", layers.Encryption.String(), "collections", len(vs.Namespaces),
 		"documents", vs.Documents, "size", counted.n, "sha256", hex.EncodeToString(h.Sum(nil)),
 		"server_version", vs.Prelude.Header.ServerVersion, "detail", manifestState,
 		"duration", time.Since(start).Round(time.Millisecond).String())
