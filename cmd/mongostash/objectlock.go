@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -34,6 +36,9 @@ func (f *StoreFlags) openForWriting(ctx context.Context, a *app) (storage.Store,
 	}
 	if s3, ok := store.(*s3store.Store); ok {
 		if err := s3.CheckObjectLock(ctx); err != nil {
+			if errors.Is(err, s3store.ErrNoObjectLock) {
+				return nil, usageError{fmt.Errorf("%w (or unset S3_OBJECT_LOCK_MODE)", err)}
+			}
 			return nil, err
 		}
 		a.log.Info("objects are written with S3 Object Lock", "mode", strings.ToLower(f.ObjectLockMode), "days", f.ObjectLockDays)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
@@ -45,22 +44,56 @@ func purgeVersions(ctx context.Context, a *app, store storage.Store, prefix stri
 		a.log.Info("purge of noncurrent versions", "delete", len(doomed), "keep", kept, "dry_run", dryRun)
 		return nil
 	}
-	err = vs.DeleteVersions(ctx, doomed)
+	// Versions first, then the delete markers over them: a marker whose version the store
+	// refused stays, or the pruned backup would reappear.
+	var data, markers []storage.Version
+	for _, v := range doomed {
+		if v.DeleteMarker && v.Latest {
+			markers = append(markers, v)
+		} else {
+			data = append(data, v)
+		}
+	}
+	refused, locked, err := deleteVersionsReporting(ctx, a, vs, data)
+	var free []storage.Version
+	for _, m := range markers {
+		if !refused[m.Key] {
+			free = append(free, m)
+		}
+	}
+	refusedMarkers, lockedMarkers, err2 := deleteVersionsReporting(ctx, a, vs, free)
+	a.log.Info("purge of noncurrent versions", "deleted", len(data)+len(free)-len(refused)-len(refusedMarkers),
+		"locked_refused", locked+lockedMarkers, "keep", kept+len(markers)-len(free))
+	return errors.Join(err, err2)
+}
+
+// deleteVersionsReporting deletes versions, logs those the store refused for a lock and
+// returns the keys of every version that may be left (all of them when the call failed as
+// a whole), how many were refused for a lock, and any other failure.
+func deleteVersionsReporting(ctx context.Context, a *app, vs storage.Versioned, versions []storage.Version) (refused map[string]bool, locked int, err error) {
+	refused = map[string]bool{}
+	if len(versions) == 0 {
+		return refused, 0, nil
+	}
+	err = vs.DeleteVersions(ctx, versions)
 	var de *storage.DeleteError
 	if err != nil && !errors.As(err, &de) {
-		return fmt.Errorf("prune: purge versions: %w", err)
+		for _, v := range versions {
+			refused[v.Key] = true
+		}
+		return refused, 0, fmt.Errorf("prune: purge versions: %w", err)
 	}
-	locked, other := storage.SplitDeleteError(err)
-	for _, l := range locked {
+	lockedVersions, other := storage.SplitDeleteError(err)
+	for _, l := range lockedVersions {
 		a.log.Warn("the store refused to delete a locked version: kept", "key", l.Key, "version", l.VersionID, "error", l.Err.Error())
 	}
-	refused := 0
 	if de != nil {
-		refused = len(de.Failed)
+		for _, f := range de.Failed {
+			refused[f.Key] = true
+		}
 	}
-	a.log.Info("purge of noncurrent versions", "deleted", len(doomed)-refused, "locked_refused", len(locked), "keep", kept)
 	if other != nil {
-		return fmt.Errorf("prune: purge versions: %w", other)
+		return refused, len(lockedVersions), fmt.Errorf("prune: purge versions: %w", other)
 	}
-	return nil
+	return refused, len(lockedVersions), nil
 }
