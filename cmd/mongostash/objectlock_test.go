@@ -118,7 +118,7 @@ func TestObjectLockConfiguration(t *testing.T) {
 		"local directory":     {b.env.with("S3_BUCKET", "", "S3_ENDPOINT", "", "S3_OBJECT_LOCK_MODE", "governance", "S3_OBJECT_LOCK_DAYS", "7"), []string{"need an S3 bucket"}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			r := runBin(t, tc.env, "backup")
+			r := runCLI(t, tc.env, "backup")
 			if r.code != 2 {
 				t.Fatalf("want exit 2, got %s", r)
 			}
@@ -280,7 +280,7 @@ func TestPruneReportsRefusedDeletesAsLocked(t *testing.T) {
 				t.Fatal(err)
 			}
 			e = b.env.with("S3_ENDPOINT", retentionHidingProxy(t, b, true, other))
-			r = runBin(t, e, "prune", "--purge-versions")
+			r = runCLI(t, e, "prune", "--purge-versions")
 			if r.code != 1 || !strings.Contains(r.stderr, "recorded stand-in") || !strings.Contains(r.stderr, "refused to delete a locked version") {
 				t.Errorf("want exit 1 naming the failure, and the locked version reported too: %s", r)
 			}
