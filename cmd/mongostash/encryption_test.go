@@ -88,6 +88,7 @@ func encryptedBackup(t *testing.T, b *bed, docs int, kv ...string) (k1, k2 ageKe
 // bytes), and either identity verifies and restores it byte for byte; no identity is ever
 // logged.
 func TestEncryptedBackupRoundTrip(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	k1, k2, key, backupRun := encryptedBackup(t, b, 1200)
 	if !strings.HasSuffix(key, ".dump.zst.age") {
@@ -143,6 +144,7 @@ func TestEncryptedBackupRoundTrip(t *testing.T) {
 // TestEncryptedObjectHoldsNoPlaintext: the stored object starts with the age header and
 // holds neither the archive's nor the compressor's magic, nor any name or value of the data.
 func TestEncryptedObjectHoldsNoPlaintext(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	if _, err := sample.Load(context.Background(), b.mongo.Client, b.mongo.DB, 600); err != nil {
 		t.Fatal(err)
@@ -178,6 +180,7 @@ func TestEncryptedObjectHoldsNoPlaintext(t *testing.T) {
 // is written; later damage while restoring into temporary collections, which are then
 // dropped. The backup is uncompressed so that it spans many chunks.
 func TestEncryptedRestoreRefusals(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	k1, k2, key, _ := encryptedBackup(t, b, 3000, "BACKUP_COMPRESSION", "none")
 	stored := getObject(t, b, key)
@@ -237,6 +240,7 @@ func TestEncryptedRestoreRefusals(t *testing.T) {
 // TestBadRecipientsStoreNothing: recipients that cannot be used are a configuration
 // error before anything is read or stored.
 func TestBadRecipientsStoreNothing(t *testing.T) {
+	t.Parallel()
 	b := newBed(t)
 	k := newAgeKey(t)
 	for name, tc := range map[string]struct {
@@ -263,13 +267,23 @@ func TestBadRecipientsStoreNothing(t *testing.T) {
 			}
 		})
 	}
-	// Several recipients in one variable, separated by spaces and commas.
+	// Several recipients in one variable, separated by spaces and commas; the flag repeats.
 	k2, k3 := newAgeKey(t), newAgeKey(t)
-	mustRun(t, b.env.with("BACKUP_AGE_RECIPIENTS", k.recipient+", "+k2.recipient+" "+k3.recipient, "BACKUP_ALLOW_EMPTY", "true"), "backup")
-	keys := listKeys(t, b)
-	var m catalog.Manifest
-	if err := json.Unmarshal(getObject(t, b, keys[len(keys)-1]), &m); err != nil || len(m.Recipients) != 3 {
-		t.Fatalf("manifest %v: %+v, want 3 recipients", keys, m)
+	for _, args := range [][]string{
+		{"backup"},
+		{"backup", "--age-recipient", k.recipient, "--age-recipient", k2.recipient + "," + k3.recipient},
+	} {
+		e := b.env.with("BACKUP_ALLOW_EMPTY", "true")
+		if len(args) == 1 {
+			e = e.with("BACKUP_AGE_RECIPIENTS", k.recipient+", "+k2.recipient+" "+k3.recipient)
+		}
+		mustRun(t, e, args...)
+		keys := listKeys(t, b)
+		var m catalog.Manifest
+		if err := json.Unmarshal(getObject(t, b, keys[len(keys)-1]), &m); err != nil || len(m.Recipients) != 3 {
+			t.Fatalf("%v: manifest of %v: %+v, want 3 recipients", args, keys, m)
+		}
+		time.Sleep(time.Millisecond) // backup keys have microseconds; keep the next one apart
 	}
 }
 
@@ -279,6 +293,7 @@ func TestBadRecipientsStoreNothing(t *testing.T) {
 // both layers from the bytes. It needs the age CLI (Debian package age; .ci/run installs
 // it) and skips without it.
 func TestStockAgeDecrypts(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"age", "zstd"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s is not on PATH (Debian package %s; .ci/run installs it): the stock-tools fallback is not tested here", tool, tool)

@@ -73,6 +73,7 @@ func versionsOf(t *testing.T, b *bed, key string) (versions, markers int) {
 // TestBackupWithObjectLock: the backup object and its manifest carry the retention asked
 // for, and list shows it.
 func TestBackupWithObjectLock(t *testing.T) {
+	t.Parallel()
 	b := newLockedBed(t)
 	if _, err := sample.Load(context.Background(), b.mongo.Client, b.mongo.DB, 300); err != nil {
 		t.Fatal(err)
@@ -106,6 +107,7 @@ func TestBackupWithObjectLock(t *testing.T) {
 // TestObjectLockConfiguration: asking for locks the bucket cannot give, or half a lock
 // configuration, is a configuration error before anything is stored.
 func TestObjectLockConfiguration(t *testing.T) {
+	t.Parallel()
 	b := newBed(t) // a bucket without Object Lock
 	for name, tc := range map[string]struct {
 		env  env
@@ -139,6 +141,7 @@ func TestObjectLockConfiguration(t *testing.T) {
 // deletes the others (in a versioned bucket: a delete marker), and --purge-versions then
 // removes their data for good while a locked noncurrent version stays.
 func TestPruneKeepsLockedBackups(t *testing.T) {
+	t.Parallel()
 	b := newLockedBed(t)
 	now := time.Now().UTC()
 	body := []byte("prune never reads a backup")
@@ -245,6 +248,7 @@ func retentionHidingProxy(t *testing.T, b *bed, refuseBatches bool, failVersionO
 // reported as locked and counted, the other deletes of the run go through, and a failure
 // that is not a lock still fails the run, named beside the locked ones.
 func TestPruneReportsRefusedDeletesAsLocked(t *testing.T) {
+	t.Parallel()
 	for name, refuseBatches := range map[string]bool{"per key": false, "whole batch": true} {
 		t.Run(name, func(t *testing.T) {
 			b := newLockedBed(t)
