@@ -233,7 +233,9 @@ func TestRestoreCancelledKeepsData(t *testing.T) {
 		}
 		cancel()
 	}()
-	_, err = Restore(ctx, m.Client, bytes.NewReader(data), RestoreOptions{Drop: true, Progress: progress, BatchDocs: 100})
+	// The dotted audit.log is left out: FerretDB cannot rename it, so the pre-flight would
+	// refuse the whole restore before it could be cancelled.
+	_, err = Restore(ctx, m.Client, bytes.NewReader(data), RestoreOptions{Drop: true, Progress: progress, BatchDocs: 100, Filter: undotted(t)})
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "existing collections are unchanged") {
 		t.Fatalf("got %v, want a cancellation that replaced nothing", err)
 	}

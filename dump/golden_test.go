@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -85,6 +86,7 @@ func TestRestoreGoldenArchives(t *testing.T) {
 		want    map[string]int64 // source namespace -> documents
 		skipped []string         // source data namespaces restore must skip, with a reason
 		noIndex bool             // FerretDB cannot build the archive's indexes
+		wantErr error            // the restore must fail with this, after planning
 	}{
 		{file: "mongodump-100.18.0-ferretdb-shop.archive", want: map[string]int64{"shop.events": 1, "shop.metrics": 1, "shop.orders": 1000, "shop.users": 2}},
 		{file: "mongodump-100.18.0-ferretdb-shop.archive.gz", want: map[string]int64{"shop.events": 1, "shop.metrics": 1, "shop.orders": 1000, "shop.users": 2}},
@@ -94,8 +96,9 @@ func TestRestoreGoldenArchives(t *testing.T) {
 		// FerretDB); TestGoldenQuotedIndexKey checks the spec itself survives.
 		{file: "mongodump-r4.2.2-quoted-index-key.archive", want: map[string]int64{"test.ixtest": 0}, noIndex: true},
 		// FerretDB cannot create time-series collections: the time-series entry is
-		// excluded here; TestPlanTimeseries checks its mapping to the buckets namespace.
-		{file: "mongodump-100.3.1-timeseries.archive", filter: []string{"timeseries_test.*"}, want: map[string]int64{}, skipped: []string{"admin.system.version", "admin.system.views"}},
+		// excluded here, which leaves nothing to restore (an error); TestPlanTimeseries
+		// checks its mapping to the buckets namespace.
+		{file: "mongodump-100.3.1-timeseries.archive", filter: []string{"timeseries_test.*"}, want: map[string]int64{}, skipped: []string{"admin.system.version", "admin.system.views"}, wantErr: ErrNothingToRestore},
 	}
 	m := testenv.NewMongo(t)
 	for _, tc := range cases {
@@ -116,7 +119,9 @@ func TestRestoreGoldenArchives(t *testing.T) {
 				filter = f
 			}
 			stats, err := Restore(ctxT(t), m.Client, plain, RestoreOptions{Renamer: renamer, Filter: filter, NoIndex: tc.noIndex})
-			if err != nil {
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("restore: got %v, want %v", err, tc.wantErr)
+			} else if tc.wantErr == nil && err != nil {
 				t.Fatalf("restore: %v", err)
 			}
 			for _, s := range tc.skipped {

@@ -133,9 +133,11 @@ func (c *collectionInfo) setIndexes(indexes []bson.Raw) error {
 }
 
 // skipCollection mirrors what mongodump leaves out: system collections other than
-// system.js (and admin's auth collections, handled separately), and names with '$'.
+// system.js (and admin's auth collections, handled separately), and names with '$'; and
+// the temporary collections of a restore, which only hold a copy of backup data (what a
+// restore moved aside is dumped: it may be the only copy of that data).
 func skipCollection(db, name string) bool {
-	if strings.Contains(name, "$") {
+	if strings.Contains(name, "$") || IsTemporary(name) {
 		return true
 	}
 	if strings.HasPrefix(name, "system.") {

@@ -2,17 +2,14 @@ package dump
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -40,6 +37,16 @@ type RestoreOptions struct {
 	MaxErrors     int             // how many document errors to keep for the report; default 10
 	Progress      *Progress
 	Logger        *slog.Logger
+	// CheckArchive, when set, is called once the whole archive was read and every document
+	// written, before anything is replaced, with every namespace of the archive as it was
+	// read (counts and CRCs, filtered-out namespaces included). An error fails the restore
+	// like a corrupt archive: with Drop nothing is replaced.
+	CheckArchive func(ctx context.Context, archive []NamespaceStats) error
+
+	// Tests only: swapHook runs each step of the swap (numbered from 1) through run, or fails
+	// it; rollbackHook can fail every command of a rollback.
+	swapHook     func(step int, what string, run func() error) error
+	rollbackHook func() error
 }
 
 // RestoreStats is what Restore did.
@@ -50,6 +57,11 @@ type RestoreStats struct {
 	Inserted   int64
 	Failed     int64
 	Errors     []string // the first document errors, for the report
+	// Leftovers are the temporary collections of earlier interrupted restores found in the
+	// target databases and dropped; MovedAside the collections such a restore moved aside,
+	// found and left alone (they may hold the only copy of the data they replaced).
+	Leftovers  []string
+	MovedAside []string
 }
 
 // restoreMemoryBudget bounds the bytes of documents read from the archive and not yet
@@ -67,13 +79,19 @@ var ErrTimeseriesExists = errors.New("dump: the time-series collection already e
 // mongorestore exits 0 in that case; Restore does not.
 var ErrDocumentsFailed = errors.New("dump: some documents were not restored")
 
+// ErrNothingToRestore: the namespace filter left nothing of the archive to restore.
+var ErrNothingToRestore = errors.New("dump: nothing in the archive matches the namespace filter")
+
 // Restore reads a mongodump archive from r and writes it through client.
 //
 // Without Drop, collections that exist are appended to, as mongorestore does. With Drop,
-// every collection is first restored into a temporary collection in its target database;
-// only when the whole archive has been read, every CRC matched and no document failed are
-// the temporary collections swapped in. A corrupt or truncated archive, a refused document
-// or a cancellation therefore leaves the existing collections exactly as they were.
+// every existing collection is first restored into a temporary collection in its target
+// database; only when the whole archive has been read, every CRC matched, CheckArchive
+// agreed and no document failed are the temporary collections swapped in. Before anything
+// is written, a pre-flight proves that the server can make every rename the swap needs.
+// Any failure, before or during the swap, cancellation included, is rolled back: the
+// existing collections are left exactly as they were, and the error says so — or, only
+// when the rollback itself fails, says where each collection's data is.
 func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts RestoreOptions) (RestoreStats, error) {
 	opts = opts.withDefaults()
 	if opts.PreserveUUID && !opts.Drop {
@@ -90,6 +108,9 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		return stats, err
 	}
 	stats.Skipped = pl.skipped
+	if err := pl.checkNotEmpty(prelude); err != nil {
+		return stats, err
+	}
 	rs := &restorer{client: client, opts: opts, plan: pl, log: opts.Logger, states: map[string]*nsState{},
 		budget: semaphore.NewWeighted(restoreMemoryBudget)}
 	if opts.DryRun {
@@ -97,7 +118,9 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	} else if client == nil {
 		return stats, errors.New("restore: no MongoDB client")
 	}
-	if err := rs.prepare(ctx); err != nil {
+	err = rs.prepare(ctx)
+	stats.Leftovers, stats.MovedAside = rs.leftovers, rs.asideFound
+	if err != nil {
 		return stats, err
 	}
 
@@ -114,6 +137,9 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	if err == nil {
 		err = context.Cause(rctx) // a cancellation from outside
 	}
+	if err == nil && opts.CheckArchive != nil {
+		err = opts.CheckArchive(ctx, archiveNamespaces(ar))
+	}
 	if err == nil && !opts.DryRun {
 		err = rs.finish(ctx)
 	}
@@ -122,12 +148,8 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
 	}
 	switch {
-	case err != nil && opts.Drop && !opts.DryRun && len(rs.swapped) > 0:
-		rs.dropTemporaries(context.WithoutCancel(ctx))
-		err = fmt.Errorf("%w (already replaced before this failure: %s; every other collection keeps its existing data)", err, strings.Join(rs.swapped, ", "))
 	case err != nil && opts.Drop && !opts.DryRun:
-		rs.dropTemporaries(context.WithoutCancel(ctx))
-		err = fmt.Errorf("%w (nothing was replaced: existing collections are unchanged)", err)
+		err = rs.rollback(ctx, err)
 	case err != nil && !opts.Drop && stats.Inserted > 0:
 		err = fmt.Errorf("%w (%d documents had already been inserted and stay: this restore appended to the existing collections)", err, stats.Inserted)
 	}
@@ -172,9 +194,13 @@ type restorer struct {
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
 
-	existing             map[string]bool // target namespaces that exist before the restore
+	existing             map[string]bool              // target namespaces that exist before the restore
+	existingInfo         map[string]existingNamespace // the same, with what prepare learned of each
+	leftovers            []string                     // temporaries of earlier restores, dropped
+	asideFound           []string                     // collections earlier restores moved aside
+	swaps                []*swapEntry                 // with Drop: the journal of the swap
+	steps                int                          // swap steps started, for the test hook
 	budget               *semaphore.Weighted
-	swapped              []string // with Drop: namespaces already replaced by their restored copy
 	wg                   sync.WaitGroup
 	mu                   sync.Mutex
 	states               map[string]*nsState // by data namespace
@@ -197,37 +223,6 @@ type nsState struct {
 	done     chan struct{}
 	err      error
 	progress *nsProgress // this namespace's counters, nil without Progress
-}
-
-// prepare learns which target collections exist, and refuses what cannot work.
-func (rs *restorer) prepare(ctx context.Context) error {
-	rs.existing = map[string]bool{}
-	if rs.client == nil {
-		return nil
-	}
-	dbs := map[string]bool{}
-	for _, t := range rs.plan.targets {
-		if t.isCollection() {
-			dbs[t.db] = true
-		}
-	}
-	for db := range dbs {
-		names, err := rs.client.Database(db).ListCollectionNames(ctx, bson.D{})
-		if err != nil {
-			return fmt.Errorf("list collections of %s: %w", db, err)
-		}
-		for _, n := range names {
-			rs.existing[db+"."+n] = true
-		}
-	}
-	if !rs.opts.Drop {
-		for _, t := range rs.plan.targets {
-			if t.kind == kindTimeseries && rs.existing[t.namespace()] {
-				return fmt.Errorf("restore %s into %s: %w", t.source, t.namespace(), ErrTimeseriesExists)
-			}
-		}
-	}
-	return nil
 }
 
 // readAll demultiplexes the archive and hands documents to each namespace's inserters.
@@ -373,15 +368,12 @@ func (rs *restorer) state(ctx context.Context, t *target) *nsState {
 // writeContext is the context of one write command. A write is never abandoned halfway
 // when the restore is cancelled: the driver would stop waiting, but the server would go on
 // and could, after the cleanup dropped a collection, create it again with a partial batch.
-// So cancellation is checked between writes, and each write gets a timeout of its own.
+// So cancellation is checked between writes. A write has no deadline either: an index
+// build or a big batch may rightly take long, while a server that stops answering is
+// caught by the driver's monitoring, which interrupts the connections of a server that
+// missed two heartbeats (each waited for at most the client's connect timeout).
 func writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), 10*time.Minute)
-}
-
-func temporaryName() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return "mongostash_tmp_" + hex.EncodeToString(b[:])
+	return context.WithCancel(context.WithoutCancel(ctx))
 }
 
 func (rs *restorer) wait() error {
@@ -546,8 +538,9 @@ func (rs *restorer) insert(ctx context.Context, coll *mongo.Collection, st *nsSt
 	return nil
 }
 
-// finish runs what must wait for the whole archive: oplog replay, views, and with Drop
-// the swap of every temporary collection into place.
+// finish runs what must wait for the whole archive: oplog replay, users and roles, views,
+// and with Drop the swap of every temporary collection into place, then its commit. With
+// Drop, an error returned here is rolled back by Restore.
 func (rs *restorer) finish(ctx context.Context) error {
 	if _, _, failed, _ := rs.results(); failed > 0 {
 		return nil // Restore reports the failure; Drop must not swap in incomplete data
@@ -557,17 +550,29 @@ func (rs *restorer) finish(ctx context.Context) error {
 			return err
 		}
 	}
+	if !rs.opts.Drop {
+		if rs.opts.UsersAndRoles {
+			if err := rs.restoreAuth(ctx); err != nil {
+				return err
+			}
+		}
+		return rs.createViews(ctx)
+	}
+	if err := rs.checkTemporaries(ctx); err != nil {
+		return err
+	}
+	if err := rs.swapAll(ctx); err != nil {
+		return err
+	}
+	// The server merges users and roles in one command: done after the swap, so that its
+	// failure still rolls the swap back.
 	if rs.opts.UsersAndRoles {
 		if err := rs.restoreAuth(ctx); err != nil {
 			return err
 		}
 	}
-	if rs.opts.Drop {
-		if err := rs.swapAll(ctx); err != nil {
-			return err
-		}
-	}
-	return rs.createViews(ctx)
+	rs.commit(ctx)
+	return nil
 }
 
 func (rs *restorer) sortedStates() []*nsState {
@@ -579,21 +584,15 @@ func (rs *restorer) sortedStates() []*nsState {
 	return out
 }
 
+// createViews creates the archive's views that do not exist yet, when appending (with
+// Drop, views are part of the swap).
 func (rs *restorer) createViews(ctx context.Context) error {
 	for _, st := range rs.sortedStates() {
 		t := st.t
-		if t.kind != kindView {
+		if t.kind != kindView || rs.existing[t.namespace()] {
 			continue
 		}
 		db := rs.client.Database(t.db)
-		if rs.existing[t.namespace()] {
-			if !rs.opts.Drop {
-				continue
-			}
-			if err := db.Collection(t.coll).Drop(ctx); err != nil {
-				return fmt.Errorf("restore view %s: drop existing: %w", t.namespace(), err)
-			}
-		}
 		if err := db.RunCommand(ctx, createCommand(t.coll, t.meta)).Err(); err != nil {
 			return fmt.Errorf("restore view %s: %w", t.namespace(), err)
 		}

@@ -2,6 +2,7 @@ package dump
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/mongostash/mongostash/dump/archive"
@@ -61,7 +62,7 @@ func makePlan(p *archive.Prelude, opts RestoreOptions) (*plan, error) {
 		}
 		_, isAuth := authKind(e)
 		if opts.Filter != nil && !opts.Filter.Match(source) && !(isAuth && opts.UsersAndRoles) {
-			pl.skipped[dataNS] = "excluded by namespace filter"
+			pl.skipped[dataNS] = skippedByFilter
 			continue
 		}
 		t := &target{entry: e, source: source, dataNS: dataNS}
@@ -113,6 +114,35 @@ func makePlan(p *archive.Prelude, opts RestoreOptions) (*plan, error) {
 		pl.order = append(pl.order, dataNS)
 	}
 	return pl, nil
+}
+
+// skippedByFilter is the reason of RestoreStats.Skipped for a namespace the filter left out.
+const skippedByFilter = "excluded by namespace filter"
+
+// checkNotEmpty refuses a plan from which the namespace filter removed everything: a restore
+// that restores nothing because of a mistyped database name must not look successful. An
+// archive that holds nothing at all (an empty backup) is not refused.
+func (pl *plan) checkNotEmpty(p *archive.Prelude) error {
+	if len(pl.targets) > 0 {
+		return nil
+	}
+	filtered := false
+	for _, why := range pl.skipped {
+		filtered = filtered || why == skippedByFilter
+	}
+	if !filtered {
+		return nil
+	}
+	seen := map[string]bool{}
+	var dbs []string
+	for _, e := range p.Entries {
+		if e.DB != "" && !seen[e.DB] {
+			seen[e.DB] = true
+			dbs = append(dbs, e.DB)
+		}
+	}
+	sort.Strings(dbs)
+	return fmt.Errorf("%w (the archive holds the databases %s)", ErrNothingToRestore, strings.Join(dbs, ", "))
 }
 
 // Reasons in RestoreStats.Skipped for entries that were left out because their restore

@@ -42,11 +42,21 @@ func Verify(ctx context.Context, r io.Reader, progress *Progress) (VerifyStats, 
 			progress.add(1, int64(len(rec.Doc)))
 		}
 	}
-	for name, s := range ar.Stats() {
-		vs.Namespaces = append(vs.Namespaces, NamespaceStats{Namespace: name, Documents: s.Docs, Bytes: s.Bytes, CRC: s.CRC})
-		vs.Documents += s.Docs
-		vs.Bytes += s.Bytes
+	vs.Namespaces = archiveNamespaces(ar)
+	for _, n := range vs.Namespaces {
+		vs.Documents += n.Documents
+		vs.Bytes += n.Bytes
 	}
-	sort.Slice(vs.Namespaces, func(i, j int) bool { return vs.Namespaces[i].Namespace < vs.Namespaces[j].Namespace })
 	return vs, nil
+}
+
+// archiveNamespaces is every data namespace the reader has seen, with its document count,
+// bytes and CRC, sorted by name.
+func archiveNamespaces(ar *archive.Reader) []NamespaceStats {
+	var out []NamespaceStats
+	for name, s := range ar.Stats() {
+		out = append(out, NamespaceStats{Namespace: name, Documents: s.Docs, Bytes: s.Bytes, CRC: s.CRC})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Namespace < out[j].Namespace })
+	return out
 }
