@@ -2,6 +2,7 @@ package s3
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -101,6 +102,11 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 			err = io.ErrUnexpectedEOF
 		}
 		r.fails++
+		if errors.Is(err, ErrStalled) && r.fails >= maxStallAttempts {
+			r.lastErr = r.s.redact(fmt.Errorf("download %s from %s: stalled at byte %d, %d times in a row: %w",
+				r.key, r.s, r.off, r.fails, err))
+			return n, r.lastErr
+		}
 		if r.fails > r.s.cfg.MaxRetries {
 			r.lastErr = r.s.redact(fmt.Errorf("download %s from %s: connection lost at byte %d, %d times in a row without progress: %w",
 				r.key, r.s, r.off, r.fails, err))

@@ -3,6 +3,7 @@ package s3
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"sync/atomic"
@@ -54,6 +55,10 @@ type countingRetryer struct {
 }
 
 func (r *countingRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	if errors.Is(err, ErrStalled) && attempt >= maxStallAttempts {
+		// The SDK returns this error instead of err: it must still say what happened.
+		return 0, fmt.Errorf("gave up after %d attempts: %w", attempt, err)
+	}
 	d, derr := r.RetryerV2.RetryDelay(attempt, err)
 	if derr == nil {
 		r.s.retries.Add(1)

@@ -112,6 +112,11 @@ type Config struct {
 	// MaxRetries is how often one request is retried (default 10; negative for never),
 	// and how often a download resumes without receiving a byte in between.
 	MaxRetries int
+	// Timeout is how long a request may go without a byte sent or received before it is
+	// given up as stalled (an error wrapping ErrStalled) — a wait for an answer as much as
+	// a transfer that stopped; a slow transfer that moves is never cut. A stalled request
+	// is retried, but tried at most 3 times in all. Default DefaultTimeout; negative: never.
+	Timeout time.Duration
 	// Logger receives retries and resumes at Warn level; nil discards them.
 	Logger *slog.Logger
 	// ObjectLockMode, when set (ObjectLockGovernance or ObjectLockCompliance), gives every
@@ -134,10 +139,10 @@ func (c Config) String() string {
 	if c.ForcePathStyle != nil {
 		fps = fmt.Sprint(*c.ForcePathStyle)
 	}
-	return fmt.Sprintf("{Endpoint:%s Bucket:%s Region:%s AccessKey:%s SecretKey:%s SessionToken:%s ForcePathStyle:%s CAFile:%s InsecureSkipVerify:%v SSE:%s SSEKMSKeyID:%s StorageClass:%s PartSize:%d Concurrency:%d MaxParts:%d Checksum:%s MaxRetries:%d ObjectLockMode:%s ObjectLockPeriod:%s}",
+	return fmt.Sprintf("{Endpoint:%s Bucket:%s Region:%s AccessKey:%s SecretKey:%s SessionToken:%s ForcePathStyle:%s CAFile:%s InsecureSkipVerify:%v SSE:%s SSEKMSKeyID:%s StorageClass:%s PartSize:%d Concurrency:%d MaxParts:%d Checksum:%s MaxRetries:%d Timeout:%s ObjectLockMode:%s ObjectLockPeriod:%s}",
 		redactURL(c.Endpoint), c.Bucket, c.Region, mask(c.AccessKey), mask(c.SecretKey), mask(c.SessionToken), fps, c.CAFile,
 		c.InsecureSkipVerify, c.SSE, mask(c.SSEKMSKeyID), c.StorageClass, c.PartSize, c.Concurrency, c.MaxParts, c.Checksum, c.MaxRetries,
-		c.ObjectLockMode, c.ObjectLockPeriod)
+		c.Timeout, c.ObjectLockMode, c.ObjectLockPeriod)
 }
 
 // GoString is String, so that %#v does not print secrets either.
@@ -214,11 +219,17 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 		tr.TLSClientConfig = tlsConf
 		tr.MaxIdleConnsPerHost = cfg.Concurrency + 4
+		if cfg.Timeout > 0 {
+			tr.DialContext = idleDialer(tr.DialContext, cfg.Timeout)
+		}
 	})
 
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(httpClient),
 		config.WithRetryer(func() aws.Retryer { return s.newRetryer() }),
+		// Other defaults modes (AWS_DEFAULTS_MODE) replace the transport's dialer, and with
+		// it the one that bounds silence on every connection.
+		config.WithDefaultsMode(aws.DefaultsModeLegacy),
 		// We send our own checksum (Config.Checksum); the SDK's CRC32 on top would cost
 		// CPU, and is not understood by every S3-compatible store.
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
@@ -256,8 +267,8 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 }
 
 func applyDefaults(cfg *Config) error {
-	if cfg.Bucket == "" {
-		return errors.New("no bucket given")
+	if err := checkBucketName(cfg.Bucket); err != nil {
+		return err
 	}
 	if (cfg.AccessKey == "") != (cfg.SecretKey == "") {
 		return errors.New("give both the access key and the secret key, or neither to use the AWS default credential chain")
@@ -317,6 +328,9 @@ func applyDefaults(cfg *Config) error {
 	if cfg.MaxRetries < 0 {
 		cfg.MaxRetries = 0
 	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = DefaultTimeout
+	}
 	return checkObjectLockConfig(cfg)
 }
 
@@ -336,6 +350,8 @@ func (s *Store) CheckBucket(ctx context.Context) error {
 		wrapped = fmt.Errorf("check bucket %s: %w: create it first, or check the bucket name and endpoint", s, ErrNoSuchBucket)
 	case status == http.StatusForbidden:
 		wrapped = fmt.Errorf("check bucket %s: %w: check the access key, the secret key and the bucket policy", s, ErrAccessDenied)
+	case status == http.StatusBadRequest && !followsBucketRule(s.cfg.Bucket):
+		wrapped = fmt.Errorf("check bucket %s: the store answered %d: the name %q breaks the rule (%s), or is the region %q wrong? (%w)", s, status, s.cfg.Bucket, BucketNamingRule, s.cfg.Region, err)
 	case status == http.StatusMovedPermanently || status == http.StatusBadRequest:
 		wrapped = fmt.Errorf("check bucket %s: the store answered %d: is the region %q right? (%w)", s, status, s.cfg.Region, err)
 	default:

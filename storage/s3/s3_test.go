@@ -235,7 +235,7 @@ func TestPartSizes(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	valid := Config{Endpoint: "http://127.0.0.1:1", Bucket: "b", AccessKey: "AKIAEXAMPLEKEY", SecretKey: "very-secret-value"}
+	valid := Config{Endpoint: "http://127.0.0.1:1", Bucket: "bkt", AccessKey: "AKIAEXAMPLEKEY", SecretKey: "very-secret-value"}
 	for _, tc := range []struct {
 		name string
 		mod  func(*Config)
@@ -269,7 +269,7 @@ func TestConfigErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := s.String(), "s3://b at http://127.0.0.1:1"; got != want {
+	if got, want := s.String(), "s3://bkt at http://127.0.0.1:1"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }

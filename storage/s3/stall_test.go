@@ -1,0 +1,298 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/storage/storagetest"
+)
+
+// silentServer accepts connections and never answers, like a dead load balancer or a
+// half-open NAT. It counts the connections, which are the attempts made.
+type silentServer struct {
+	l        net.Listener
+	accepted atomic.Int64
+	mu       sync.Mutex
+	conns    []net.Conn
+}
+
+func newSilentServer(t *testing.T) *silentServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &silentServer{l: l}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s.accepted.Add(1)
+			s.mu.Lock()
+			s.conns = append(s.conns, c) // held open, never read, never written
+			s.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, c := range s.conns {
+			c.Close()
+		}
+	})
+	return s
+}
+
+func (s *silentServer) endpoint() string { return "http://" + s.l.Addr().String() }
+
+// TestStalledEndpointFails: every operation against an endpoint that accepts connections
+// and never answers fails with ErrStalled, after three attempts (not the ten retries a
+// flaky link gets), with a message naming the endpoint and the operation.
+func TestStalledEndpointFails(t *testing.T) {
+	srv := newSilentServer(t)
+	cfg := Config{Endpoint: srv.endpoint(), Bucket: "stalled", AccessKey: "key-id", SecretKey: "secret-key", Timeout: 200 * time.Millisecond}
+	s := newTestStore(t, cfg)
+	ops := map[string]func(ctx context.Context) error{
+		"check bucket": s.CheckBucket,
+		"list":         func(ctx context.Context) error { _, err := s.List(ctx, "p/"); return err },
+		"download":     func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err },
+		"upload":       func(ctx context.Context) error { _, err := s.Put(ctx, "k", strings.NewReader("data")); return err },
+		"delete":       func(ctx context.Context) error { return s.Delete(ctx, "k") },
+	}
+	for name, op := range ops {
+		t.Run(name, func(t *testing.T) {
+			before := srv.accepted.Load()
+			err := op(ctxFor(t))
+			if !errors.Is(err, ErrStalled) {
+				t.Fatalf("got %v, want ErrStalled", err)
+			}
+			for _, want := range []string{name, srv.l.Addr().String(), "stopped answering", "gave up after 3 attempts"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			want := int64(maxStallAttempts)
+			if name == "upload" {
+				want *= 2 // the PutObject, then the check whether it landed all the same
+			}
+			if n := srv.accepted.Load() - before; n != want {
+				t.Errorf("%d attempts, want %d", n, want)
+			}
+		})
+	}
+}
+
+// TestDownloadStallsMidBody: a store that stops sending in the middle of an object (here a
+// loopback server that sends a quarter of it and then nothing, and answers no request after
+// that) fails the read with ErrStalled, naming the key, instead of waiting for ever; the
+// resumes, which stall too, are bounded the same way.
+func TestDownloadStallsMidBody(t *testing.T) {
+	body := storagetest.Data(21, 1<<20)
+	var requests atomic.Int64
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if requests.Add(1) > 1 {
+			<-release // never answer again
+			return
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.Header().Set("ETag", `"0123"`)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body[:len(body)/4])
+		w.(http.Flusher).Flush()
+		<-release // and the rest never comes
+	}))
+	defer srv.Close()
+	defer close(release)
+	s := newTestStore(t, Config{Endpoint: srv.URL, Bucket: "stalls", AccessKey: "key-id", SecretKey: "secret-key", Timeout: 300 * time.Millisecond})
+	r, err := s.Get(ctxFor(t), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	n, err := io.Copy(io.Discard, r)
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "download k from") || n != int64(len(body)/4) {
+		t.Fatalf("after %d bytes: %v, want ErrStalled naming the key after %d bytes", n, err, len(body)/4)
+	}
+	if got := requests.Load(); got != 1+maxStallAttempts {
+		t.Errorf("%d requests, want the first and %d attempts to resume", got, maxStallAttempts)
+	}
+	t.Logf("read %d bytes, then: %v", n, err)
+}
+
+// TestUploadStallsMidBody: a store that stops reading in the middle of a multipart upload
+// fails the Put with ErrStalled; the abort, which stalls too, is reported as failed.
+func TestUploadStallsMidBody(t *testing.T) {
+	b := testenv.NewBucket(t)
+	endpoint, p := faultProxy(t, b)
+	cfg := testConfig(b)
+	cfg.Endpoint = endpoint
+	cfg.Timeout = 300 * time.Millisecond
+	s := newTestStore(t, cfg)
+	data := storagetest.Data(22, 4*MinPartSize)
+	r := &toxicAfter{r: bytes.NewReader(data), n: 2 * MinPartSize, add: func() {
+		addToxic(t, p, `{"type":"timeout","stream":"upstream","attributes":{"timeout":0}}`)
+	}}
+	_, err := s.Put(ctxFor(t), "k", r)
+	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "upload k to") {
+		t.Fatalf("Put = %v, want ErrStalled naming the key", err)
+	}
+	if !strings.Contains(err.Error(), "aborting multipart upload") {
+		t.Errorf("error %q does not say the abort failed too", err)
+	}
+}
+
+// toxicAfter calls add once n bytes were read, and goes on reading.
+type toxicAfter struct {
+	r   io.Reader
+	n   int
+	add func()
+}
+
+func (c *toxicAfter) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n -= n
+	if c.n <= 0 && c.add != nil {
+		c.add()
+		c.add = nil
+	}
+	return n, err
+}
+
+// slowLink is a TCP proxy to target that moves at most rate bytes a second each way, in
+// small steady steps, with modest socket buffers on its side: a slow network link, as
+// opposed to a proxy that swallows data in bursts.
+func slowLink(t *testing.T, target string, rate int) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	const step = 4 << 10
+	pipe := func(dst, src *net.TCPConn) {
+		defer dst.CloseWrite()
+		buf := make([]byte, step)
+		start, moved := time.Now(), 0
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				moved += n
+				// Not before the rate allows: a byte count that runs ahead waits.
+				time.Sleep(time.Until(start.Add(time.Duration(float64(moved) / float64(rate) * float64(time.Second)))))
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			cc, sc := c.(*net.TCPConn), s.(*net.TCPConn)
+			_ = cc.SetReadBuffer(128 << 10)
+			_ = sc.SetReadBuffer(128 << 10)
+			t.Cleanup(func() { cc.Close(); sc.Close() })
+			go pipe(sc, cc)
+			go pipe(cc, sc)
+		}
+	}()
+	return "http://" + l.Addr().String()
+}
+
+// TestSlowTransfersAreNotCut: transfers that take several times the timeout but keep moving
+// succeed, both ways. The upload is the case a plain read deadline gets wrong: the answer
+// is awaited by a read that blocks while the body is still being sent.
+func TestSlowTransfersAreNotCut(t *testing.T) {
+	b := testenv.NewBucket(t)
+	u, err := url.Parse(b.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(b)
+	cfg.Endpoint = slowLink(t, u.Host, 256<<10)
+	cfg.Timeout = 2 * time.Second
+	cfg.Logger = slog.New(slog.NewTextHandler(tlogWriter{t}, nil))
+	s := newTestStore(t, cfg)
+	// 256 KiB/s: each transfer takes about eight seconds, four times the timeout.
+	data := storagetest.Data(23, 2<<20)
+	start := time.Now()
+	res, err := s.Put(ctxFor(t), "k", bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("slow upload: %v", err)
+	}
+	t.Logf("upload took %s", time.Since(start))
+	if res.SHA256 != sha(data) {
+		t.Fatalf("stored sha256 %s, want %s", res.SHA256, sha(data))
+	}
+	start = time.Now()
+	r, err := s.Get(ctxFor(t), "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, r); err != nil {
+		t.Fatalf("slow download: %v", err)
+	}
+	t.Logf("download took %s", time.Since(start))
+	if got := hex.EncodeToString(h.Sum(nil)); got != sha(data) {
+		t.Fatalf("read sha256 %s, want %s", got, sha(data))
+	}
+	if n := s.retries.Load(); n != 0 {
+		t.Errorf("%d retries or resumes: a moving transfer was cut", n)
+	}
+}
+
+// TestBucketNameChecked: names no store accepts are configuration errors quoting the rule;
+// legacy names (uppercase, underscores) are left to the store.
+func TestBucketNameChecked(t *testing.T) {
+	for _, bad := range []string{"Bad_Bucket!!", "a/b", "ab", "", strings.Repeat("a", 256), "with space"} {
+		_, err := New(context.Background(), Config{Bucket: bad, Region: "us-east-1", AccessKey: "k", SecretKey: "s"})
+		if !errors.Is(err, ErrBucketName) || (bad != "" && !strings.Contains(err.Error(), BucketNamingRule)) {
+			t.Errorf("bucket %q: got %v, want ErrBucketName with the rule", bad, err)
+		}
+	}
+	for _, good := range []string{"my-backups", "Legacy_Bucket", "a.b.c"} {
+		if _, err := New(context.Background(), Config{Bucket: good, Region: "us-east-1", AccessKey: "k", SecretKey: "s"}); err != nil {
+			t.Errorf("bucket %q: %v", good, err)
+		}
+	}
+}
+
+type tlogWriter struct{ t *testing.T }
+
+func (w tlogWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
