@@ -31,6 +31,9 @@
 //     than MinKeep exist.
 //   - A policy without any rule (MaxAge, KeepWithin and every Keep count zero) keeps everything,
 //     "no retention rule set"; MinKeep is not a rule in this sense.
+//   - Grace, applied whatever the policy: an object without a manifest stored less than Grace
+//     before now is kept, "no manifest yet": it may be a backup between its upload and its
+//     manifest, which a prune must never delete from under the backup writing it.
 //
 // Durations compare strictly: "within D" means a difference below D, matching the seed's
 // "age ≥ max age expires".
@@ -79,6 +82,10 @@ type Backup struct {
 	// LockedUntil is when the store's lock on the backup (or on its manifest) expires; zero
 	// when it has none. Until then the backup is never deleted.
 	LockedUntil time.Time
+	// NoManifest reports an object without a manifest, stored at Stored (zero: unknown,
+	// which Grace treats as just now).
+	NoManifest bool
+	Stored     time.Time
 }
 
 // Policy says which backups to keep; the zero Policy keeps everything.
@@ -97,14 +104,22 @@ type Policy struct {
 	// MinKeep is how many of the newest complete backups are always kept. The newest complete
 	// backup is kept even when MinKeep is 0.
 	MinKeep int
+
+	// Grace is how long an object without a manifest is kept after it was stored, whatever
+	// the rules: a backup may still be about to write its manifest.
+	Grace time.Duration
 }
 
 // DefaultMaxAge is the seed's default S3_BACKUP_MAX_AGE, 2592000 seconds (30 days).
 const DefaultMaxAge = 2592000 * time.Second
 
-// DefaultPolicy returns the seed's policy: MaxAge of DefaultMaxAge, and MinKeep 1.
+// DefaultGrace is the default Grace: a day, as long as unfinished uploads are kept.
+const DefaultGrace = 24 * time.Hour
+
+// DefaultPolicy returns the seed's policy: MaxAge of DefaultMaxAge, MinKeep 1, and Grace of
+// DefaultGrace.
 func DefaultPolicy() Policy {
-	return Policy{MaxAge: DefaultMaxAge, MinKeep: 1}
+	return Policy{MaxAge: DefaultMaxAge, MinKeep: 1, Grace: DefaultGrace}
 }
 
 // Decision is what Apply decided for one backup.
@@ -127,7 +142,7 @@ func (p Policy) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"max age", p.MaxAge}, {"keep within", p.KeepWithin}} {
+	}{{"max age", p.MaxAge}, {"keep within", p.KeepWithin}, {"grace", p.Grace}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("retention: %s must not be negative, got %s", d.name, d.v))
 		}
@@ -168,6 +183,9 @@ func (p Policy) String() string {
 		parts = append(parts, fmt.Sprintf("keep within %s of newest", p.KeepWithin))
 	}
 	parts = append(parts, fmt.Sprintf("min keep %d", max(p.MinKeep, 1)))
+	if p.Grace > 0 {
+		parts = append(parts, "grace "+p.Grace.String()+" for objects without a manifest")
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -182,6 +200,7 @@ func (p Policy) clamped() Policy {
 	p.KeepMonthly = max(p.KeepMonthly, 0)
 	p.KeepYearly = max(p.KeepYearly, 0)
 	p.MinKeep = max(p.MinKeep, 0)
+	p.Grace = max(p.Grace, 0)
 	return p
 }
 
@@ -273,6 +292,12 @@ func Apply(backups []Backup, p Policy, now time.Time) []Decision {
 			keep(i, fmt.Sprintf("min keep %d", p.MinKeep))
 		}
 		complete++
+	}
+	for i := range ds {
+		b := ds[i].Backup
+		if b.NoManifest && p.Grace > 0 && (b.Stored.IsZero() || now.Sub(b.Stored) < p.Grace) {
+			keep(i, fmt.Sprintf("no manifest yet, within the grace of %s: a backup may still be finishing", p.Grace))
+		}
 	}
 
 	if !p.hasRule() {

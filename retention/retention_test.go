@@ -420,13 +420,44 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestGrace: an object without a manifest is never deleted within the grace period,
+// whatever the rules (it may be a backup about to write its manifest), and is an ordinary
+// incomplete backup after it.
+func TestGrace(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	p := Policy{MaxAge: time.Minute, MinKeep: 1, Grace: 24 * time.Hour}
+	backups := []Backup{
+		{Key: "complete", Time: now.Add(-2 * time.Minute), Complete: true},
+		{Key: "finishing", Time: now.Add(-10 * time.Minute), NoManifest: true, Stored: now.Add(-time.Minute)},
+		{Key: "unknown-time", Time: now.Add(-10 * time.Minute), NoManifest: true},
+		{Key: "abandoned", Time: now.Add(-50 * time.Hour), NoManifest: true, Stored: now.Add(-49 * time.Hour)},
+		{Key: "legacy", Time: now.Add(-60 * time.Hour), Complete: true, NoManifest: true, Stored: now.Add(-60 * time.Hour)},
+	}
+	got := map[string]Decision{}
+	for _, d := range Apply(backups, p, now) {
+		got[d.Backup.Key] = d
+	}
+	for key, keep := range map[string]bool{"complete": true, "finishing": true, "unknown-time": true, "abandoned": false, "legacy": false} {
+		if got[key].Keep != keep {
+			t.Errorf("%s: keep %v, want %v (%v)", key, got[key].Keep, keep, got[key].Reasons)
+		}
+	}
+	if r := strings.Join(got["finishing"].Reasons, "; "); !strings.Contains(r, "no manifest yet") {
+		t.Errorf("finishing kept for %q", r)
+	}
+	p.Grace = 0
+	if d := Apply(backups[1:2], p, now)[0]; d.Keep {
+		t.Errorf("without grace, an old enough object without manifest is kept: %v", d.Reasons)
+	}
+}
+
 func TestPolicyString(t *testing.T) {
 	tests := []struct {
 		policy Policy
 		want   string
 	}{
 		{Policy{}, "keep everything (no retention rule set), min keep 1"},
-		{DefaultPolicy(), "max age 720h0m0s, min keep 1"},
+		{DefaultPolicy(), "max age 720h0m0s, min keep 1, grace 24h0m0s for objects without a manifest"},
 		{Policy{MaxAge: day, KeepLast: 3, KeepHourly: 24, KeepDaily: 7, KeepWeekly: 4, KeepMonthly: 12,
 			KeepYearly: 2, KeepWithin: 36 * time.Hour, MinKeep: 3},
 			"max age 24h0m0s, keep last 3, keep hourly 24, keep daily 7, keep weekly 4, keep monthly 12, " +
