@@ -121,8 +121,8 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 		m.Namespaces = append(m.Namespaces, catalog.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: catalog.FormatCRC(n.CRC)})
 	}
 	// The manifest is written last: its presence is what marks the backup complete.
-	if err := catalog.WriteManifest(context.WithoutCancel(ctx), store, key, m); err != nil {
-		return runResult{}, fmt.Errorf("backup %s: the data is stored but writing its manifest failed, so it is not marked complete: %w", key, err)
+	if err := catalog.SealBackup(context.WithoutCancel(ctx), store, key, m); err != nil {
+		return runResult{}, fmt.Errorf("backup %s: the data was uploaded but the backup could not be marked complete: %w", key, err)
 	}
 	dur := finished.Sub(started)
 	log.Info("backup complete",

@@ -3,8 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/mongostash/mongostash/dump"
+	s3store "github.com/mongostash/mongostash/storage/s3"
 )
 
 // hints are what the CLI adds to the errors of the packages below it: those speak of
@@ -16,7 +20,13 @@ var hints = []struct {
 	{dump.ErrNothingToDump, "check MONGO_DATABASE and --ns-include/--ns-exclude, or pass --allow-empty to store an empty backup"},
 	{dump.ErrPreserveUUIDNeedsDrop, "add --drop"},
 	{dump.ErrTimeseriesExists, "restore it under another name with --ns-from/--ns-to, or drop it first"},
+	{dump.ErrCannotReplace, "restore these collections under other names with --ns-from/--ns-to, leave them out with --ns-exclude, or drop them first and restore without --drop"},
+	{dump.ErrNothingToRestore, "check MONGO_DATABASE, --ns-include/--ns-exclude and --ns-from/--ns-to"},
+	{s3store.ErrStalled, "the S3 endpoint accepted the connection but stopped answering: check the endpoint, proxies and load balancers; S3_TIMEOUT sets how long silence is waited for"},
 }
+
+// mongoLostHint is added to errors of a connection to MongoDB that was lost or went silent.
+const mongoLostHint = "the connection to MongoDB was lost or the server stopped answering (a server that misses two heartbeats, each waited for MONGO_TIMEOUT, is given up)"
 
 // skipHint names the flag that would have restored what a restore skipped.
 func skipHint(reason string) string {
@@ -29,16 +39,60 @@ func skipHint(reason string) string {
 	return reason
 }
 
-// withHint appends the CLI's hint for the first known error that err wraps.
+// withHint appends the CLI's hints for the known errors that err wraps, once: an error
+// that already carries hints is returned as it is.
 func withHint(err error) error {
+	var h *hintedError
+	if err == nil || errors.As(err, &h) {
+		return err
+	}
+	var found []string
 	var nf *dump.ToolNotFoundError
 	if errors.As(err, &nf) {
-		return fmt.Errorf("%w (--engine mongotools runs it: install MongoDB Database Tools or pass --%s-path)", err, nf.Tool)
+		found = append(found, fmt.Sprintf("--engine mongotools runs it: install MongoDB Database Tools or pass --%s-path", nf.Tool))
 	}
 	for _, h := range hints {
 		if errors.Is(err, h.err) {
-			return fmt.Errorf("%w (%s)", err, h.hint)
+			found = append(found, h.hint)
 		}
 	}
-	return err
+	if mongoNetworkError(err) {
+		found = append(found, mongoLostHint)
+	}
+	if len(found) == 0 {
+		return err
+	}
+	return &hintedError{err: err, hint: strings.Join(found, "; ")}
+}
+
+// hintedError is an error with the CLI's hint appended.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e *hintedError) Error() string { return fmt.Sprintf("%v (%s)", e.err, e.hint) }
+func (e *hintedError) Unwrap() error { return e.err }
+
+// mongoNetworkError reports whether any error in err's tree is a driver error labelled as a
+// network error. mongo.IsNetworkError looks at the first labelled error only, and a bulk
+// write exception without labels can wrap the network error that caused it.
+func mongoNetworkError(err error) bool {
+	if err == nil {
+		return false
+	}
+	if le, ok := err.(mongo.LabeledError); ok && le.HasErrorLabel("NetworkError") {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return mongoNetworkError(u.Unwrap())
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if mongoNetworkError(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -24,6 +24,8 @@ type listEntry struct {
 	Compression catalog.Compression `json:"compression"`
 	Complete    bool                `json:"complete"`
 	Legacy      bool                `json:"legacy"`
+	State       string              `json:"state"`             // complete, legacy, incomplete, size-mismatch, invalid-manifest
+	Problem     string              `json:"problem,omitempty"` // why it is not restorable
 	Databases   []string            `json:"databases,omitempty"`
 	Documents   int64               `json:"documents,omitempty"`
 	Encryption  catalog.Encryption  `json:"encryption,omitempty"` // "age", or absent
@@ -53,7 +55,8 @@ func (c *listCmd) Run(ctx context.Context, a *app) error {
 	now := time.Now()
 	entries := make([]listEntry, 0, len(backups))
 	for _, b := range backups {
-		e := listEntry{Key: b.Key, Time: b.Time.UTC(), Size: b.Size, Compression: b.Compression, Complete: b.Complete(), Legacy: b.Legacy(), Encryption: b.Encryption}
+		e := listEntry{Key: b.Key, Time: b.Time.UTC(), Size: b.Size, Compression: b.Compression, Complete: b.Complete(), Legacy: b.Legacy(),
+			State: b.State(), Problem: b.Problem(), Encryption: b.Encryption}
 		if b.Complete() {
 			e.Databases = b.Manifest.Databases
 			e.Documents = b.Manifest.Documents()
@@ -70,13 +73,13 @@ func (c *listCmd) Run(ctx context.Context, a *app) error {
 	tw := newTable(a.stdout)
 	fmt.Fprintln(tw, "KEY\tTIME\tAGE\tSIZE\tCOMPRESSION\tDATABASES\tDOCUMENTS\tSTATE\tLOCK")
 	for _, e := range entries {
-		state := "complete"
-		switch {
-		case e.Legacy:
-			state = "legacy (seed, no manifest)"
-		case !e.Complete:
-			state = "INCOMPLETE (no manifest)"
-		}
+		state := map[string]string{
+			"complete":         "complete",
+			"legacy":           "legacy (seed, no manifest)",
+			"incomplete":       "INCOMPLETE (no manifest)",
+			"size-mismatch":    fmt.Sprintf("SIZE MISMATCH (%s)", e.Problem),
+			"invalid-manifest": "INVALID MANIFEST (see verify)",
+		}[e.State]
 		docs := "-"
 		if e.Complete {
 			docs = fmt.Sprint(e.Documents)

@@ -15,7 +15,7 @@ import (
 type MongoFlags struct {
 	MongoURL      string        `name:"mongo-url" env:"MONGO_URL" help:"MongoDB connection string (mongodb:// or mongodb+srv://). Also MONGO_URL_FILE."`
 	Database      string        `name:"mongo-database" env:"MONGO_DATABASE" help:"Database to back up or restore; empty means every database but local (and config)."`
-	ServerTimeout time.Duration `name:"mongo-timeout" env:"MONGO_TIMEOUT" default:"30s" help:"How long to wait for a reachable MongoDB server."`
+	ServerTimeout time.Duration `name:"mongo-timeout" env:"MONGO_TIMEOUT" default:"30s" help:"How long to wait for a reachable MongoDB server, and for each of its heartbeats: a server that misses two is given up, its operations interrupted. Long operations of a live server are never cut."`
 }
 
 // connect opens a client and checks that the server answers, so a wrong host or wrong
@@ -24,7 +24,14 @@ func (f *MongoFlags) connect(ctx context.Context, a *app) (*mongo.Client, error)
 	if err := f.check(a); err != nil {
 		return nil, err
 	}
+	// The connect timeout also bounds each heartbeat of the driver's monitor; after two
+	// missed heartbeats it interrupts the operations in flight on that server. That, not a
+	// deadline per operation, is what bounds a server that accepts and never answers,
+	// without cutting an index build or a big batch on a server that is alive.
 	opts := options.Client().ApplyURI(f.MongoURL).SetServerSelectionTimeout(f.ServerTimeout).SetAppName("mongostash")
+	if opts.ConnectTimeout == nil { // connectTimeoutMS in the URI wins
+		opts.SetConnectTimeout(f.ServerTimeout)
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, usagef("MONGO_URL %s: %v", connstr.Redact(f.MongoURL), err)

@@ -29,6 +29,7 @@ type pruneCmd struct {
 	JSON          bool    `name:"json" help:"Print the plan as JSON."`
 	AbortUploads  bool    `name:"abort-stale-uploads" env:"PRUNE_ABORT_STALE_UPLOADS" help:"Also abort multipart uploads under the prefix older than 24h (left by killed uploads)."`
 	PurgeVersions bool    `name:"purge-versions" env:"PRUNE_PURGE_VERSIONS" help:"In a versioned bucket (as Object Lock requires) a delete only adds a delete marker: also delete for good the noncurrent versions of backups and manifests whose retention has expired, and the delete markers left over them."`
+	Grace         seconds `name:"incomplete-grace" env:"PRUNE_INCOMPLETE_GRACE" default:"86400" help:"Never delete a backup object without a manifest stored less than this ago: a backup may be between its upload and its manifest (seconds or a duration; at least 1m)."`
 
 	Schedule        string      `name:"schedule" env:"PRUNE_SCHEDULE" placeholder:"CRON" group:"Schedule and metrics" help:"Run as a daemon and prune on this schedule: 5-field cron ('30 3 * * *', CRON_TZ=Europe/Berlin prefix for a zone) or @every 24h, @daily."`
 	MetricsDatabase string      `name:"metrics-database" env:"MONGO_DATABASE" group:"Schedule and metrics" help:"The database label of the metrics (prune itself covers every backup under the prefix); empty = all."`
@@ -53,10 +54,13 @@ func (c *pruneCmd) policy() (retention.Policy, error) {
 	p := retention.Policy{
 		MaxAge: c.MaxAge.d(), KeepLast: c.KeepLast, KeepHourly: c.KeepHourly, KeepDaily: c.KeepDaily,
 		KeepWeekly: c.KeepWeekly, KeepMonthly: c.KeepMonthly, KeepYearly: c.KeepYearly,
-		KeepWithin: c.KeepWithin.d(), MinKeep: c.MinKeep,
+		KeepWithin: c.KeepWithin.d(), MinKeep: c.MinKeep, Grace: c.Grace.d(),
 	}
 	if p.MinKeep < 1 {
 		return p, usagef("--min-keep must be at least 1: the newest complete backup is never deleted")
+	}
+	if p.Grace < time.Minute {
+		return p, usagef("--incomplete-grace must be at least 1m: a shorter one could delete a backup between its upload and its manifest")
 	}
 	if err := p.Validate(); err != nil {
 		return p, usageError{err}
@@ -105,7 +109,7 @@ func (c *pruneCmd) once(ctx context.Context, a *app) (runResult, error) {
 		candidates[i] = d.Backup
 	}
 	if stale, why := retention.Stale(candidates, staleness, now); stale && len(candidates) > 0 {
-		return runResult{}, fmt.Errorf("prune: deleting nothing: %s — backups seem to have stopped; fix them first (or raise --max-staleness)", why)
+		return runResult{}, fmt.Errorf("prune: deleting nothing: %s; fix the backups first (or raise --max-staleness)", why)
 	} else if stale {
 		a.log.Warn("prune: no backups under the prefix", "store", describePrefix(store, c.Store.Prefix))
 	}

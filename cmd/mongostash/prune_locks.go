@@ -20,7 +20,10 @@ func decideWithLocks(ctx context.Context, store storage.Store, backups []catalog
 	for i := range backups {
 		b := &backups[i]
 		byKey[b.Key] = b
-		candidates[i] = retention.Backup{Key: b.Key, Time: b.Time, Complete: b.Restorable()}
+		// Seed-era objects never get a manifest and are whole when they appear: the grace
+		// is for ours, which may be between their upload and their manifest.
+		candidates[i] = retention.Backup{Key: b.Key, Time: b.Time, Complete: b.Restorable(),
+			NoManifest: !b.HasManifest && !b.Seed, Stored: b.LastModified}
 	}
 	decisions := retention.Apply(candidates, p, now)
 	var doomed []*catalog.Backup

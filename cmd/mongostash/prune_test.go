@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,6 +131,9 @@ func TestPruneStalenessGuard(t *testing.T) {
 	r := runCLI(t, b.env, "prune")
 	if r.code != 1 || !bytes.Contains([]byte(r.stderr), []byte("deleting nothing")) {
 		t.Fatalf("want exit 1 and 'deleting nothing', got %s", r)
+	}
+	if n := strings.Count(r.stderr, "stopped"); n != 1 {
+		t.Errorf("the message says 'stopped' %d times, want once: %s", n, r.stderr)
 	}
 	if got := listKeys(t, b); len(got) != len(seeds) {
 		t.Fatalf("stale prune deleted something: %v", got)

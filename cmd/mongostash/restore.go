@@ -89,7 +89,7 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	}
 	defer src.Close()
 	log := a.log.With("source", src.name)
-	counted := &countingReader{r: src}
+	counted := newStoredReader(src)
 	// A missing or wrong identity fails here, before anything is written.
 	plain, layers, err := stream.Open(counted, ids)
 	if err != nil {
@@ -103,6 +103,12 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 		return runResult{Bytes: counted.n}, err
 	}
 	start := time.Now()
+	if src.manifest != nil {
+		// Before anything is replaced: the object must be the one its manifest describes.
+		opts.CheckArchive = func(_ context.Context, namespaces []dump.NamespaceStats) error {
+			return counted.check(namespaces)
+		}
+	}
 	opts.Progress.PlannedDocuments.Store(src.plannedDocuments())
 	src.planNamespaces(opts.Progress)
 	stop := startProgress(a, "restore", opts.Progress)
@@ -117,6 +123,9 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	for _, e := range stats.Errors {
 		log.Warn("document refused", "error", e)
 	}
+	if len(stats.Leftovers) > 0 {
+		log.Warn("dropped the temporary collections of an earlier interrupted restore", "collections", strings.Join(stats.Leftovers, ", "))
+	}
 	if err != nil {
 		if errors.Is(err, dump.ErrDocumentsFailed) && len(stats.Errors) > 0 {
 			return runResult{}, fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
@@ -126,6 +135,9 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	verb := "restore complete"
 	if c.DryRun {
 		verb = "dry run complete: the backup decodes and every checksum matches; nothing was written"
+		if src.manifest != nil {
+			verb = "dry run complete: the backup decodes, every checksum matches and it is the backup its manifest describes; nothing was written"
+		}
 	}
 	log.Info(verb, "collections", len(stats.Namespaces), "documents", stats.Inserted,
 		"read_bytes", counted.n, "duration", time.Since(start).Round(time.Millisecond).String())

@@ -92,7 +92,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	if err == nil {
 		return exitOK
 	}
-	a.log.Error(a.redact(err.Error()))
+	a.log.Error(a.redact(withHint(err).Error()))
 	var ue usageError
 	if errors.As(err, &ue) {
 		return exitUsage

@@ -88,7 +88,9 @@ func TestRestoreDropKeepsDataOnBadArchive(t *testing.T) {
 			if err := os.WriteFile(file, tc.data, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			r := runCLI(t, b.env, "restore", "--drop", "--from", file)
+			// The dotted audit.log is left out: FerretDB cannot rename it, so the pre-flight
+			// would refuse before the archive is read (TestFaultDottedRefused).
+			r := runCLI(t, b.env, "restore", "--drop", "--ns-exclude", "*.audit.log", "--from", file)
 			if r.code != 1 {
 				t.Fatalf("want exit 1, got %s", r)
 			}

@@ -51,6 +51,7 @@ func openSource(ctx context.Context, a *app, from, key string, sf *StoreFlags) (
 				chosen = &backups[i]
 				break
 			}
+			a.log.Warn("skipping a newer backup that cannot be restored", "key", backups[i].Key, "reason", backups[i].Problem())
 		}
 		if chosen == nil {
 			return nil, fmt.Errorf("no complete backup under %s (found %d backup objects)", describePrefix(store, sf.Prefix), len(backups))
@@ -73,6 +74,12 @@ func openSource(ctx context.Context, a *app, from, key string, sf *StoreFlags) (
 			}
 			return &source{ReadCloser: r, name: key}, nil
 		}
+	}
+	switch chosen.State() {
+	case "size-mismatch", "invalid-manifest":
+		return nil, fmt.Errorf("backup %s is not the backup its manifest describes: %s", chosen.Key, chosen.Problem())
+	case "incomplete":
+		a.log.Warn("this backup has no manifest: its run failed or has not finished; restoring it unverified (the archive's own checksums are still checked)", "key", chosen.Key)
 	}
 	r, err := store.Get(ctx, chosen.Key)
 	if err != nil {

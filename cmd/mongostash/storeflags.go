@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/local"
@@ -14,25 +15,27 @@ import (
 // is set. The seed's variables (S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY,
 // S3_REGION) work unchanged; empty keys use the AWS default credential chain.
 type StoreFlags struct {
-	Endpoint           string `name:"s3-endpoint" env:"S3_ENDPOINT" help:"S3 endpoint URL for non-AWS stores (MinIO, Ceph, R2, …); empty for AWS."`
-	Bucket             string `name:"s3-bucket" env:"S3_BUCKET" help:"Bucket holding the backups. Without a bucket, backups go to --target-dir."`
-	Region             string `name:"s3-region" env:"S3_REGION" help:"S3 region (default us-east-1 with a custom endpoint)."`
-	AccessKey          string `name:"s3-access-key" env:"S3_ACCESS_KEY" help:"S3 access key; empty uses the AWS default credential chain (env, profile, IRSA, instance role). Also S3_ACCESS_KEY_FILE."`
-	SecretKey          string `name:"s3-secret-key" env:"S3_SECRET_KEY" help:"S3 secret key. Also S3_SECRET_KEY_FILE."`
-	Prefix             string `name:"s3-prefix" env:"S3_PREFIX" help:"Key prefix of the backups (e.g. 'prod/'); only keys under it are ever listed, pruned or restored."`
-	ForcePathStyle     *bool  `name:"s3-force-path-style" env:"S3_FORCE_PATH_STYLE" help:"Path-style addressing (default: on with a custom endpoint, off for AWS)."`
-	CAFile             string `name:"s3-ca-file" env:"S3_CA_FILE" help:"Extra CA bundle (PEM) for a private S3 endpoint." type:"path"`
-	InsecureSkipVerify bool   `name:"s3-insecure-skip-verify" env:"S3_INSECURE_SKIP_VERIFY" help:"Do not verify the S3 endpoint's TLS certificate (testing only)."`
-	SSE                string `name:"s3-sse" env:"S3_SSE" enum:",AES256,aws:kms" default:"" help:"Server-side encryption: AES256 or aws:kms."`
-	SSEKMSKeyID        string `name:"s3-sse-kms-key-id" env:"S3_SSE_KMS_KEY_ID" help:"KMS key for aws:kms encryption."`
-	StorageClass       string `name:"s3-storage-class" env:"S3_STORAGE_CLASS" help:"Storage class of new objects (e.g. STANDARD_IA)."`
-	PartSize           int64  `name:"s3-part-size" env:"S3_PART_SIZE" default:"16777216" help:"First multipart part size in bytes; parts grow so the part limit is never reached."`
-	Concurrency        int    `name:"s3-concurrency" env:"S3_CONCURRENCY" default:"4" help:"Parts uploaded at once."`
-	MaxParts           int    `name:"s3-max-parts" env:"S3_MAX_PARTS" default:"10000" help:"Most parts the store accepts in one upload."`
-	Checksum           string `name:"s3-checksum" env:"S3_CHECKSUM" default:"crc32c" enum:"crc32c,md5" help:"Integrity checksum sent with every part: crc32c, or md5 for stores that refuse CRC32C."`
-	TargetDir          string `name:"target-dir" env:"BACKUP_DIR" default:"./backups" help:"Local directory for backups when no S3 bucket is set." type:"path"`
-	ObjectLockMode     string `name:"s3-object-lock-mode" env:"S3_OBJECT_LOCK_MODE" placeholder:"MODE" help:"Write every object with S3 Object Lock retention in this mode: governance or compliance (the bucket needs Object Lock). Prune never deletes an object before its retention ends."`
-	ObjectLockDays     int    `name:"s3-object-lock-days" env:"S3_OBJECT_LOCK_DAYS" default:"0" placeholder:"N" help:"Days of Object Lock retention from the moment each object is written."`
+	Endpoint           string        `name:"s3-endpoint" env:"S3_ENDPOINT" help:"S3 endpoint URL for non-AWS stores (MinIO, Ceph, R2, …); empty for AWS."`
+	Bucket             string        `name:"s3-bucket" env:"S3_BUCKET" help:"Bucket holding the backups. Without a bucket, backups go to --target-dir."`
+	Region             string        `name:"s3-region" env:"S3_REGION" help:"S3 region (default us-east-1 with a custom endpoint)."`
+	AccessKey          string        `name:"s3-access-key" env:"S3_ACCESS_KEY" help:"S3 access key; empty uses the AWS default credential chain (env, profile, IRSA, instance role). Also S3_ACCESS_KEY_FILE."`
+	SecretKey          string        `name:"s3-secret-key" env:"S3_SECRET_KEY" help:"S3 secret key. Also S3_SECRET_KEY_FILE."`
+	Prefix             string        `name:"s3-prefix" env:"S3_PREFIX" help:"Key prefix of the backups (e.g. 'prod/'); only keys under it are ever listed, pruned or restored."`
+	ForcePathStyle     *bool         `name:"s3-force-path-style" env:"S3_FORCE_PATH_STYLE" help:"Path-style addressing (default: on with a custom endpoint, off for AWS)."`
+	CAFile             string        `name:"s3-ca-file" env:"S3_CA_FILE" help:"Extra CA bundle (PEM) for a private S3 endpoint." type:"path"`
+	InsecureSkipVerify bool          `name:"s3-insecure-skip-verify" env:"S3_INSECURE_SKIP_VERIFY" help:"Do not verify the S3 endpoint's TLS certificate (testing only)."`
+	SSE                string        `name:"s3-sse" env:"S3_SSE" enum:",AES256,aws:kms" default:"" help:"Server-side encryption: AES256 or aws:kms."`
+	SSEKMSKeyID        string        `name:"s3-sse-kms-key-id" env:"S3_SSE_KMS_KEY_ID" help:"KMS key for aws:kms encryption."`
+	StorageClass       string        `name:"s3-storage-class" env:"S3_STORAGE_CLASS" help:"Storage class of new objects (e.g. STANDARD_IA)."`
+	PartSize           int64         `name:"s3-part-size" env:"S3_PART_SIZE" default:"16777216" help:"First multipart part size in bytes; parts grow so the part limit is never reached."`
+	Concurrency        int           `name:"s3-concurrency" env:"S3_CONCURRENCY" default:"4" help:"Parts uploaded at once."`
+	MaxParts           int           `name:"s3-max-parts" env:"S3_MAX_PARTS" default:"10000" help:"Most parts the store accepts in one upload."`
+	Checksum           string        `name:"s3-checksum" env:"S3_CHECKSUM" default:"crc32c" enum:"crc32c,md5" help:"Integrity checksum sent with every part: crc32c, or md5 for stores that refuse CRC32C."`
+	Timeout            time.Duration `name:"s3-timeout" env:"S3_TIMEOUT" default:"60s" help:"Give up a request on which nothing was sent or received for this long (a stalled endpoint); tried 3 times in all. A slow transfer that moves is never cut."`
+	MaxRetries         int           `name:"s3-max-retries" env:"S3_MAX_RETRIES" default:"10" help:"Retries of a failed S3 request (throttling, 5xx, lost connections), with exponential backoff up to 20s."`
+	TargetDir          string        `name:"target-dir" env:"BACKUP_DIR" default:"./backups" help:"Local directory for backups when no S3 bucket is set." type:"path"`
+	ObjectLockMode     string        `name:"s3-object-lock-mode" env:"S3_OBJECT_LOCK_MODE" placeholder:"MODE" help:"Write every object with S3 Object Lock retention in this mode: governance or compliance (the bucket needs Object Lock). Prune never deletes an object before its retention ends."`
+	ObjectLockDays     int           `name:"s3-object-lock-days" env:"S3_OBJECT_LOCK_DAYS" default:"0" placeholder:"N" help:"Days of Object Lock retention from the moment each object is written."`
 }
 
 // open returns the configured store and a description of it for messages.
@@ -88,9 +91,12 @@ func (f *StoreFlags) open(ctx context.Context, a *app) (storage.Store, error) {
 		Checksum:           f.Checksum,
 		ObjectLockMode:     lockMode,
 		ObjectLockPeriod:   lockPeriod,
+		Timeout:            f.Timeout,
+		MaxRetries:         f.MaxRetries,
+		Logger:             a.log,
 	})
 	if err != nil {
-		return nil, usagef("S3 configuration: %v", err)
+		return nil, usagef("S3 configuration (S3_BUCKET, S3_ENDPOINT, …): %v", err)
 	}
 	if err := st.CheckBucket(ctx); err != nil {
 		return nil, err
