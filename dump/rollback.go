@@ -36,7 +36,15 @@ func (rs *restorer) rollback(ctx context.Context, cause error) error {
 	for i := len(journal) - 1; i >= 0; i-- {
 		stuck = append(stuck, rb.undo(ctx, journal[i])...)
 	}
+	why := ""
+	if rb.unreachable != nil {
+		why = fmt.Sprintf(" (%v)", rb.unreachable)
+	}
 	switch {
+	case len(stuck) > 0 && begun == 0:
+		// No existing collection was touched: only what this restore wrote is left over.
+		return fmt.Errorf("%w (nothing was replaced: existing collections are unchanged; but what this restore wrote could not all be removed%s: %s)",
+			cause, why, strings.Join(stuck, "; "))
 	case len(stuck) > 0 && rb.unreachable != nil:
 		return fmt.Errorf("%w; rolling back failed too (%v), so the target databases are NOT as before. Their state, as far as this restore knows: %s",
 			cause, rb.unreachable, strings.Join(stuck, "; "))

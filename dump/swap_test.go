@@ -410,3 +410,34 @@ func TestRestoreNothingMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreDropCleanupFailsBeforeSwap: when the server goes away before the swap, the
+// existing collections were never touched, and the error says so — and names the restored
+// copies it could not drop, which the next restore into the database drops.
+func TestRestoreDropCleanupFailsBeforeSwap(t *testing.T) {
+	b := newSwapBed(t)
+	lost := errors.New("connection lost (injected)")
+	_, err := b.restore(t, ctxT(t), RestoreOptions{
+		Filter:       undotted(t),
+		CheckArchive: func(context.Context, []NamespaceStats) error { return lost },
+		rollbackHook: func() error { return lost },
+	})
+	if !errors.Is(err, lost) || !strings.Contains(err.Error(), "nothing was replaced: existing collections are unchanged; but what this restore wrote could not all be removed") {
+		t.Fatalf("got %v", err)
+	}
+	now := snapshot(t, b.m.Client, b.m.DB)
+	n := 0
+	for name := range now {
+		if IsTemporary(name) {
+			n++
+			if !strings.Contains(err.Error(), b.m.DB+"."+name+" is a restored copy") {
+				t.Errorf("the error does not name %s", name)
+			}
+			delete(now, name)
+		}
+	}
+	if n != 4 {
+		t.Errorf("%d restored copies left, want 4", n)
+	}
+	requireSame(t, now, b.before)
+}

@@ -156,7 +156,7 @@ func TestUploadStallsMidBody(t *testing.T) {
 	if !errors.Is(err, ErrStalled) || !strings.Contains(err.Error(), "upload k to") {
 		t.Fatalf("Put = %v, want ErrStalled naming the key", err)
 	}
-	if !strings.Contains(err.Error(), "aborting multipart upload") {
+	if !errors.Is(err, ErrUploadLeft) {
 		t.Errorf("error %q does not say the abort failed too", err)
 	}
 }

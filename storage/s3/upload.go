@@ -27,6 +27,10 @@ import (
 	"github.com/mongostash/mongostash/storage"
 )
 
+// ErrUploadLeft is wrapped by the error of a Put whose multipart upload could not be
+// aborted: it stays (invisible, but stored) until AbortStaleUploads removes it.
+var ErrUploadLeft = errors.New("s3: aborting the multipart upload failed too, so it remains until stale uploads are aborted")
+
 // cleanupTimeout bounds the requests that clean up after a failed upload; they run even
 // when the caller's context is cancelled, since cancelling is what they clean up after.
 const cleanupTimeout = 2 * time.Minute
@@ -197,7 +201,7 @@ func (u *upload) multipart(ctx context.Context, pool *bufPool, first []byte) (er
 	defer func() {
 		if err != nil {
 			if aerr := u.abort(ctx); aerr != nil {
-				err = fmt.Errorf("%w; aborting multipart upload %s failed too, prune removes it later: %v", err, u.uploadID, aerr)
+				err = fmt.Errorf("%w; %w (upload ID %s): %v", err, ErrUploadLeft, u.uploadID, aerr)
 			}
 		}
 	}()
