@@ -20,7 +20,12 @@ type Mongo struct {
 // database is dropped and the client disconnected when the test ends.
 func NewMongo(tb testing.TB) *Mongo {
 	tb.Helper()
-	url := MongoURL(tb)
+	return ConnectMongo(tb, MongoURL(tb))
+}
+
+// ConnectMongo is NewMongo on the server at url (a Private one, say).
+func ConnectMongo(tb testing.TB, url string) *Mongo {
+	tb.Helper()
 	client, err := mongo.Connect(options.Client().ApplyURI(url).SetServerSelectionTimeout(20 * time.Second))
 	if err != nil {
 		tb.Fatalf("testenv: connect to %s: %v", url, err)
