@@ -56,6 +56,7 @@ type RestoreStats struct {
 	Skipped    map[string]string
 	Inserted   int64
 	Failed     int64
+	Unsure     int64 // documents of inserts that failed without the server's answer: maybe inserted
 	Errors     []string // the first document errors, for the report
 	// Leftovers are the temporary collections of earlier interrupted restores found in the
 	// target databases and dropped; MovedAside the collections such a restore moved aside,
@@ -144,12 +145,17 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		err = rs.finish(ctx)
 	}
 	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
+	for _, st := range rs.sortedStates() {
+		stats.Unsure += st.unsure.Load()
+	}
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
 	}
 	switch {
 	case err != nil && opts.Drop && !opts.DryRun:
 		err = rs.rollback(ctx, err)
+	case err != nil && !opts.Drop && stats.Unsure > 0:
+		err = fmt.Errorf("%w (%d documents had already been inserted and stay, and up to %d more whose insert got no answer may have been: this restore appended to the existing collections)", err, stats.Inserted, stats.Unsure)
 	case err != nil && !opts.Drop && stats.Inserted > 0:
 		err = fmt.Errorf("%w (%d documents had already been inserted and stay: this restore appended to the existing collections)", err, stats.Inserted)
 	}
@@ -220,6 +226,7 @@ type nsState struct {
 	created  bool // this restore created the collection (it did not exist before)
 	inserted atomic.Int64
 	failed   atomic.Int64
+	unsure   atomic.Int64 // documents of inserts that got no answer: the server may have them
 	done     chan struct{}
 	err      error
 	progress *nsProgress // this namespace's counters, nil without Progress
@@ -518,6 +525,7 @@ func (rs *restorer) insert(ctx context.Context, coll *mongo.Collection, st *nsSt
 	}
 	var bwe mongo.BulkWriteException
 	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		st.unsure.Add(n)
 		return fmt.Errorf("restore %s: insert: %w", st.t.namespace(), err)
 	}
 	failed := int64(len(bwe.WriteErrors))
