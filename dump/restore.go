@@ -154,6 +154,8 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	switch {
 	case err != nil && opts.Drop && !opts.DryRun:
 		err = rs.rollback(ctx, err)
+	case err != nil && opts.DryRun:
+		// nothing was written
 	case err != nil && !opts.Drop && stats.Unsure > 0:
 		err = fmt.Errorf("%w (%d documents had already been inserted and stay, and up to %d more whose insert got no answer may have been: this restore appended to the existing collections)", err, stats.Inserted, stats.Unsure)
 	case err != nil && !opts.Drop && stats.Inserted > 0:

@@ -95,13 +95,13 @@ func decompress(br *bufio.Reader, head []byte) (io.ReadCloser, catalog.Compressi
 		if err != nil {
 			return nil, "", fmt.Errorf("gzip: %w", err)
 		}
-		return zr, catalog.Gzip, nil
+		return namedErrors{ReadCloser: zr, name: "gzip"}, catalog.Gzip, nil
 	case bytes.HasPrefix(head, zstdMagic):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxWindow(1<<30))
 		if err != nil {
 			return nil, "", fmt.Errorf("zstd: %w", err)
 		}
-		return zstdReadCloser{zr}, catalog.Zstd, nil
+		return namedErrors{ReadCloser: zstdReadCloser{zr}, name: "zstd"}, catalog.Zstd, nil
 	}
 	return nil, "", ErrUnknownFormat
 }
@@ -109,3 +109,18 @@ func decompress(br *bufio.Reader, head []byte) (io.ReadCloser, catalog.Compressi
 type zstdReadCloser struct{ *zstd.Decoder }
 
 func (z zstdReadCloser) Close() error { z.Decoder.Close(); return nil }
+
+// namedErrors prefixes the decompressor's errors with its name, so that damaged data says
+// which layer found it ("zstd: …"); io.EOF and io.ErrUnexpectedEOF pass unchanged.
+type namedErrors struct {
+	io.ReadCloser
+	name string
+}
+
+func (n namedErrors) Read(p []byte) (int, error) {
+	k, err := n.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF { // a truncation is the reader's to report
+		err = fmt.Errorf("%s: %w", n.name, err)
+	}
+	return k, err
+}

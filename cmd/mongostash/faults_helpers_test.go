@@ -82,9 +82,12 @@ func startBin(t *testing.T, e env, args ...string) *bg {
 // time ran out.
 func (b *bg) waitLog(substr string, timeout time.Duration) bool {
 	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
+	for {
 		if strings.Contains(b.log(), substr) {
 			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
 		}
 		select {
 		case <-b.done:
@@ -92,7 +95,6 @@ func (b *bg) waitLog(substr string, timeout time.Duration) bool {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	return false
 }
 
 // wait waits for the process to end, failing the test when it does not within timeout

@@ -178,7 +178,10 @@ func TestFaultSignalDuringRestore(t *testing.T) {
 
 // killMongoDuringRestore starts a restore with args, kills the private MongoDB once the
 // documents are going in, starts it again and returns the restore's result.
-func killMongoDuringRestore(t *testing.T, b *bed, fdb interface{ Kill(); Start() }, args ...string) result {
+func killMongoDuringRestore(t *testing.T, b *bed, fdb interface {
+	Kill()
+	Start()
+}, args ...string) result {
 	t.Helper()
 	rs := startBin(t, b.env, append([]string{"restore"}, args...)...)
 	if !rs.waitLog(`"msg":"restore started"`, time.Minute) {
