@@ -56,7 +56,7 @@ type RestoreStats struct {
 	Skipped    map[string]string
 	Inserted   int64
 	Failed     int64
-	Unsure     int64 // documents of inserts that failed without the server's answer: maybe inserted
+	Unsure     int64    // documents of inserts that failed without the server's answer: maybe inserted
 	Errors     []string // the first document errors, for the report
 	// Leftovers are the temporary collections of earlier interrupted restores found in the
 	// target databases and dropped; MovedAside the collections such a restore moved aside,
