@@ -21,6 +21,9 @@ import (
 //     reaches main's signal context; nothing is left in the bucket.
 //   - TestScheduledBackup (schedule_test.go): a daemon stops on SIGTERM during an upload,
 //     exits 0 and leaves no partial object.
+//   - The fault tests that need a process of their own (faults_*_test.go, startBin): SIGTERM
+//     and SIGINT during a restore, servers killed or stalled under a running command, two
+//     backups at once, prunes during a backup, a full filesystem in a mount namespace.
 //   - TestScratchImage (chroot_test.go) builds the static binary of the Dockerfile and runs
 //     it in an empty root; the benchmarks (bench_test.go) build an optimized binary and
 //     measure the child's memory and CPU.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -11,9 +10,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
@@ -45,9 +41,11 @@ func (b *bg) log() string {
 	return b.stderr.String()
 }
 
+// startBin starts the built binary (mongostashBinary), for what needs a process of its
+// own: signals, and runs that go on while the test kills servers under them.
 func startBin(t *testing.T, e env, args ...string) *bg {
 	t.Helper()
-	b := &bg{t: t, cmd: exec.Command(binPath, args...), done: make(chan struct{})}
+	b := &bg{t: t, cmd: exec.Command(mongostashBinary(t), args...), done: make(chan struct{})}
 	b.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	for k, v := range e {
 		b.cmd.Env = append(b.cmd.Env, k+"="+v)
@@ -141,21 +139,6 @@ func silentListener(t *testing.T) string {
 		}
 	})
 	return l.Addr().String()
-}
-
-// getObject reads a whole object of the bed's bucket.
-func getObject(t *testing.T, b *bed, key string) []byte {
-	t.Helper()
-	out, err := b.bucket.Client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(b.bucket.Name), Key: aws.String(key)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(out.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return data
 }
 
 // onlyBackupKey returns the key of the one backup object in the bucket.

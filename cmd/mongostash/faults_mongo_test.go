@@ -283,7 +283,7 @@ func TestFaultDottedRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := takeSnapshot(t, b.mongo.Client, b.mongo.DB)
-	r := runBin(t, b.env, "restore", "--drop")
+	r := runCLI(t, b.env, "restore", "--drop")
 	for _, want := range []string{b.mongo.DB + ".audit.log", "cannot rename collections whose names contain a dot", "nothing was written", "--ns-exclude"} {
 		if r.code != 1 || !strings.Contains(r.stderr, want) {
 			t.Errorf("want exit 1 saying %q, got %s", want, r)

@@ -53,7 +53,7 @@ func newDamagedBed(t *testing.T) *damagedBed {
 // (none when nil), and returns the key.
 func (d *damagedBed) put(t *testing.T, comp catalog.Compression, data []byte, m *catalog.Manifest) string {
 	t.Helper()
-	key := catalog.BackupKey("", d.next, comp)
+	key := catalog.BackupKey("", d.next, comp, catalog.Unencrypted)
 	d.next = d.next.Add(time.Minute)
 	putObject(t, d.bed, key, data)
 	if m != nil {
@@ -83,7 +83,7 @@ func (d *damagedBed) refused(t *testing.T, key string, want ...string) {
 		{"restore", "--dry-run", key},
 		{"verify", key},
 	} {
-		r := runBin(t, d.env, args...)
+		r := runCLI(t, d.env, args...)
 		if r.code != 1 {
 			t.Errorf("%v: want exit 1, got %s", args, r)
 			continue
@@ -158,7 +158,7 @@ func TestFaultDamagedBackups(t *testing.T) {
 		if err := os.WriteFile(file, half, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		r := runBin(t, d.env, "restore", "--drop", "--ns-exclude", "*.audit.log", "--from", file)
+		r := runCLI(t, d.env, "restore", "--drop", "--ns-exclude", "*.audit.log", "--from", file)
 		if r.code != 1 || !strings.Contains(r.stderr, "unexpected EOF") || !strings.Contains(r.stderr, "existing collections are unchanged") {
 			t.Errorf("want exit 1, unexpected EOF, nothing replaced; got %s", r)
 		}
@@ -174,7 +174,7 @@ func TestFaultNothingToRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustRun(t, b.env, "backup")
-	r := runBin(t, b.env.with("MONGO_DATABASE", "nosuchdb"), "restore")
+	r := runCLI(t, b.env.with("MONGO_DATABASE", "nosuchdb"), "restore")
 	if r.code != 1 || !strings.Contains(r.stderr, "nothing in the archive matches") || !strings.Contains(r.stderr, b.mongo.DB) || !strings.Contains(r.stderr, "check MONGO_DATABASE") {
 		t.Errorf("want exit 1 saying nothing matches and what the backup holds, got %s", r)
 	}
@@ -217,10 +217,10 @@ func TestFaultTwoBackupsAtOnce(t *testing.T) {
 // exceeds by far, with the reason in the plan.
 func TestFaultPruneKeepsFinishingBackup(t *testing.T) {
 	b := newBed(t)
-	old := catalog.BackupKey("", time.Now().Add(-72*time.Hour), catalog.None)
+	old := catalog.BackupKey("", time.Now().Add(-72*time.Hour), catalog.None, catalog.Unencrypted)
 	putObject(t, b, old, []byte("complete"))
 	manifestFor(t, b, old, []byte("complete"), time.Now().Add(-72*time.Hour))
-	finishing := catalog.BackupKey("", time.Now().Add(-48*time.Hour), catalog.Zstd)
+	finishing := catalog.BackupKey("", time.Now().Add(-48*time.Hour), catalog.Zstd, catalog.Unencrypted)
 	putObject(t, b, finishing, []byte("uploaded, manifest not yet written"))
 	r := mustRun(t, b.env.with("S3_BACKUP_MAX_AGE", "3600", "PRUNE_MAX_STALENESS", "0"), "prune", "--json")
 	var plan []planEntry
@@ -251,7 +251,7 @@ func TestFaultPruneWhileBackupUploads(t *testing.T) {
 	pruneEnv := b.env.with("S3_BACKUP_MAX_AGE", "1", "PRUNE_MAX_STALENESS", "0")
 	prunes := 0
 	for !bk.waitLog("backup complete", 0) && !bk.waitLog(`"level":"ERROR"`, 0) {
-		runBin(t, pruneEnv, "prune")
+		runCLI(t, pruneEnv, "prune")
 		prunes++
 	}
 	r := bk.wait(time.Minute)
@@ -279,7 +279,7 @@ func TestFaultLocalTargetFull(t *testing.T) {
 echo "LEFT:$(ls -A "$DIR" | tr '\n' ' ')" >&2
 exit $rc`
 	cmd := exec.Command("unshare", "-r", "-m", "sh", "-c", script)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DIR=" + dir, "BIN=" + binPath,
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "DIR=" + dir, "BIN=" + mongostashBinary(t),
 		"MONGO_URL=" + b.mongo.URL, "MONGO_DATABASE=" + b.mongo.DB, "BACKUP_DIR=" + dir,
 		"BACKUP_COMPRESSION=none", "LOG_FORMAT=json"}
 	r := collect(t, cmd)
@@ -313,7 +313,7 @@ func TestFaultSecretsAtDebug(t *testing.T) {
 	secrets := []string{mongoPassword, s3Secret, b.bucket.SecretKey}
 	for _, args := range [][]string{{"backup"}, {"restore"}, {"prune"}, {"list"}, {"verify"}, {"restore", "--dry-run"}} {
 		for name, e := range map[string]env{"wrong S3 secret": wrong, "right S3 secret": debug} {
-			r := runBin(t, e, args...)
+			r := runCLI(t, e, args...)
 			if name == "wrong S3 secret" && r.code == 0 {
 				t.Errorf("%v with a wrong secret succeeded", args)
 			}

@@ -19,7 +19,7 @@ func TestFaultWrongS3Secret(t *testing.T) {
 	b := newBed(t)
 	e := b.env.with("S3_SECRET_KEY", "not-the-secret-key")
 	for _, args := range everyStoreCommand {
-		r := runBin(t, e, args...)
+		r := runCLI(t, e, args...)
 		if r.code != 1 || !strings.Contains(r.stderr, "access denied") || !strings.Contains(r.stderr, "check the access key, the secret key") {
 			t.Errorf("%s: want exit 1 saying access denied, got %s", args[0], r)
 		}
@@ -32,7 +32,7 @@ func TestFaultMissingBucket(t *testing.T) {
 	b := newBed(t)
 	e := b.env.with("S3_BUCKET", "no-such-bucket-"+strings.ToLower(b.mongo.DB))
 	for _, args := range everyStoreCommand {
-		r := runBin(t, e, args...)
+		r := runCLI(t, e, args...)
 		if r.code != 1 || !strings.Contains(r.stderr, "bucket does not exist") {
 			t.Errorf("%s: want exit 1 saying the bucket does not exist, got %s", args[0], r)
 		}
@@ -45,7 +45,7 @@ func TestFaultBadBucketName(t *testing.T) {
 	b := newBed(t)
 	for _, bucket := range []string{"Bad_Bucket!!", "a/b"} {
 		for _, args := range everyStoreCommand {
-			r := runBin(t, b.env.with("S3_BUCKET", bucket), args...)
+			r := runCLI(t, b.env.with("S3_BUCKET", bucket), args...)
 			if r.code != 2 || !strings.Contains(r.stderr, s3store.BucketNamingRule) {
 				t.Errorf("%s with bucket %q: want exit 2 quoting the naming rule, got %s", args[0], bucket, r)
 			}
