@@ -89,7 +89,7 @@ func TestCheckObjectLockRefusesPlainBucket(t *testing.T) {
 }
 
 func TestObjectLockConfigErrors(t *testing.T) {
-	valid := Config{Endpoint: "http://127.0.0.1:1", Bucket: "b"}
+	valid := Config{Endpoint: "http://127.0.0.1:1", Bucket: "bkt"}
 	for _, tc := range []struct {
 		mode   string
 		period time.Duration
