@@ -187,8 +187,9 @@ func (u *upload) multipart(ctx context.Context, pool *bufPool, first []byte) (er
 	in.ObjectLockMode, in.ObjectLockRetainUntilDate = u.s.retention()
 	cctx, retried := withRetryCounter(ctx)
 	out, err := u.s.client.CreateMultipartUpload(cctx, in)
-	if retried.n.Load() > 0 {
-		// An attempt whose answer was lost may have created an upload we know nothing of.
+	if retried.n.Load() > 0 || (err != nil && !gotAnswer(err)) {
+		// An attempt whose answer was lost (a retry, a cancellation while the request was in
+		// flight) may have created an upload we know nothing of.
 		defer u.abortStrays(ctx)
 	}
 	if err != nil {
@@ -349,17 +350,35 @@ func (u *upload) landed(ctx context.Context, etag, crc string) bool {
 	return out.ETag != nil && strings.Trim(*out.ETag, `"`) == etag
 }
 
-// abort aborts the multipart upload.
+// abortRounds bounds how often abort repeats itself while the upload still shows.
+const abortRounds = 5
+
+// abort aborts the multipart upload and checks that it is gone. A part whose request was
+// still in flight when the upload was cancelled may land after the abort and bring the
+// upload back (S3's documentation says to abort again in that case; versitygw does it
+// too), so the abort repeats, with short pauses, until the store no longer knows the
+// upload.
 func (u *upload) abort(ctx context.Context) error {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()
-	_, err := u.s.client.AbortMultipartUpload(actx, &awss3.AbortMultipartUploadInput{
-		Bucket: &u.s.cfg.Bucket, Key: &u.key, UploadId: &u.uploadID,
-	})
-	if err != nil && apiCode(err) != "NoSuchUpload" {
-		return err
+	for round := range abortRounds {
+		_, err := u.s.client.AbortMultipartUpload(actx, &awss3.AbortMultipartUploadInput{
+			Bucket: &u.s.cfg.Bucket, Key: &u.key, UploadId: &u.uploadID,
+		})
+		if err != nil && apiCode(err) != "NoSuchUpload" {
+			return err
+		}
+		time.Sleep(time.Duration(round+1) * 100 * time.Millisecond)
+		_, err = u.s.client.ListParts(actx, &awss3.ListPartsInput{
+			Bucket: &u.s.cfg.Bucket, Key: &u.key, UploadId: &u.uploadID, MaxParts: aws.Int32(1),
+		})
+		if err != nil {
+			// NoSuchUpload: gone. Anything else (no permission to list parts, the store
+			// gone away): the abort itself was accepted, which is all that can be known.
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("the upload still exists after %d aborts", abortRounds)
 }
 
 // abortStrays aborts the multipart uploads of this key started since this Put began, other
