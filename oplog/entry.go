@@ -1,0 +1,135 @@
+package oplog
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// ErrBadEntry means an oplog entry lacks a field its operation needs, or has it with the
+// wrong type.
+var ErrBadEntry = errors.New("oplog: malformed entry")
+
+// Entry is one oplog entry, decoded only as far as routing it needs. The documents it
+// carries (O, O2) stay raw and share the bytes of Raw.
+type Entry struct {
+	Raw       bson.Raw
+	TS        bson.Timestamp
+	Op        string // i, u, d, c, n (and a few internal ones that are skipped)
+	NS        string // "db.collection", or "db.$cmd" for commands
+	O         bson.Raw
+	O2        bson.Raw // nil when absent
+	LSID      bson.Raw // session of a transaction or retryable write, nil when absent
+	TxnNumber int64
+	HasTxn    bool           // TxnNumber is set
+	PrevTS    bson.Timestamp // prevOpTime.ts: the previous entry of the same transaction
+	HasPrev   bool
+	MultiOp   bool // multiOpType 1: a batched write in a retryable session, not a transaction
+	FromMulti bool // an operation taken out of an applyOps entry (its TS is the parent's)
+}
+
+// ParseEntry decodes the routing fields of an oplog entry.
+func ParseEntry(raw bson.Raw) (Entry, error) {
+	e := Entry{Raw: raw}
+	elems, err := raw.Elements()
+	if err != nil {
+		return e, fmt.Errorf("%w: %v", ErrBadEntry, err)
+	}
+	for _, el := range elems {
+		if err := e.setField(el); err != nil {
+			return e, err
+		}
+	}
+	if e.Op == "" {
+		return e, fmt.Errorf("%w: entry at %s has no op field", ErrBadEntry, FormatTimestamp(e.TS))
+	}
+	return e, nil
+}
+
+func (e *Entry) setField(el bson.RawElement) error {
+	v := el.Value()
+	var ok bool
+	switch el.Key() {
+	case "ts":
+		var t, i uint32
+		t, i, ok = v.TimestampOK()
+		e.TS = bson.Timestamp{T: t, I: i}
+	case "op":
+		e.Op, ok = v.StringValueOK()
+	case "ns":
+		e.NS, ok = v.StringValueOK()
+	case "o":
+		e.O, ok = v.DocumentOK()
+	case "o2":
+		e.O2, ok = v.DocumentOK()
+	case "lsid":
+		e.LSID, ok = v.DocumentOK()
+	case "txnNumber":
+		e.TxnNumber, ok = v.AsInt64OK()
+		e.HasTxn = ok
+	case "prevOpTime":
+		var doc bson.Raw
+		if doc, ok = v.DocumentOK(); ok {
+			var t, i uint32
+			t, i, ok = doc.Lookup("ts").TimestampOK()
+			e.PrevTS, e.HasPrev = bson.Timestamp{T: t, I: i}, ok
+		}
+	case "multiOpType":
+		var n int64
+		n, ok = v.AsInt64OK()
+		e.MultiOp = n == 1
+	default:
+		return nil
+	}
+	if !ok {
+		return fmt.Errorf("%w: field %q of the entry at %s has BSON type %s", ErrBadEntry, el.Key(), FormatTimestamp(e.TS), v.Type)
+	}
+	return nil
+}
+
+// DB is the database of the entry's namespace.
+func (e *Entry) DB() string {
+	db, _, _ := strings.Cut(e.NS, ".")
+	return db
+}
+
+// Command is the name of a command entry's command (the first field of o), or "".
+func (e *Entry) Command() string {
+	if e.Op != "c" || e.O == nil {
+		return ""
+	}
+	el, err := e.O.IndexErr(0)
+	if err != nil {
+		return ""
+	}
+	return el.Key()
+}
+
+// IsTransaction reports whether the entry belongs to a multi-document transaction: an
+// applyOps, commitTransaction or abortTransaction command in a session with a transaction
+// number (batched writes of retryable sessions carry the same fields with multiOpType 1
+// and are not transactions).
+func (e *Entry) IsTransaction() bool {
+	if e.Op != "c" || e.LSID == nil || !e.HasTxn || e.MultiOp {
+		return false
+	}
+	switch e.Command() {
+	case "applyOps", "commitTransaction", "abortTransaction":
+		return true
+	}
+	return false
+}
+
+// describe names the entry in errors: its timestamp, operation and namespace.
+func (e *Entry) describe() string {
+	s := fmt.Sprintf("oplog entry at %s (op %q on %s", FormatTimestamp(e.TS), e.Op, e.NS)
+	if c := e.Command(); c != "" {
+		s += ", command " + c
+	}
+	if e.FromMulti {
+		s += ", inside applyOps"
+	}
+	return s + ")"
+}
