@@ -104,22 +104,48 @@ func (r *Replayer) bulk(ctx context.Context, b *nsBatch, writes []*write) error 
 			at = append(at, i)
 		}
 	}
-	if len(models) == 0 {
-		return nil
+	step := len(models)
+	if n := r.statementLimit(ctx); n > 0 {
+		step = n
 	}
-	r.stats.Writes++
-	_, err := b.coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(true).SetBypassDocumentValidation(true))
-	if err == nil {
-		return nil
+	for from := 0; from < len(models); from += step {
+		to := min(from+step, len(models))
+		r.stats.Writes++
+		_, err := b.coll.BulkWrite(ctx, models[from:to], options.BulkWrite().SetOrdered(true).SetBypassDocumentValidation(true))
+		if err == nil {
+			continue
+		}
+		var bwe mongo.BulkWriteException
+		if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
+			if idx := from + bwe.WriteErrors[0].Index; idx >= from && idx < to {
+				return writes[at[idx]].fail(b, err)
+			}
+		}
+		return r.batchError(b, writes[at[from]:at[to-1]+1], err)
 	}
-	var bwe mongo.BulkWriteException
-	if errors.As(err, &bwe) && len(bwe.WriteErrors) > 0 {
-		idx := bwe.WriteErrors[0].Index
-		if idx >= 0 && idx < len(at) {
-			return writes[at[idx]].fail(b, err)
+	return nil
+}
+
+// ferretDBStatements is how many update statements one command may carry on FerretDB:
+// v1 holds a database connection per statement until the command ends, from a pool of
+// 100, and waits forever for the 101st. (Its embedded builds report their version as
+// "unknown", so every FerretDB gets the limit.)
+const ferretDBStatements = 50
+
+// statementLimit is the number of statements per write command this server takes (0:
+// no limit beyond the protocol's), found once with buildInfo.
+func (r *Replayer) statementLimit(ctx context.Context) int {
+	if r.limitKnown {
+		return r.maxStatements
+	}
+	r.limitKnown = true
+	var info bson.Raw
+	if err := r.client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err == nil {
+		if _, err := info.LookupErr("ferretdbVersion"); err == nil {
+			r.maxStatements = ferretDBStatements
 		}
 	}
-	return r.batchError(b, writes, err)
+	return r.maxStatements
 }
 
 // batchError names the range of entries a failed write command carried.

@@ -90,6 +90,9 @@ type Replayer struct {
 	cached  int // bytes of documents remembered by all batches
 	stats   Stats
 	done    bool
+
+	limitKnown    bool // maxStatements was looked up
+	maxStatements int  // statements per write command, 0: no limit (see statementLimit)
 }
 
 // NewReplayer returns a Replayer writing through client.
