@@ -35,10 +35,15 @@ func (r *Replayer) transaction(ctx context.Context, e *Entry) error {
 		r.stats.Aborted++ // nothing of it was applied: nothing to undo
 		return nil
 	}
+	decision := e.Command() != "applyOps"
 	switch {
 	case t == nil && e.HasPrev && !IsZero(e.PrevTS):
 		return fmt.Errorf("%w: the transaction's earlier entries (from %s on) are not in the replayed range; it started before the range", ErrTransaction, FormatTimestamp(e.PrevTS))
-	case t != nil && (!e.HasPrev || e.PrevTS != t.last):
+	case t != nil && !e.HasPrev:
+		return fmt.Errorf("%w: the entry has no prevOpTime, but the transaction has earlier entries (from %s on)", ErrTransaction, FormatTimestamp(t.first))
+	case t != nil && e.PrevTS != t.last && !(decision && e.PrevTS == t.first):
+		// A commit or abort may name the first entry of the chain (mongo-tools' test
+		// entries of large prepared transactions do) or the last one.
 		return fmt.Errorf("%w: the entry names %s as the transaction's previous entry, but that was %s", ErrTransaction, FormatTimestamp(e.PrevTS), FormatTimestamp(t.last))
 	}
 	if t == nil {
