@@ -1,0 +1,332 @@
+package oplog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
+)
+
+// The capture follows mongodump --oplog: the start is taken before any collection is
+// read (the oldest start of a transaction still open, else the newest entry), the end
+// after the last one (the newest entry then), and every entry in between, both ends
+// included, goes into the backup. Replayed over the collections, they bring every one of
+// them to the state at the end: the backup is consistent at that moment.
+
+// Database and collection of the oplog of a replica-set member.
+const (
+	oplogDB   = "local"
+	oplogColl = "oplog.rs"
+)
+
+// EntryWriter receives the captured entries; archive.NamespaceWriter is one.
+type EntryWriter interface {
+	Write(doc []byte) error
+}
+
+// CaptureOptions says which entries a capture keeps.
+type CaptureOptions struct {
+	// Namespaces selects the namespaces whose CRUD entries are kept; nil: all.
+	Namespaces func(ns string) bool
+	// Databases lists the databases whose commands are kept; empty: all. With both
+	// empty the capture keeps every entry as the server wrote it, as mongodump does.
+	Databases []string
+	// BatchSize of the range read's cursor; default 2000 entries.
+	BatchSize int32
+	Logger    *slog.Logger
+}
+
+// CaptureStats is what a capture wrote.
+type CaptureStats struct {
+	Start, End  bson.Timestamp // the range asked for, both included
+	Entries     int64          // entries written
+	Bytes       int64          // their size
+	Read        int64          // entries read from the oplog (written or left out)
+	First, Last bson.Timestamp // first and last entry written (zero when none)
+}
+
+// Source reads a server's oplog (local.oplog.rs). On MongoDB the oplog's natural order
+// is its timestamp order, and reads follow it, as mongodump's do (no sort, which the
+// oplog has no index for). FerretDB writes its oplog entries after taking their
+// timestamps, so concurrent writes can land out of order: there, reads sort by ts.
+type Source struct {
+	coll   *mongo.Collection
+	sortTS bool
+}
+
+// OpenSource returns the oplog source of client's server.
+func OpenSource(ctx context.Context, client *mongo.Client) (*Source, error) {
+	src := &Source{coll: client.Database(oplogDB).Collection(oplogColl)}
+	var info bson.Raw
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		return nil, fmt.Errorf("oplog: buildInfo: %w", err)
+	}
+	if _, err := info.LookupErr("ferretdbVersion"); err == nil {
+		src.sortTS = true
+	}
+	return src, nil
+}
+
+// order is the sort that reads the oplog in timestamp order, dir 1 or -1.
+func (s *Source) order(dir int) bson.D {
+	if s.sortTS {
+		return bson.D{{Key: "ts", Value: dir}}
+	}
+	return bson.D{{Key: "$natural", Value: dir}}
+}
+
+// Newest returns the timestamp of the newest entry; ok is false when the oplog is empty.
+// A missing or unreadable oplog is ErrNoOplog.
+func (s *Source) Newest(ctx context.Context) (bson.Timestamp, bool, error) { return s.edge(ctx, -1) }
+
+// Oldest returns the timestamp of the oldest entry the oplog still holds.
+func (s *Source) Oldest(ctx context.Context) (bson.Timestamp, bool, error) { return s.edge(ctx, 1) }
+
+// Capture is an oplog capture running alongside a dump.
+type Capture struct {
+	src     *Source
+	opts    CaptureOptions
+	sel     *Selector
+	start   bson.Timestamp
+	end     bson.Timestamp
+	began   time.Time
+	started bool // the oplog held an entry at the start (else start is zero)
+	ended   bool
+}
+
+// Begin starts a capture: it finds the start of the range, and must be called before the
+// dump reads any collection. It fails with ErrNoOplog when the server has no readable
+// oplog.
+func Begin(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Capture, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 2000
+	}
+	src, err := OpenSource(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	c := &Capture{src: src, opts: opts, sel: NewSelector(opts), began: time.Now()}
+	newest, ok, err := src.Newest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	txnStart, hasTxn, err := oldestOpenTransaction(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case hasTxn:
+		c.start, c.started = txnStart, true
+	case ok:
+		c.start, c.started = newest, true
+	}
+	opts.Logger.Debug("oplog capture started", "start", FormatTimestamp(c.start), "open_transaction", hasTxn)
+	return c, nil
+}
+
+// Start is where the range begins (included): zero when the oplog was empty.
+func (c *Capture) Start() bson.Timestamp { return c.start }
+
+// End takes the end of the range: the newest entry now. Call it once every collection
+// has been read.
+func (c *Capture) End(ctx context.Context) (bson.Timestamp, error) {
+	newest, _, err := c.src.Newest(ctx)
+	if err != nil {
+		return bson.Timestamp{}, err
+	}
+	c.end, c.ended = newest, true
+	return newest, nil
+}
+
+// Copy writes the entries of the range to w, then checks again that the oplog did not
+// roll over while they were read. It fails with ErrOverflow when the oplog no longer
+// holds the start of the range, and with ErrRefused for an entry that a consistent
+// backup cannot hold.
+func (c *Capture) Copy(ctx context.Context, w EntryWriter) (CaptureStats, error) {
+	st := CaptureStats{Start: c.start, End: c.end}
+	if !c.ended {
+		return st, errors.New("oplog: capture copied before its end was taken")
+	}
+	if err := c.checkOverflow(ctx); err != nil {
+		return st, err
+	}
+	err := c.src.ReadRange(ctx, c.start, c.end, c.opts.BatchSize, func(raw bson.Raw) error {
+		st.Read++
+		out, keep, err := c.sel.Keep(raw)
+		if err != nil || !keep {
+			return err
+		}
+		if err := w.Write(out); err != nil {
+			return err
+		}
+		ts := entryTS(out)
+		if st.Entries == 0 {
+			st.First = ts
+		}
+		st.Last = ts
+		st.Entries++
+		st.Bytes += int64(len(out))
+		return nil
+	})
+	if err != nil {
+		return st, err
+	}
+	return st, c.checkOverflow(ctx)
+}
+
+// checkOverflow fails when the oldest entry the oplog holds is newer than the start:
+// entries of the range are gone.
+func (c *Capture) checkOverflow(ctx context.Context) error {
+	if !c.started {
+		return nil // the oplog was empty at the start: nothing of the range was there to lose
+	}
+	oldest, ok, err := c.src.Oldest(ctx)
+	if err != nil {
+		return err
+	}
+	if ok && !Before(c.start, oldest) {
+		return nil
+	}
+	window := "none"
+	if newest, ok2, _ := c.src.Newest(ctx); ok && ok2 {
+		window = (time.Duration(int64(newest.T)-int64(oldest.T)) * time.Second).String()
+	}
+	return fmt.Errorf("%w: the backup needs the entries from %s on, but the oldest entry left is %s: "+
+		"the oplog holds about %s of writes and this backup has run for %s. "+
+		"Make the oplog larger than the writes of a whole backup (replSetResizeOplog), or run the backup when fewer writes happen; nothing was stored",
+		ErrOverflow, FormatTimestamp(c.start), describeTS(oldest, ok), window, time.Since(c.began).Round(time.Second))
+}
+
+func describeTS(ts bson.Timestamp, ok bool) string {
+	if !ok {
+		return "none (the oplog is empty)"
+	}
+	return FormatTimestamp(ts)
+}
+
+// ReadRange calls fn with every entry with a timestamp in [from, to], in timestamp
+// order (checked). PITR reads its chunks with it too.
+func (s *Source) ReadRange(ctx context.Context, from, to bson.Timestamp, batch int32, fn func(bson.Raw) error) error {
+	coll := s.coll
+	filter := bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lte", Value: to}}}}
+	opts := options.Find().SetBatchSize(batch)
+	if s.sortTS {
+		opts.SetSort(s.order(1))
+	}
+	cur, err := coll.Find(ctx, filter, opts)
+	if err != nil {
+		return fmt.Errorf("oplog: read %s.%s from %s to %s: %w", oplogDB, coll.Name(), FormatTimestamp(from), FormatTimestamp(to), err)
+	}
+	defer cur.Close(context.WithoutCancel(ctx))
+	var prev bson.Timestamp
+	for cur.Next(ctx) {
+		ts := entryTS(cur.Current)
+		if Before(ts, prev) {
+			return fmt.Errorf("%w: the oplog returned the entry at %s after the one at %s", ErrOrder, FormatTimestamp(ts), FormatTimestamp(prev))
+		}
+		prev = ts
+		if err := fn(cur.Current); err != nil {
+			return err
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("oplog: read %s.%s: %w", oplogDB, coll.Name(), err)
+	}
+	return nil
+}
+
+func entryTS(raw bson.Raw) bson.Timestamp {
+	t, i, _ := raw.Lookup("ts").TimestampOK()
+	return bson.Timestamp{T: t, I: i}
+}
+
+// edge returns the timestamp of the newest (dir -1) or oldest (dir 1) entry.
+func (s *Source) edge(ctx context.Context, dir int) (bson.Timestamp, bool, error) {
+	coll := s.coll
+	opts := options.FindOne().SetSort(s.order(dir)).SetProjection(bson.D{{Key: "ts", Value: 1}})
+	var doc bson.Raw
+	err := coll.FindOne(ctx, bson.D{}, opts).Decode(&doc)
+	switch {
+	case errors.Is(err, mongo.ErrNoDocuments):
+		if exists, lerr := collectionExists(ctx, coll); lerr != nil || !exists {
+			return bson.Timestamp{}, false, noOplog(lerr)
+		}
+		return bson.Timestamp{}, false, nil
+	case err != nil:
+		return bson.Timestamp{}, false, noOplog(err)
+	}
+	t, i, ok := doc.Lookup("ts").TimestampOK()
+	if !ok {
+		return bson.Timestamp{}, false, fmt.Errorf("%w: %s.%s holds an entry without a timestamp", ErrNoOplog, oplogDB, oplogColl)
+	}
+	return bson.Timestamp{T: t, I: i}, true, nil
+}
+
+func noOplog(err error) error {
+	if err == nil {
+		return fmt.Errorf("%w: %s.%s does not exist (the server is not a replica-set member)", ErrNoOplog, oplogDB, oplogColl)
+	}
+	return fmt.Errorf("%w: cannot read %s.%s (the user needs read access to the local database): %v", ErrNoOplog, oplogDB, oplogColl, err)
+}
+
+func collectionExists(ctx context.Context, coll *mongo.Collection) (bool, error) {
+	names, err := coll.Database().ListCollectionNames(ctx, bson.D{{Key: "name", Value: coll.Name()}})
+	return len(names) > 0, err
+}
+
+// oldestOpenTransaction returns the start of the oldest transaction that is prepared or
+// in progress: its entries before the capture's start must be captured too, or the
+// transaction could not be replayed.
+func oldestOpenTransaction(ctx context.Context, client *mongo.Client) (bson.Timestamp, bool, error) {
+	coll := client.Database("config").Collection("transactions", options.Collection().SetReadConcern(readconcern.Local()))
+	filter := bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{"prepared", "inProgress"}}}}}
+	var doc bson.Raw
+	err := coll.FindOne(ctx, filter, options.FindOne().SetSort(bson.D{{Key: "startOpTime", Value: 1}})).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return bson.Timestamp{}, false, nil
+	}
+	if err != nil {
+		return bson.Timestamp{}, false, fmt.Errorf("oplog: find open transactions in config.transactions: %w", err)
+	}
+	t, i, ok := doc.Lookup("startOpTime", "ts").TimestampOK()
+	if !ok {
+		return bson.Timestamp{}, false, fmt.Errorf("oplog: config.transactions entry without a startOpTime.ts timestamp: %s", doc)
+	}
+	return bson.Timestamp{T: t, I: i}, true, nil
+}
+
+// Availability says whether a server can give a consistent backup.
+type Availability struct {
+	ReplicaSet bool   // the server reports a replica-set name
+	Readable   bool   // local.oplog.rs exists and can be read
+	Reason     string // why not, when Readable is false
+}
+
+// Probe finds out whether the server is a replica-set member with a readable oplog.
+func Probe(ctx context.Context, client *mongo.Client) (Availability, error) {
+	var hello bson.Raw
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "hello", Value: 1}}).Decode(&hello); err != nil {
+		return Availability{}, fmt.Errorf("oplog: hello: %w", err)
+	}
+	_, err := hello.LookupErr("setName")
+	a := Availability{ReplicaSet: err == nil}
+	src, err := OpenSource(ctx, client)
+	if err != nil {
+		return a, err
+	}
+	if _, _, err := src.Newest(ctx); err != nil {
+		a.Reason = err.Error()
+		return a, nil
+	}
+	a.Readable = true
+	return a, nil
+}

@@ -1,0 +1,176 @@
+package oplog
+
+import (
+	"fmt"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Selector decides which captured entries a backup keeps, and refuses the ones a
+// consistent backup cannot hold (as mongodump does): a rename, a change of
+// admin.system.version (the auth schema and feature compatibility version), an
+// importCollection, a resharding, a time-series format conversion.
+type Selector struct {
+	all        bool
+	namespaces func(string) bool
+	databases  map[string]bool
+}
+
+// NewSelector returns the selector of a capture's options.
+func NewSelector(opts CaptureOptions) *Selector {
+	s := &Selector{namespaces: opts.Namespaces}
+	if len(opts.Databases) > 0 {
+		s.databases = map[string]bool{}
+		for _, db := range opts.Databases {
+			s.databases[db] = true
+		}
+	}
+	s.all = s.namespaces == nil && s.databases == nil
+	return s
+}
+
+func (s *Selector) nsSelected(ns string) bool {
+	db, _ := splitNS(ns)
+	if s.databases != nil && !s.databases[db] {
+		return false
+	}
+	return s.namespaces == nil || s.namespaces(ns)
+}
+
+func (s *Selector) dbSelected(db string) bool { return s.databases == nil || s.databases[db] }
+
+// Keep returns the entry to write (the same bytes, or an applyOps entry without the
+// operations on namespaces left out) and whether to write it.
+func (s *Selector) Keep(raw bson.Raw) (bson.Raw, bool, error) {
+	e, err := ParseEntry(raw)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := s.refuse(&e); err != nil {
+		return nil, false, err
+	}
+	if s.all {
+		return raw, true, nil
+	}
+	switch e.Op {
+	case "i", "u", "d":
+		return raw, s.nsSelected(e.NS), nil
+	case "c":
+		return s.keepCommand(&e)
+	}
+	return nil, false, nil // no-ops and internal entries carry nothing of the selection
+}
+
+func (s *Selector) keepCommand(e *Entry) (bson.Raw, bool, error) {
+	switch e.Command() {
+	case "applyOps":
+		out, kept, err := s.filterApplyOps(e)
+		if err != nil {
+			return nil, false, err
+		}
+		// A transaction's entries stay, even emptied, so that its chain is whole.
+		return out, kept > 0 || e.IsTransaction(), nil
+	case "commitTransaction", "abortTransaction":
+		return e.Raw, e.IsTransaction(), nil
+	}
+	return e.Raw, s.dbSelected(e.DB()), nil
+}
+
+// filterApplyOps rebuilds an applyOps entry with the operations of selected namespaces.
+func (s *Selector) filterApplyOps(e *Entry) (bson.Raw, int, error) {
+	ops, ok := e.O.Lookup("applyOps").ArrayOK()
+	if !ok {
+		return nil, 0, fmt.Errorf("%w: applyOps is not an array", ErrBadEntry)
+	}
+	values, err := ops.Values()
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: %v", ErrBadEntry, err)
+	}
+	arr, start := beginDoc(nil)
+	kept := 0
+	for _, v := range values {
+		doc, ok := v.DocumentOK()
+		if !ok {
+			return nil, 0, fmt.Errorf("%w: applyOps operation is not a document", ErrBadEntry)
+		}
+		inner, err := ParseEntry(doc)
+		if err != nil {
+			return nil, 0, err
+		}
+		if !s.innerSelected(&inner) {
+			continue
+		}
+		arr = appendValue(arr, arrayKey(kept), v)
+		kept++
+	}
+	arr = endDoc(arr, start)
+	if kept == len(values) {
+		return e.Raw, kept, nil
+	}
+	o := replaceField(e.O, "applyOps", bson.RawValue{Type: bson.TypeArray, Value: arr})
+	return replaceField(e.Raw, "o", bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: o}), kept, nil
+}
+
+func (s *Selector) innerSelected(e *Entry) bool {
+	if e.Op == "c" {
+		return s.dbSelected(e.DB())
+	}
+	return s.nsSelected(e.NS)
+}
+
+// reshardingCollections are the config collections whose creation means a resharding
+// started (the ones mongodump refuses).
+var reshardingCollections = map[string]bool{
+	"reshardingOperations": true, "localReshardingOperations.donor": true, "localReshardingOperations.recipient": true,
+}
+
+// replaceField returns doc with the value of key replaced, in place.
+func replaceField(doc bson.Raw, key string, v bson.RawValue) bson.Raw {
+	out, start := beginDoc(make([]byte, 0, len(doc)+len(v.Value)))
+	for _, el := range mustElements(doc) {
+		if el.Key() == key {
+			out = appendValue(out, key, v)
+			continue
+		}
+		out = append(out, el...)
+	}
+	return endDoc(out, start)
+}
+
+// refuse fails on an entry that a consistent backup cannot hold, looking into applyOps.
+func (s *Selector) refuse(e *Entry) error {
+	if err := s.refuseOne(e); err != nil {
+		return err
+	}
+	if e.Command() != "applyOps" {
+		return nil
+	}
+	return eachInnerOp(e, s.refuseOne)
+}
+
+func (s *Selector) refuseOne(e *Entry) error {
+	if e.NS == "admin.system.version" {
+		return fmt.Errorf("%w: admin.system.version (the auth schema or the feature compatibility version) changed during the backup, at %s; run the backup again once that change is done", ErrRefused, FormatTimestamp(e.TS))
+	}
+	if e.Op != "c" {
+		return nil
+	}
+	switch e.Command() {
+	case "renameCollection":
+		from, _ := e.O.Lookup("renameCollection").StringValueOK()
+		to, _ := e.O.Lookup("to").StringValueOK()
+		if s.all || s.nsSelected(from) || s.nsSelected(to) {
+			return fmt.Errorf("%w: %s was renamed to %s during the backup, at %s: a rename cannot be part of a consistent backup; run the backup again when no rename is running", ErrRefused, from, to, FormatTimestamp(e.TS))
+		}
+	case "importCollection":
+		return fmt.Errorf("%w: importCollection ran during the backup, at %s; run the backup again", ErrRefused, FormatTimestamp(e.TS))
+	case "upgradeDowngradeViewlessTimeseries":
+		return fmt.Errorf("%w: a feature compatibility version change converted time-series collections during the backup, at %s; run the backup again", ErrRefused, FormatTimestamp(e.TS))
+	case "create":
+		name, _ := e.O.Lookup("create").StringValueOK()
+		if e.DB() == "config" && reshardingCollections[name] {
+			return fmt.Errorf("%w: a resharding ran during the backup (config.%s created at %s); run the backup again once it is done", ErrRefused, name, FormatTimestamp(e.TS))
+		}
+	}
+	return nil
+}
