@@ -6,11 +6,18 @@ import "fmt"
 // digits.
 func FormatCRC(crc uint64) string { return fmt.Sprintf("%016x", crc) }
 
-// Documents is the number of documents the manifest records over every namespace.
+// OplogNamespace is how a manifest lists the oplog of a backup made with one, as the
+// archive names it: its documents are oplog entries.
+const OplogNamespace = ".oplog"
+
+// Documents is the number of documents the manifest records over every collection (the
+// oplog's entries are not documents of the backup's data).
 func (m *Manifest) Documents() int64 {
 	var n int64
 	for _, ns := range m.Namespaces {
-		n += ns.Documents
+		if ns.Namespace != OplogNamespace {
+			n += ns.Documents
+		}
 	}
 	return n
 }

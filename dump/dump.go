@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/mongostash/mongostash/dump/archive"
+	"github.com/mongostash/mongostash/oplog"
 )
 
 // DumpOptions says what Dump reads and how.
@@ -23,6 +24,7 @@ type DumpOptions struct {
 	Parallel      int             // collections read at once; default 4
 	AllowEmpty    bool            // succeed when there is nothing to dump
 	UsersAndRoles bool            // also dump users and roles (admin's, or the database's own)
+	Oplog         bool            // capture the oplog around the dump: the backup is consistent at its end
 	ToolVersion   string          // written as the archive's tool_version
 	Progress      *Progress       // optional live counters
 	Logger        *slog.Logger
@@ -43,7 +45,8 @@ type DumpStats struct {
 	Databases     []string
 	Namespaces    []NamespaceStats // sorted by namespace
 	Documents     int64
-	Bytes         int64 // uncompressed BSON bytes of documents
+	Bytes         int64               // uncompressed BSON bytes of documents
+	Oplog         *oplog.CaptureStats // the captured oplog range, nil without Oplog
 }
 
 // cursorBatchDocs is the batch size of the dump's cursors.
@@ -60,6 +63,10 @@ var ErrNothingToDump = errors.New("dump: nothing to back up: no collection match
 // is decoded. On error the archive written so far is incomplete and must be discarded.
 func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptions) (DumpStats, error) {
 	opts = opts.withDefaults()
+	capture, err := beginOplog(ctx, client, opts)
+	if err != nil {
+		return DumpStats{}, err
+	}
 	p, err := planDump(ctx, client, opts)
 	if err != nil {
 		return DumpStats{}, err
@@ -79,10 +86,19 @@ func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptio
 	if err != nil {
 		return p.stats(nil), err
 	}
-	if err := aw.Close(); err != nil {
-		return p.stats(nil), fmt.Errorf("finish archive: %w", err)
+	stats := p.stats(append(results, colls...))
+	if capture != nil {
+		ons, cs, err := dumpOplog(ctx, aw, capture)
+		if err != nil {
+			return stats, err
+		}
+		stats.Namespaces, stats.Oplog = append(stats.Namespaces, ons), &cs
+		opts.Logger.Info("oplog captured", "entries", cs.Entries, "start", oplog.FormatTimestamp(cs.Start), "end", oplog.FormatTimestamp(cs.End))
 	}
-	return p.stats(append(results, colls...)), nil
+	if err := aw.Close(); err != nil {
+		return stats, fmt.Errorf("finish archive: %w", err)
+	}
+	return stats, nil
 }
 
 func (o DumpOptions) withDefaults() DumpOptions {

@@ -84,6 +84,9 @@ func (p *dumpPlan) prelude(opts DumpOptions) archive.Prelude {
 			opts.Progress.PlannedBytes.Add(c.size)
 		}
 	}
+	if opts.Oplog {
+		prelude.Entries = append(prelude.Entries, oplogEntry) // last, as mongodump lists it
+	}
 	return prelude
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/mongostash/mongostash/internal/connstr"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // ToolOptions run the external mongodump or mongorestore (the mongotools fallback engine).
@@ -41,7 +43,8 @@ type MongorestoreArgs struct {
 	Bypass               bool // --bypassDocumentValidation
 	StopOnError          bool
 	OplogReplay          bool
-	DBUsersAndRoles      bool // --restoreDbUsersAndRoles
+	OplogLimit           bson.Timestamp // --oplogLimit; zero: none
+	DBUsersAndRoles      bool           // --restoreDbUsersAndRoles
 	PreserveUUID         bool
 	Workers              int // --numInsertionWorkersPerCollection; 0: the tool's default
 }
@@ -101,6 +104,9 @@ func (a MongorestoreArgs) args() []string {
 		if f.on {
 			args = append(args, f.flag)
 		}
+	}
+	if a.OplogLimit != (bson.Timestamp{}) {
+		args = append(args, fmt.Sprintf("--oplogLimit=%d:%d", a.OplogLimit.T, a.OplogLimit.I))
 	}
 	if a.Workers > 0 {
 		args = append(args, "--numInsertionWorkersPerCollection="+strconv.Itoa(a.Workers))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/dump/ns"
+	"github.com/mongostash/mongostash/oplog"
 )
 
 // RestoreOptions says what Restore writes and how.
@@ -29,6 +30,8 @@ type RestoreOptions struct {
 	Bypass        bool            // bypassDocumentValidation on inserts
 	StopOnError   bool            // stop at the first refused document
 	OplogReplay   bool            // apply the archive's oplog entries after the collections
+	OplogRequired bool            // with OplogReplay: an archive without an oplog is an error
+	OplogLimit    bson.Timestamp  // apply only the entries before this one (zero: all)
 	UsersAndRoles bool            // merge the archive's users and roles (_mergeAuthzCollections)
 	PreserveUUID  bool            // create collections with the archive's UUIDs (applyOps; needs Drop)
 	BatchDocs     int             // documents per insert; default 1000
@@ -63,6 +66,7 @@ type RestoreStats struct {
 	// found and left alone (they may hold the only copy of the data they replaced).
 	Leftovers  []string
 	MovedAside []string
+	Oplog      *oplog.Stats // what the oplog replay did, nil without one
 }
 
 // restoreMemoryBudget bounds the bytes of documents read from the archive and not yet
@@ -119,6 +123,9 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	} else if client == nil {
 		return stats, errors.New("restore: no MongoDB client")
 	}
+	if err := rs.initOplog(); err != nil {
+		return stats, err
+	}
 	err = rs.prepare(ctx)
 	stats.Leftovers, stats.MovedAside = rs.leftovers, rs.asideFound
 	if err != nil {
@@ -145,6 +152,9 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		err = rs.finish(ctx)
 	}
 	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
+	if rs.replay != nil {
+		stats.Oplog = &rs.replay.stats
+	}
 	for _, st := range rs.sortedStates() {
 		stats.Unsure += st.unsure.Load()
 	}
@@ -213,9 +223,9 @@ type restorer struct {
 	mu                   sync.Mutex
 	states               map[string]*nsState // by data namespace
 	errs                 []string
-	oplog                []bson.Raw
-	authUsers, authRoles []bson.Raw // small: held in memory until the merge
-	authDB               string     // "" for admin's own entries, else the dumped database
+	replay               *oplogReplay // nil when the archive's oplog is not replayed
+	authUsers, authRoles []bson.Raw   // small: held in memory until the merge
+	authDB               string       // "" for admin's own entries, else the dumped database
 }
 
 // nsState follows one namespace through the restore.
@@ -226,6 +236,7 @@ type nsState struct {
 	batch    *batch
 	closed   bool // batches closed; touched only by the reading goroutine
 	created  bool // this restore created the collection (it did not exist before)
+	gone     bool // with Drop: the oplog replay dropped the temporary collection
 	inserted atomic.Int64
 	failed   atomic.Int64
 	unsure   atomic.Int64 // documents of inserts that got no answer: the server may have them
@@ -254,8 +265,8 @@ func (rs *restorer) readAll(ctx context.Context, ar *archive.Reader) error {
 		}
 		switch t.kind {
 		case kindOplog:
-			if rec.Doc != nil {
-				rs.oplog = append(rs.oplog, append(bson.Raw(nil), rec.Doc...))
+			if err := rs.replayRecord(ctx, rec); err != nil {
+				return err
 			}
 			continue
 		case kindAuthUsers, kindAuthRoles:
@@ -456,8 +467,8 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 	if ctx.Err() != nil {
 		return nil
 	}
-	if rs.opts.NoIndex || t.meta == nil {
-		return nil
+	if rs.opts.NoIndex || t.meta == nil || rs.deferIndexes() {
+		return nil // with an oplog replay, indexes are built after it
 	}
 	return rs.createIndexes(ctx, db, st)
 }
@@ -555,10 +566,8 @@ func (rs *restorer) finish(ctx context.Context) error {
 	if _, _, failed, _ := rs.results(); failed > 0 {
 		return nil // Restore reports the failure; Drop must not swap in incomplete data
 	}
-	if rs.opts.OplogReplay {
-		if err := rs.replayOplog(ctx); err != nil {
-			return err
-		}
+	if err := rs.finishOplog(ctx); err != nil {
+		return err
 	}
 	if !rs.opts.Drop {
 		if rs.opts.UsersAndRoles {
@@ -626,22 +635,4 @@ func (rs *restorer) results() ([]NamespaceStats, int64, int64, []string) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Namespace < out[j].Namespace })
 	return out, ins, fail, append([]string(nil), rs.errs...)
-}
-
-func (rs *restorer) replayOplog(ctx context.Context) error {
-	if len(rs.oplog) == 0 {
-		return nil
-	}
-	admin := rs.client.Database("admin")
-	for start := 0; start < len(rs.oplog); start += 1000 {
-		end := min(start+1000, len(rs.oplog))
-		ops := make(bson.A, 0, end-start)
-		for _, op := range rs.oplog[start:end] {
-			ops = append(ops, op)
-		}
-		if err := admin.RunCommand(ctx, bson.D{{Key: "applyOps", Value: ops}}).Err(); err != nil {
-			return fmt.Errorf("oplog replay: the server refused applyOps: %w", err)
-		}
-	}
-	return nil
 }

@@ -17,6 +17,7 @@ type swapEntry struct {
 	oldView    bson.Raw // the existing view's listCollections answer; nil when not a view
 	newView    *target  // the view to create; nil for a collection
 	created    bool     // the target did not exist and this restore wrote it in place
+	gone       bool     // the oplog replay dropped tmp: the collection was dropped during the backup
 	timeseries bool     // created in place as a time-series collection (buckets to drop too)
 	phase      swapPhase
 }
@@ -56,7 +57,7 @@ func (rs *restorer) swapJournal() []*swapEntry {
 		case t.kind == kindView:
 			e.newView = t
 		case st.coll != t.coll:
-			e.tmp = st.coll
+			e.tmp, e.gone = st.coll, st.gone
 		default:
 			e.created = st.created
 			e.timeseries = t.kind == kindTimeseries
@@ -120,11 +121,15 @@ func (rs *restorer) makeRoom(ctx context.Context, e *swapEntry) error {
 func (rs *restorer) moveIn(ctx context.Context, e *swapEntry) error {
 	e.phase = swapMovingIn
 	var err error
-	if e.newView != nil {
+	switch {
+	case e.gone:
+		// Nothing to move in: the backup's state has no such collection. The existing one
+		// is aside, dropped at commit like any replaced collection.
+	case e.newView != nil:
 		err = rs.swapStep(ctx, "create the view "+e.ns(), func(wctx context.Context) error {
 			return rs.client.Database(e.db).RunCommand(wctx, createCommand(e.name, e.newView.meta)).Err()
 		})
-	} else {
+	default:
 		err = rs.swapStep(ctx, "rename "+e.db+"."+e.tmp+" to "+e.ns(), func(wctx context.Context) error {
 			return rs.renameCollection(wctx, e.db, e.tmp, e.name)
 		})

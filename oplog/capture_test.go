@@ -174,7 +174,7 @@ func TestCaptureAndReplayIsConsistent(t *testing.T) {
 	if ops < 50 || st.Entries < ops/2 {
 		t.Fatalf("writer made %d changes, capture holds %d entries: the test did not overlap the copy", ops, st.Entries)
 	}
-	toDst := func(ns string) (string, bool, error) {
+	toDst := func(_ context.Context, ns string) (string, bool, error) {
 		db, coll := splitNS(ns)
 		return dst.mongo.DB + "." + coll, db == src.mongo.DB, nil
 	}

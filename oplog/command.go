@@ -63,7 +63,7 @@ func (r *Replayer) onCollection(ctx context.Context, e *Entry, op collectionOp) 
 	if !ok || coll == "" {
 		return fmt.Errorf("%w: %s without a collection name", ErrBadEntry, first.Key())
 	}
-	target, ok, err := r.resolve(e.DB() + "." + coll)
+	target, ok, err := r.resolve(ctx, e.DB()+"."+coll)
 	if err != nil || !ok {
 		if !ok {
 			r.stats.Skipped++
@@ -123,7 +123,7 @@ func (r *Replayer) create(ctx context.Context, e *Entry, target string) error {
 	body := commandBody(e.O, "idIndex", "autoIndexId", "recordIdsReplicated")
 	for i, el := range body {
 		if el.Key == "viewOn" {
-			body[i].Value = r.viewSource(e.DB(), el.Value.(bson.RawValue), target)
+			body[i].Value = r.viewSource(ctx, e.DB(), el.Value.(bson.RawValue), target)
 		}
 	}
 	err := r.runOn(ctx, target, append(bson.D{{Key: "create", Value: coll}}, body...))
@@ -135,12 +135,12 @@ func (r *Replayer) create(ctx context.Context, e *Entry, target string) error {
 
 // viewSource maps the collection a view reads to its target name, when it goes to the
 // view's target database; otherwise the name stays.
-func (r *Replayer) viewSource(db string, v bson.RawValue, viewTarget string) any {
+func (r *Replayer) viewSource(ctx context.Context, db string, v bson.RawValue, viewTarget string) any {
 	src, ok := v.StringValueOK()
 	if !ok {
 		return v
 	}
-	t, ok, err := r.resolve(db + "." + src)
+	t, ok, err := r.resolve(ctx, db+"."+src)
 	tdb, tcoll := splitNS(t)
 	vdb, _ := splitNS(viewTarget)
 	if err != nil || !ok || tdb != vdb {
@@ -173,7 +173,7 @@ func (r *Replayer) dropDatabase(ctx context.Context, e *Entry) error {
 	sort.Strings(sources)
 	r.stats.Commands++
 	for _, ns := range sources {
-		target, ok, err := r.resolve(ns)
+		target, ok, err := r.resolve(ctx, ns)
 		if err != nil {
 			return err
 		}
@@ -197,11 +197,11 @@ func (r *Replayer) rename(ctx context.Context, e *Entry) error {
 	if !okFrom || !okTo {
 		return fmt.Errorf("%w: renameCollection without its two namespaces", ErrBadEntry)
 	}
-	tFrom, inFrom, err := r.resolve(from)
+	tFrom, inFrom, err := r.resolve(ctx, from)
 	if err != nil {
 		return err
 	}
-	tTo, inTo, err := r.resolve(to)
+	tTo, inTo, err := r.resolve(ctx, to)
 	if err != nil {
 		return err
 	}
@@ -355,7 +355,7 @@ func (r *Replayer) legacyIndexInsert(ctx context.Context, e *Entry) error {
 	if !ok {
 		return fmt.Errorf("%w: index insert without ns", ErrBadEntry)
 	}
-	target, ok, err := r.resolve(ns)
+	target, ok, err := r.resolve(ctx, ns)
 	if err != nil || !ok {
 		if !ok {
 			r.stats.Skipped++

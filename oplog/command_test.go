@@ -1,6 +1,7 @@
 package oplog
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -107,7 +108,7 @@ func TestReplayRenameIsIdempotent(t *testing.T) {
 
 func TestReplayRenameAcrossSelectionRefused(t *testing.T) {
 	b := newBed(t)
-	only := func(ns string) (string, bool, error) {
+	only := func(_ context.Context, ns string) (string, bool, error) {
 		if ns == "src.a" {
 			return b.mongo.DB + ".a", true, nil
 		}
@@ -147,7 +148,7 @@ func TestReplayLimitAndOrder(t *testing.T) {
 
 func TestReplayTargetFilter(t *testing.T) {
 	b := newBed(t)
-	onlyA := func(ns string) (string, bool, error) {
+	onlyA := func(_ context.Context, ns string) (string, bool, error) {
 		_, coll := splitNS(ns)
 		return b.mongo.DB + ".renamed_" + coll, coll == "a", nil
 	}

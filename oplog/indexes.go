@@ -147,12 +147,16 @@ func (c *IndexCatalog) renamedCollection(from, to string) {
 // indexSpec turns a spec from a dump or an oplog entry into one for createIndexes: the
 // legacy ns and the version v are left out (the server picks its own, as mongorestore
 // lets it), whole-number key values of any numeric type become int32 (some servers
-// refuse 1.0 as a direction), key order is kept. ok is false for the default _id index.
+// refuse 1.0 as a direction), key order is kept. ok is false for the default _id index
+// and for a spec without a name.
 func indexSpec(raw bson.Raw) (spec bson.D, ok bool, err error) {
 	name, hasName := raw.Lookup("name").StringValueOK()
 	key, hasKey := raw.Lookup("key").DocumentOK()
-	if !hasName || !hasKey {
-		return nil, false, fmt.Errorf("%w: index spec without a name or a key: %s", ErrBadEntry, raw)
+	switch {
+	case !hasName:
+		return nil, false, nil // mongorestore leaves out a spec without a name too
+	case !hasKey:
+		return nil, false, fmt.Errorf("%w: index %q has no key document", ErrBadEntry, name)
 	}
 	if isIDKey(key) {
 		return nil, false, nil

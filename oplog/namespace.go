@@ -1,13 +1,14 @@
 package oplog
 
 import (
+	"context"
 	"strings"
 )
 
 // TargetFunc decides where the entries of a source namespace ("db.collection") go: the
 // target namespace, or ok=false to leave them out. Restore uses it for namespace filters,
 // renames, and the temporary collections of --drop. It is called once per namespace.
-type TargetFunc func(ns string) (target string, ok bool, err error)
+type TargetFunc func(ctx context.Context, ns string) (target string, ok bool, err error)
 
 // configCollectionsKept are the config collections a dump keeps (and a replay applies),
 // as mongodump and mongorestore do; the rest of config is the server's own bookkeeping.
@@ -43,7 +44,7 @@ type resolved struct {
 }
 
 // resolve maps a source namespace to its target, with the built-in exclusions first.
-func (r *Replayer) resolve(ns string) (string, bool, error) {
+func (r *Replayer) resolve(ctx context.Context, ns string) (string, bool, error) {
 	if res, seen := r.targets[ns]; seen {
 		return res.target, res.ok, nil
 	}
@@ -51,7 +52,7 @@ func (r *Replayer) resolve(ns string) (string, bool, error) {
 	if internalReason(ns) != "" {
 		res = resolved{}
 	} else if r.opts.Target != nil {
-		t, ok, err := r.opts.Target(ns)
+		t, ok, err := r.opts.Target(ctx, ns)
 		if err != nil {
 			return "", false, err
 		}

@@ -178,7 +178,7 @@ func (r *Replayer) crud(ctx context.Context, e *Entry) error {
 	if e.Op == "i" && isLegacyIndexNS(e.NS) {
 		return r.legacyIndexInsert(ctx, e)
 	}
-	target, ok, err := r.resolve(e.NS)
+	target, ok, err := r.resolve(ctx, e.NS)
 	if err != nil || !ok {
 		if !ok {
 			r.stats.Skipped++

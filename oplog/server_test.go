@@ -37,7 +37,7 @@ func newBed(t testing.TB) *bed {
 }
 
 // intoBed maps every source database onto the test database.
-func (b *bed) intoBed(ns string) (string, bool, error) {
+func (b *bed) intoBed(_ context.Context, ns string) (string, bool, error) {
 	_, coll := splitNS(ns)
 	return b.mongo.DB + "." + coll, true, nil
 }

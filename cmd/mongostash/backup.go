@@ -12,6 +12,7 @@ import (
 
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/stream"
 )
@@ -29,6 +30,7 @@ type backupCmd struct {
 	IncludeConfig    bool     `name:"include-config" env:"BACKUP_INCLUDE_CONFIG" help:"With no database named, dump the config database too."`
 	AllowEmpty       bool     `name:"allow-empty" env:"BACKUP_ALLOW_EMPTY" help:"Succeed (and store an empty backup) when there is nothing to dump."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"BACKUP_USERS_AND_ROLES" help:"Also dump users and roles: admin's for a full dump, the database's own with MONGO_DATABASE."`
+	Oplog            string   `name:"oplog" env:"BACKUP_OPLOG" default:"auto" enum:"auto,true,false" help:"Capture the oplog during the backup, so that it restores to one consistent moment (its end): auto = when the server is a replica-set member with a readable oplog; true = required."`
 	Engine           string   `name:"engine" env:"BACKUP_ENGINE" default:"native" enum:"native,mongotools" help:"native: read through the Go driver; mongotools: run the external mongodump --archive (fallback)."`
 	MongodumpPath    string   `name:"mongodump-path" env:"MONGODUMP_PATH" help:"mongodump binary for --engine mongotools (default: found on PATH)."`
 
@@ -70,6 +72,10 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 		}
 		defer client.Disconnect(context.WithoutCancel(ctx))
 	}
+	withOplog, err := c.oplogWanted(ctx, a, client)
+	if err != nil {
+		return runResult{}, err
+	}
 
 	started := time.Now().UTC()
 	key := catalog.BackupKey(c.Store.Prefix, started, comp, enc.Encryption())
@@ -86,6 +92,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 		AllowEmpty:    c.AllowEmpty,
 		UsersAndRoles: c.UsersAndRoles,
 		IncludeConfig: c.IncludeConfig,
+		Oplog:         withOplog,
 		ToolVersion:   "mongostash " + version,
 		Logger:        a.log,
 		Progress:      &dump.Progress{},
@@ -120,6 +127,10 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	for _, n := range stats.Namespaces {
 		m.Namespaces = append(m.Namespaces, catalog.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: catalog.FormatCRC(n.CRC)})
 	}
+	if o := stats.Oplog; o != nil {
+		m.Oplog = &catalog.OplogRange{Start: catalog.Timestamp(o.Start), End: catalog.Timestamp(o.End), Entries: o.Entries}
+		log = log.With("consistent_at", oplog.Time(o.End).Format(time.RFC3339), "oplog_entries", o.Entries)
+	}
 	// The manifest is written last: its presence is what marks the backup complete.
 	if err := catalog.SealBackup(context.WithoutCancel(ctx), store, key, m); err != nil {
 		return runResult{}, fmt.Errorf("backup %s: the data was uploaded but the backup could not be marked complete: %w", key, err)
@@ -130,6 +141,33 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 		"databases", strings.Join(stats.Databases, ","), "duration", dur.Round(time.Millisecond).String(),
 		"throughput_mb_s", fmt.Sprintf("%.1f", float64(stats.Bytes)/1e6/max(dur.Seconds(), 1e-9)))
 	return runResult{Bytes: put.Size, Documents: stats.Documents}, nil
+}
+
+// oplogWanted decides whether the backup captures the oplog: --oplog=auto asks the
+// server whether it is a replica-set member whose oplog this user can read.
+func (c *backupCmd) oplogWanted(ctx context.Context, a *app, client *mongo.Client) (bool, error) {
+	switch {
+	case c.Oplog == "false":
+		return false, nil
+	case c.Engine == "mongotools" && c.Oplog == "true":
+		return false, usagef("--oplog=true needs --engine native (mongodump captures the oplog of full dumps only, and mongostash could not record the range)")
+	case c.Engine == "mongotools":
+		a.log.Info("backup without an oplog: --engine mongotools does not capture one")
+		return false, nil
+	case c.Oplog == "true":
+		return true, nil
+	}
+	av, err := oplog.Probe(ctx, client)
+	if err != nil {
+		return false, err
+	}
+	switch {
+	case !av.ReplicaSet:
+		a.log.Info("backup without an oplog: the server is not a replica-set member, so the backup is not consistent at one moment (--oplog=true to capture one anyway)")
+	case !av.Readable:
+		a.log.Info("backup without an oplog: the oplog cannot be read, so the backup is not consistent at one moment", "reason", av.Reason)
+	}
+	return av.ReplicaSet && av.Readable, nil
 }
 
 // backupStream runs the pipeline driver → archive → compressor → encryption → store in one

@@ -8,6 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/oplog"
 	s3store "github.com/mongostash/mongostash/storage/s3"
 )
 
@@ -24,6 +25,8 @@ var hints = []struct {
 	{dump.ErrNothingToRestore, "check MONGO_DATABASE, --ns-include/--ns-exclude and --ns-from/--ns-to"},
 	{s3store.ErrUploadLeft, "prune --abort-stale-uploads removes multipart uploads older than 24h"},
 	{s3store.ErrStalled, "the S3 endpoint accepted the connection but stopped answering: check the endpoint, proxies and load balancers; S3_TIMEOUT sets how long silence is waited for"},
+	{oplog.ErrNoOplog, "--oplog=auto backs up without one when the server has none; --oplog=false never captures it"},
+	{dump.ErrNoOplogToReplay, "--oplog-replay=auto restores it without a replay"},
 }
 
 // mongoLostHint is added to errors of a connection to MongoDB that was lost or went silent.
@@ -33,7 +36,7 @@ const mongoLostHint = "the connection to MongoDB was lost or the server stopped 
 func skipHint(reason string) string {
 	switch reason {
 	case dump.SkipOplog:
-		return reason + ": --oplog-replay applies it"
+		return reason + ": --oplog-replay=auto or true applies it"
 	case dump.SkipUsersAndRoles:
 		return reason + ": --users-and-roles restores them"
 	}

@@ -33,6 +33,10 @@ type listEntry struct {
 	// manifest, whichever ends later): the backup cannot be deleted before then.
 	LockMode    string     `json:"lock_mode,omitempty"`
 	LockedUntil *time.Time `json:"locked_until,omitempty"`
+	// ConsistentAt is the moment a backup made with an oplog restores to (its oplog's
+	// end); absent for a backup without one.
+	ConsistentAt *time.Time          `json:"consistent_at,omitempty"`
+	Oplog        *catalog.OplogRange `json:"oplog,omitempty"`
 }
 
 func (c *listCmd) Run(ctx context.Context, a *app) error {
@@ -60,6 +64,10 @@ func (c *listCmd) Run(ctx context.Context, a *app) error {
 		if b.Complete() {
 			e.Databases = b.Manifest.Databases
 			e.Documents = b.Manifest.Documents()
+			if o := b.Manifest.Oplog; o != nil {
+				at := o.End.Time()
+				e.ConsistentAt, e.Oplog = &at, o
+			}
 		}
 		if until := b.LockedUntil(now); !until.IsZero() {
 			until = until.UTC()
@@ -80,6 +88,9 @@ func (c *listCmd) Run(ctx context.Context, a *app) error {
 			"size-mismatch":    fmt.Sprintf("SIZE MISMATCH (%s)", e.Problem),
 			"invalid-manifest": "INVALID MANIFEST (see verify)",
 		}[e.State]
+		if e.State == "complete" && e.ConsistentAt != nil {
+			state = "complete, consistent at " + e.ConsistentAt.Format(time.RFC3339)
+		}
 		docs := "-"
 		if e.Complete {
 			docs = fmt.Sprint(e.Documents)

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/dump/ns"
+	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/stream"
 )
 
@@ -31,7 +33,8 @@ type restoreCmd struct {
 	NoIndexRestore   bool     `name:"no-index-restore" help:"Do not build the backup's indexes."`
 	Bypass           bool     `name:"bypass-document-validation" help:"Insert documents even if they fail the collection's validator."`
 	StopOnError      bool     `name:"stop-on-error" help:"Stop at the first document the server refuses."`
-	OplogReplay      bool     `name:"oplog-replay" help:"Apply the backup's oplog entries after the collections (backups made with an oplog)."`
+	OplogReplay      string   `name:"oplog-replay" env:"RESTORE_OPLOG_REPLAY" default:"auto" enum:"auto,true,false" help:"Replay the backup's oplog after the collections, to its consistent moment: auto = when the backup has one; true = required."`
+	OplogLimit       string   `name:"oplog-limit" env:"RESTORE_OPLOG_LIMIT" placeholder:"TS|TIME" help:"Replay only the oplog entries before this timestamp (<seconds>,<ordinal>) or RFC 3339 time (exclusive)."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"RESTORE_USERS_AND_ROLES" help:"Also restore the backup's users and roles (merged by the server with _mergeAuthzCollections)."`
 	PreserveUUID     bool     `name:"preserve-uuid" help:"Create collections with the UUIDs of the backup (needs --drop)."`
 	BatchSize        int      `name:"batch-size" env:"RESTORE_BATCH_SIZE" default:"1000" help:"Documents per insert."`
@@ -69,10 +72,15 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	if err != nil {
 		return runResult{}, err
 	}
+	limit, err := c.oplogLimit()
+	if err != nil {
+		return runResult{}, err
+	}
 	opts := dump.RestoreOptions{
 		Filter: filter, Renamer: renamer, Drop: c.Drop, DryRun: c.DryRun,
 		NoIndex: c.NoIndexRestore, Bypass: c.Bypass, StopOnError: c.StopOnError,
-		OplogReplay: c.OplogReplay, BatchDocs: c.BatchSize, Workers: c.Workers,
+		OplogReplay: c.OplogReplay != "false", OplogRequired: c.OplogReplay == "true", OplogLimit: limit,
+		BatchDocs: c.BatchSize, Workers: c.Workers,
 		UsersAndRoles: c.UsersAndRoles, PreserveUUID: c.PreserveUUID,
 		Progress: &dump.Progress{}, Logger: a.log,
 	}
@@ -132,6 +140,9 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 		}
 		return runResult{}, fmt.Errorf("restore %s: %w", src.name, withHint(err))
 	}
+	if o := stats.Oplog; o != nil && o.Entries > 0 && !c.DryRun {
+		log = log.With("oplog_entries", o.Entries, "restored_to", oplog.Time(o.Last).Format(time.RFC3339))
+	}
 	verb := "restore complete"
 	if c.DryRun {
 		verb = "dry run complete: the backup decodes and every checksum matches; nothing was written"
@@ -142,6 +153,18 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	log.Info(verb, "collections", len(stats.Namespaces), "documents", stats.Inserted,
 		"read_bytes", counted.n, "duration", time.Since(start).Round(time.Millisecond).String())
 	return runResult{Bytes: counted.n, Documents: stats.Inserted}, nil
+}
+
+// oplogLimit parses --oplog-limit (zero when unset).
+func (c *restoreCmd) oplogLimit() (bson.Timestamp, error) {
+	if c.OplogLimit == "" {
+		return bson.Timestamp{}, nil
+	}
+	ts, err := oplog.ParseLimit(c.OplogLimit)
+	if err != nil {
+		return ts, usagef("--oplog-limit: %v", err)
+	}
+	return ts, nil
 }
 
 // namespaceFilter combines MONGO_DATABASE (the seed's --nsInclude=<db>.* scope) with
@@ -172,9 +195,14 @@ func (c *restoreCmd) mongorestore(ctx context.Context, a *app, plain io.Reader, 
 	args := dump.MongorestoreArgs{
 		NsInclude: c.NsInclude, NsExclude: c.NsExclude, NsFrom: c.NsFrom, NsTo: c.NsTo,
 		Drop: c.Drop, DryRun: c.DryRun, NoIndexRestore: c.NoIndexRestore, Bypass: c.Bypass,
-		StopOnError: c.StopOnError, OplogReplay: c.OplogReplay, PreserveUUID: c.PreserveUUID,
+		StopOnError: c.StopOnError, OplogReplay: c.OplogReplay == "true", PreserveUUID: c.PreserveUUID,
 		DBUsersAndRoles: c.UsersAndRoles && c.Mongo.Database != "", Workers: c.Workers,
 	}
+	limit, err := c.oplogLimit()
+	if err != nil {
+		return err
+	}
+	args.OplogLimit = limit
 	if c.Mongo.Database != "" {
 		// MONGO_DATABASE scopes the restore as the seed's --nsInclude=<db>.* did.
 		args.NsInclude = append([]string{escapePattern(c.Mongo.Database) + ".*"}, c.NsInclude...)

@@ -52,6 +52,11 @@ func (c *verifyCmd) Run(ctx context.Context, a *app) error {
 	if src.manifest != nil {
 		manifestState = "manifest: size, SHA-256 and per-namespace counts and CRCs checked"
 	}
+	if src.manifest != nil && src.manifest.Oplog != nil {
+		o := src.manifest.Oplog
+		fmt.Fprintf(a.stdout, "consistent at %s (oplog %d,%d to %d,%d, %d entries)\n",
+			o.End.Time().Format(time.RFC3339), o.Start.T, o.Start.I, o.End.T, o.End.I, o.Entries)
+	}
 	a.log.Info("backup verified", "source", src.name, "compression", layers.Compression, "encryption", layers.Encryption.String(), "collections", len(vs.Namespaces),
 		"documents", vs.Documents, "size", stored.n, "sha256", stored.sha256(),
 		"server_version", vs.Prelude.Header.ServerVersion, "detail", manifestState,
