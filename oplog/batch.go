@@ -39,6 +39,13 @@ func (r *Replayer) forgetAll(b *nsBatch) {
 }
 
 func (r *Replayer) remember(b *nsBatch, key string, doc bson.Raw) {
+	if r.cached+len(doc) > r.opts.CacheBytes {
+		// Full: start over rather than grow. Documents the replay no longer knows are
+		// read again if a diff needs them.
+		for _, other := range r.batches {
+			r.forgetAll(other)
+		}
+	}
 	if old, ok := b.known[key]; ok {
 		b.kbytes -= len(old) + len(key)
 		r.cached -= len(old) + len(key)
@@ -90,15 +97,7 @@ func (r *Replayer) flush(ctx context.Context, b *nsBatch) error {
 			ready = append(ready, keep)
 		}
 	}
-	if err := r.execute(ctx, b, ready); err != nil {
-		return err
-	}
-	if r.cached > r.opts.CacheBytes {
-		for _, other := range r.batches {
-			r.forgetAll(other)
-		}
-	}
-	return nil
+	return r.execute(ctx, b, ready)
 }
 
 // simulate follows a write on what the replay knows of its document (cur, when known;

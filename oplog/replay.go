@@ -26,8 +26,8 @@ type Options struct {
 	// so that a dropDatabase entry drops them too.
 	Known []string
 	// BatchOps and BatchBytes bound one namespace's batch of writes (defaults 1000 and
-	// 8 MiB); PendingBytes bounds the writes waiting in all batches (default 16 MiB) and
-	// CacheBytes the documents remembered to apply diffs (default 8 MiB).
+	// 4 MiB); PendingBytes bounds the writes waiting in all batches (default 8 MiB) and
+	// CacheBytes the documents remembered to apply diffs (default 4 MiB).
 	BatchOps, BatchBytes, PendingBytes, CacheBytes int
 	// SpoolDir is where transactions larger than SpoolMemory go while they wait for
 	// their commit ("" = the system's temporary directory).
@@ -41,13 +41,13 @@ func (o Options) withDefaults() Options {
 		o.BatchOps = 1000
 	}
 	if o.BatchBytes <= 0 {
-		o.BatchBytes = 8 << 20
+		o.BatchBytes = 4 << 20
 	}
 	if o.PendingBytes <= 0 {
-		o.PendingBytes = 16 << 20
+		o.PendingBytes = 8 << 20
 	}
 	if o.CacheBytes <= 0 {
-		o.CacheBytes = 8 << 20
+		o.CacheBytes = 4 << 20
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
