@@ -61,7 +61,8 @@ func makePlan(p *archive.Prelude, opts RestoreOptions) (*plan, error) {
 			continue
 		}
 		_, isAuth := authKind(e)
-		if opts.Filter != nil && !opts.Filter.Match(source) && !(isAuth && opts.UsersAndRoles) {
+		isOplog := e.DB == "" && e.Collection == "oplog" // filtered entry by entry by the replay
+		if opts.Filter != nil && !opts.Filter.Match(source) && !(isAuth && opts.UsersAndRoles) && !isOplog {
 			pl.skipped[dataNS] = skippedByFilter
 			continue
 		}
@@ -72,7 +73,7 @@ func makePlan(p *archive.Prelude, opts RestoreOptions) (*plan, error) {
 			pl.order = append(pl.order, dataNS)
 			continue
 		}
-		if e.DB == "" && e.Collection == "oplog" {
+		if isOplog {
 			t.kind = kindOplog
 			pl.targets[dataNS] = t
 			pl.order = append(pl.order, dataNS)

@@ -202,7 +202,7 @@ func (c *Capture) checkOverflow(ctx context.Context) error {
 	}
 	return fmt.Errorf("%w: the backup needs the entries from %s on, but the oldest entry left is %s: "+
 		"the oplog holds about %s of writes and this backup has run for %s. "+
-		"Make the oplog larger than the writes of a whole backup (replSetResizeOplog), or run the backup when fewer writes happen; nothing was stored",
+		"Make the oplog larger than the writes of a whole backup (replSetResizeOplog), or run the backup when fewer writes happen",
 		ErrOverflow, FormatTimestamp(c.start), describeTS(oldest, ok), window, time.Since(c.began).Round(time.Second))
 }
 

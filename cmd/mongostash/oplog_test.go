@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/mongostash/mongostash/internal/sample"
+	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/oplog"
+)
+
+// The oplog tests run one after another (no t.Parallel): they create, empty and drop the
+// test server's local.oplog.rs, which FerretDB v1 writes to once it exists. They drop it
+// when done, so that the parallel tests that follow do not pay for an oplog.
+
+// withOplog creates the capped local.oplog.rs for the test and drops it afterwards.
+func withOplog(t *testing.T, client *mongo.Client) {
+	t.Helper()
+	local := client.Database("local")
+	err := local.RunCommand(context.Background(), bson.D{{Key: "create", Value: "oplog.rs"}, {Key: "capped", Value: true}, {Key: "size", Value: int64(1 << 30)}}).Err()
+	var ce mongo.CommandError
+	if err != nil && !(errors.As(err, &ce) && ce.Code == 48) {
+		t.Fatalf("create local.oplog.rs: %v", err)
+	}
+	t.Cleanup(func() { _ = local.Collection("oplog.rs").Drop(context.Background()) })
+	if _, err := client.Database("clitest_seed").Collection("seed").InsertOne(context.Background(), bson.D{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newestTS(t *testing.T, client *mongo.Client) bson.Timestamp {
+	t.Helper()
+	src, err := oplog.OpenSource(context.Background(), client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, _, err := src.Newest(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// TestBackupWithOplogRestoresTheConsistentPoint is the feature end to end: a writer
+// changes three collections all through `backup --oplog=true`; `list` and `verify` show
+// the consistent point; `restore` (replay on by default) into another database gives
+// exactly the source at that point: every document of the written collections as it was
+// then, every other collection as it is, with their options and indexes.
+func TestBackupWithOplogRestoresTheConsistentPoint(t *testing.T) {
+	b := newBed(t)
+	withOplog(t, b.mongo.Client)
+	ctx := context.Background()
+	if _, err := sample.Load(ctx, b.mongo.Client, b.mongo.DB, 1500); err != nil {
+		t.Fatal(err)
+	}
+	written := []string{"w1", "w2", "w3"}
+	initial, err := sample.PrepareWriterCollections(ctx, b.mongo.Client, b.mongo.DB, written...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setup := newestTS(t, b.mongo.Client)
+	w := sample.StartWriter(b.mongo.Client, b.mongo.DB, written...)
+	if err := w.WaitChanges(20); err != nil {
+		t.Fatal(err)
+	}
+	e := b.env.with("BACKUP_OPLOG", "true")
+	r := mustRun(t, e, "backup")
+	if err := w.WaitChanges(20); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Halt(ctx, setup); err != nil {
+		t.Fatal(err)
+	}
+
+	var list []listEntry
+	if err := json.Unmarshal([]byte(mustRun(t, e, "list", "--json").stdout), &list); err != nil || len(list) != 1 {
+		t.Fatalf("list --json: %v %v", list, err)
+	}
+	o := list[0].Oplog
+	if o == nil || list[0].ConsistentAt == nil || o.Entries == 0 || !list[0].ConsistentAt.Equal(o.End.Time()) {
+		t.Fatalf("list: %+v", list[0])
+	}
+	at := list[0].ConsistentAt.Format(time.RFC3339)
+	if out := mustRun(t, e, "list").stdout; !strings.Contains(out, "consistent at "+at) {
+		t.Errorf("list table lacks the consistent point %s:\n%s", at, out)
+	}
+	if out := mustRun(t, e, "verify", "latest").stdout; !strings.Contains(out, "consistent at "+at) {
+		t.Errorf("verify lacks the consistent point:\n%s", out)
+	}
+	if !strings.Contains(r.stderr, `"consistent_at"`) {
+		t.Errorf("backup log lacks consistent_at:\n%s", r.stderr)
+	}
+	end := bson.Timestamp{T: o.End.T, I: o.End.I}
+	want, upToEnd := w.StateAt(initial, end)
+	_, upToStart := w.StateAt(initial, bson.Timestamp{T: o.Start.T, I: o.Start.I})
+	if upToEnd-upToStart < 5 || w.Changes() == upToEnd {
+		t.Fatalf("writer changes: %d before the start, %d before the end, %d in all: no overlap with the backup", upToStart, upToEnd, w.Changes())
+	}
+
+	target := testenv.UniqueName("r")
+	t.Cleanup(func() { _ = b.mongo.Client.Database(target).Drop(context.Background()) })
+	rr := mustRun(t, e, "restore", "--ns-from", b.mongo.DB+".*", "--ns-to", target+".*")
+	if !strings.Contains(rr.stderr, `"oplog_entries"`) {
+		t.Errorf("restore log does not report the replay:\n%s", rr.stderr)
+	}
+	got, exp := takeSnapshot(t, b.mongo.Client, target), takeSnapshot(t, b.mongo.Client, b.mongo.DB)
+	for _, c := range written {
+		cs := exp[c]
+		cs.docs = sortedByID(want[c])
+		exp[c] = cs
+	}
+	compareSnapshots(t, got, exp)
+	t.Logf("writer changes: %d before the backup's start, %d during it, %d after its end", upToStart, upToEnd-upToStart, w.Changes()-upToEnd)
+}
+
+func sortedByID(m map[int32]bson.Raw) []bson.Raw {
+	ids := make([]int, 0, len(m))
+	for id := range m {
+		ids = append(ids, int(id))
+	}
+	sort.Ints(ids)
+	out := make([]bson.Raw, len(ids))
+	for i, id := range ids {
+		out[i] = m[int32(id)]
+	}
+	return out
+}
+
+// TestBackupOplogOverflowStoresNothing: the oplog rolls over while the backup runs (an
+// oplog too small for it, played here by deleting every entry but the newest, all the
+// time): the backup fails saying what to do, and stores nothing.
+func TestBackupOplogOverflowStoresNothing(t *testing.T) {
+	b := newBed(t)
+	withOplog(t, b.mongo.Client)
+	ctx := context.Background()
+	if _, err := sample.Load(ctx, b.mongo.Client, b.mongo.DB, 1500); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sample.PrepareWriterCollections(ctx, b.mongo.Client, b.mongo.DB, "w"); err != nil {
+		t.Fatal(err)
+	}
+	w := sample.StartWriter(b.mongo.Client, b.mongo.DB, "w")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the rollover: everything but the newest entry goes
+		defer wg.Done()
+		oplogColl := b.mongo.Client.Database("local").Collection("oplog.rs")
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			newest := newestTS(t, b.mongo.Client)
+			_, _ = oplogColl.DeleteMany(ctx, bson.D{{Key: "ts", Value: bson.D{{Key: "$lt", Value: newest}}}})
+		}
+	}()
+	r := runCLI(t, b.env.with("BACKUP_OPLOG", "true"), "backup")
+	close(stop)
+	wg.Wait()
+	if err := w.Halt(ctx, bson.Timestamp{}); err != nil && !strings.Contains(err.Error(), "oplog entr") {
+		t.Fatal(err) // (its changes cannot be matched with entries that were deleted)
+	}
+	if r.code == 0 || !strings.Contains(r.stderr, "oplog rolled over") || !strings.Contains(r.stderr, "Make the oplog larger") || !strings.Contains(r.stderr, "nothing was stored") {
+		t.Fatalf("backup during a rollover: %s", r)
+	}
+	if keys := listKeys(t, b); len(keys) != 0 {
+		t.Errorf("objects left: %v", keys)
+	}
+}
+
+// TestBackupOplogModes: --oplog=auto on a server that is not a replica-set member (FerretDB
+// v1 reports none) backs up without an oplog and says so; --oplog=true without a readable
+// oplog fails before anything is stored, with the hint; --oplog-replay=true refuses a
+// backup without an oplog.
+func TestBackupOplogModes(t *testing.T) {
+	b := newBed(t)
+	if _, err := b.mongo.Client.Database(b.mongo.DB).Collection("c").InsertOne(context.Background(), bson.D{}); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.mongo.Client.Database("local").Collection("oplog.rs").Drop(context.Background())
+	r := runCLI(t, b.env.with("BACKUP_OPLOG", "true"), "backup")
+	if r.code == 0 || !strings.Contains(r.stderr, "no readable oplog") || !strings.Contains(r.stderr, "--oplog=auto") {
+		t.Errorf("--oplog=true without an oplog: %s", r)
+	}
+	if keys := listKeys(t, b); len(keys) != 0 {
+		t.Errorf("objects left: %v", keys)
+	}
+	r = mustRun(t, b.env, "backup")
+	if !strings.Contains(r.stderr, "backup without an oplog: the server is not a replica-set member") {
+		t.Errorf("auto did not say why there is no oplog:\n%s", r.stderr)
+	}
+	var list []listEntry
+	if err := json.Unmarshal([]byte(mustRun(t, b.env, "list", "--json").stdout), &list); err != nil || len(list) != 1 || list[0].Oplog != nil {
+		t.Errorf("list: %+v %v", list, err)
+	}
+	target := testenv.UniqueName("r")
+	r = runCLI(t, b.env, "restore", "--oplog-replay=true", "--ns-from", b.mongo.DB+".*", "--ns-to", target+".*")
+	if r.code == 0 || !strings.Contains(r.stderr, "no oplog to replay") {
+		t.Errorf("--oplog-replay=true without an oplog: %s", r)
+	}
+	r = runCLI(t, b.env, "restore", "--oplog-limit", "yesterday")
+	if r.code != 2 || !strings.Contains(r.stderr, "--oplog-limit") {
+		t.Errorf("bad --oplog-limit: %s", r)
+	}
+}
