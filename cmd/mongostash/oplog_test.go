@@ -1,18 +1,26 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
+	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/internal/sample"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
@@ -212,5 +220,99 @@ func TestBackupOplogModes(t *testing.T) {
 	r = runCLI(t, b.env, "restore", "--oplog-limit", "yesterday")
 	if r.code != 2 || !strings.Contains(r.stderr, "--oplog-limit") {
 		t.Errorf("bad --oplog-limit: %s", r)
+	}
+}
+
+// stockTool finds a mongo-tools program on PATH or in /opt/mongo-tools/bin (installed on
+// the development machine, not on a fresh clone).
+func stockTool(t *testing.T, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	p := filepath.Join("/opt/mongo-tools/bin", name)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	t.Skipf("%s is not installed (PATH or /opt/mongo-tools/bin): the stock-tool check of the oplog namespace is skipped", name)
+	return ""
+}
+
+// TestStockToolsReadOurOplog: stock mongorestore accepts our archive's oplog namespace
+// (--oplogReplay --dryRun finds it in the prelude; a full restore reads its blocks and
+// their CRC and restores the collections), and bsondump reads its entries. The replay
+// itself needs applyOps, which no test-bed server has.
+func TestStockToolsReadOurOplog(t *testing.T) {
+	mongorestore, bsondump := stockTool(t, "mongorestore"), stockTool(t, "bsondump")
+	b := newBed(t)
+	withOplog(t, b.mongo.Client)
+	ctx := context.Background()
+	if _, err := sample.Load(ctx, b.mongo.Client, b.mongo.DB, 300); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sample.PrepareWriterCollections(ctx, b.mongo.Client, b.mongo.DB, "w"); err != nil {
+		t.Fatal(err)
+	}
+	w := sample.StartWriter(b.mongo.Client, b.mongo.DB, "w")
+	mustRun(t, b.env.with("BACKUP_OPLOG", "true", "BACKUP_COMPRESSION", "none"), "backup")
+	_ = w.Halt(ctx, bson.Timestamp{})
+	keys := listKeys(t, b)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "backup.archive")
+	obj, err := b.bucket.Client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(b.bucket.Name), Key: aws.String(keys[0])})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(obj.Body)
+	obj.Body.Close()
+	if err != nil || os.WriteFile(file, data, 0o600) != nil {
+		t.Fatal(err)
+	}
+	tool := func(bin string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(bin, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s %s: %v\n%s", filepath.Base(bin), strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	out := tool(mongorestore, "--uri="+b.mongo.URL, "--archive="+file, "--oplogReplay", "--dryRun", "-v")
+	if !strings.Contains(out, "oplog") {
+		t.Errorf("mongorestore --dryRun does not mention the oplog:\n%s", out)
+	}
+	target := testenv.UniqueName("stock")
+	t.Cleanup(func() { _ = b.mongo.Client.Database(target).Drop(context.Background()) })
+	// (--noIndexRestore: mongorestore's createIndexes carries an "ns" option FerretDB v1 refuses.)
+	tool(mongorestore, "--uri="+b.mongo.URL, "--archive="+file, "--noIndexRestore", "--nsFrom="+b.mongo.DB+".*", "--nsTo="+target+".*")
+	if n, err := b.mongo.Client.Database(target).Collection("orders").CountDocuments(ctx, bson.D{}); err != nil || n == 0 {
+		t.Errorf("stock restore of our archive: %d orders, %v", n, err)
+	}
+	// The oplog entries, as a .bson file for bsondump.
+	ar := archive.NewReader(bytes.NewReader(data))
+	if _, err := ar.Prelude(); err != nil {
+		t.Fatal(err)
+	}
+	var entries bytes.Buffer
+	n := 0
+	for {
+		rec, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.DB == "" && rec.Doc != nil {
+			entries.Write(rec.Doc)
+			n++
+		}
+	}
+	oplogFile := filepath.Join(dir, "oplog.bson")
+	if err := os.WriteFile(oplogFile, entries.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = tool(bsondump, "--objcheck", oplogFile)
+	if got := strings.Count(out, `"op":`); n == 0 || got != n {
+		t.Errorf("bsondump printed %d entries, the archive's oplog holds %d:\n%s", got, n, out)
 	}
 }
