@@ -1,0 +1,129 @@
+package oplog
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongostash/mongostash/internal/testenv"
+)
+
+// benchDoc is an order-like document of about 250 bytes.
+func benchDoc(i int) bson.D {
+	return bson.D{{Key: "_id", Value: int32(i)}, {Key: "customer", Value: fmt.Sprintf("customer-%05d", i%997)},
+		{Key: "date", Value: bson.DateTime(1_700_000_000_000 + int64(i)*1000)}, {Key: "total", Value: float64(i%5000) / 7},
+		{Key: "items", Value: bson.A{bson.D{{Key: "sku", Value: fmt.Sprintf("sku-%06d", i)}, {Key: "qty", Value: int32(i % 9)}}}},
+		{Key: "note", Value: "an order placed through the shop, with a short note of about this size"}}
+}
+
+func insertEntries(n int) []bson.Raw {
+	out := make([]bson.Raw, n)
+	for i := range n {
+		raw, _ := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700000000, I: uint32(i + 1)}}, {Key: "t", Value: int64(1)},
+			{Key: "v", Value: int64(2)}, {Key: "op", Value: "i"}, {Key: "ns", Value: "src.c"}, {Key: "o", Value: benchDoc(i)},
+			{Key: "wall", Value: bson.DateTime(1700000000000)}})
+		out[i] = raw
+	}
+	return out
+}
+
+func timeReplay(b *testing.B, client *mongo.Client, db string, entries []bson.Raw, opts Options) time.Duration {
+	opts.Target = func(_ context.Context, ns string) (string, bool, error) {
+		_, coll := splitNS(ns)
+		return db + "." + coll, true, nil
+	}
+	start := time.Now()
+	r := NewReplayer(client, opts)
+	for _, e := range entries {
+		if err := r.Apply(context.Background(), e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if _, err := r.Close(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkReplayInsertRate compares, in one run against the test server, the replay of
+// an insert-heavy oplog (10,000 inserts) with the server's own batched insert rate
+// (InsertMany of 1,000 documents at a time, the same documents) and with an apply that
+// sends one write per entry (what mongorestore's one applyOps per entry amounts to), on
+// 1,000 entries: as one plain insert each (the cheapest single write, "one_by_one") and
+// as the replay's own write with batches of one (a replace-upsert, which FerretDB v1
+// makes far slower than an insert). Reported: entries or documents per second, ratios.
+func BenchmarkReplayInsertRate(b *testing.B) {
+	m := testenv.NewMongo(b)
+	const n, slow = 10000, 1000
+	entries := insertEntries(n)
+	docs := make([]any, n)
+	for i := range docs {
+		docs[i] = benchDoc(i)
+	}
+	var insert, replay, oneByOne, replayOne time.Duration
+	for i := 0; b.Loop(); i++ {
+		db := m.Client.Database(m.DB)
+		_ = db.Drop(context.Background())
+		start := time.Now()
+		for from := 0; from < n; from += 1000 {
+			if _, err := db.Collection("inserted").InsertMany(context.Background(), docs[from:from+1000], options.InsertMany().SetOrdered(false)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		insert += time.Since(start)
+		replay += timeReplay(b, m.Client, m.DB, entries, Options{})
+		start = time.Now()
+		for _, d := range docs[:slow] {
+			if _, err := db.Collection("single").InsertOne(context.Background(), d); err != nil {
+				b.Fatal(err)
+			}
+		}
+		oneByOne += time.Since(start)
+		_ = db.Collection("c").Drop(context.Background())
+		replayOne += timeReplay(b, m.Client, m.DB, entries[:slow], Options{BatchOps: 1})
+	}
+	rate := func(count int, d time.Duration) float64 { return float64(count*b.N) / d.Seconds() }
+	b.ReportMetric(rate(n, insert), "insert_docs/s")
+	b.ReportMetric(rate(n, replay), "replay_entries/s")
+	b.ReportMetric(rate(slow, oneByOne), "one_by_one_entries/s")
+	b.ReportMetric(rate(slow, replayOne), "replay_batch1_entries/s")
+	b.ReportMetric(rate(n, replay)/rate(n, insert), "replay/insert")
+	b.ReportMetric(rate(n, replay)/rate(slow, oneByOne), "replay/one_by_one")
+}
+
+// BenchmarkReplayUpdateRate replays 2,000 $v:2 updates of documents the replay does not
+// know yet (half of them in the operator form, half as diffs the replay applies after
+// reading the documents in batches), for the record.
+func BenchmarkReplayUpdateRate(b *testing.B) {
+	m := testenv.NewMongo(b)
+	const n = 2000
+	docs := make([]any, n)
+	entries := make([]bson.Raw, n)
+	for i := range n {
+		docs[i] = benchDoc(i)
+		diff := bson.D{{Key: "u", Value: bson.D{{Key: "total", Value: float64(i)}}}}
+		if i%2 == 1 {
+			diff = bson.D{{Key: "sitems", Value: bson.D{{Key: "a", Value: true}, {Key: "s0", Value: bson.D{{Key: "u", Value: bson.D{{Key: "qty", Value: int32(1)}}}}}}}}
+		}
+		entries[i], _ = bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: 1700000000, I: uint32(i + 1)}}, {Key: "op", Value: "u"},
+			{Key: "ns", Value: "src.c"}, {Key: "o", Value: bson.D{{Key: "$v", Value: int32(2)}, {Key: "diff", Value: diff}}},
+			{Key: "o2", Value: bson.D{{Key: "_id", Value: int32(i)}}}})
+	}
+	var replay time.Duration
+	for b.Loop() {
+		coll := m.Client.Database(m.DB).Collection("c")
+		_ = coll.Drop(context.Background())
+		for from := 0; from < n; from += 1000 {
+			if _, err := coll.InsertMany(context.Background(), docs[from:from+1000]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		replay += timeReplay(b, m.Client, m.DB, entries, Options{})
+	}
+	b.ReportMetric(float64(n*b.N)/replay.Seconds(), "replay_entries/s")
+}
