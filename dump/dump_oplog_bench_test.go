@@ -21,10 +21,17 @@ import (
 // checks); and the copy of a captured range of about 2 MB (the writes of a busy dump,
 // made here before the copy so that the dump itself runs alone). Reported: the
 // overhead as a fraction of the plain dump's time.
+//
+// FerretDB v1 has no index on the oplog's ts and no cheap $natural edge: every edge read
+// and range read scans its whole oplog table, where MongoDB reads one document for an
+// edge and only the range for a copy. So that the figures stand for the capture's own
+// work rather than for the size of the test server's oplog, the data is loaded before the
+// oplog exists, and the oplog is recreated for each round: it then holds about what
+// MongoDB would read.
 func BenchmarkCaptureOverhead(b *testing.B) {
 	m := testenv.NewMongo(b)
 	ctx := context.Background()
-	oplogOnB(b, m)
+	_ = m.Client.Database("local").Collection("oplog.rs").Drop(ctx)
 	pad := strings.Repeat("d", 380)
 	coll := m.Client.Database(m.DB).Collection("data")
 	var docs []any
@@ -43,6 +50,11 @@ func BenchmarkCaptureOverhead(b *testing.B) {
 	var plain, withOplog, copying time.Duration
 	var dataBytes, oplogBytes int64
 	for i := 0; b.Loop(); i++ {
+		_ = m.Client.Database("local").Collection("oplog.rs").Drop(ctx)
+		oplogOnB(b, m)
+		if _, err := side.Collection("seed").InsertOne(ctx, bson.D{}); err != nil {
+			b.Fatal(err)
+		}
 		start := time.Now()
 		st, err := Dump(ctx, m.Client, io.Discard, opts)
 		if err != nil {

@@ -98,7 +98,8 @@ func BenchmarkReplayInsertRate(b *testing.B) {
 
 // BenchmarkReplayUpdateRate replays 2,000 $v:2 updates of documents the replay does not
 // know yet (half of them in the operator form, half as diffs the replay applies after
-// reading the documents in batches), for the record.
+// reading the documents in batches), beside the server's own rate for the same number of
+// updates by _id sent as bulk writes of 50 (FerretDB v1 takes at most 50 per command).
 func BenchmarkReplayUpdateRate(b *testing.B) {
 	m := testenv.NewMongo(b)
 	const n = 2000
@@ -114,16 +115,32 @@ func BenchmarkReplayUpdateRate(b *testing.B) {
 			{Key: "ns", Value: "src.c"}, {Key: "o", Value: bson.D{{Key: "$v", Value: int32(2)}, {Key: "diff", Value: diff}}},
 			{Key: "o2", Value: bson.D{{Key: "_id", Value: int32(i)}}}})
 	}
-	var replay time.Duration
+	var replay, server time.Duration
 	for b.Loop() {
-		coll := m.Client.Database(m.DB).Collection("c")
-		_ = coll.Drop(context.Background())
-		for from := 0; from < n; from += 1000 {
-			if _, err := coll.InsertMany(context.Background(), docs[from:from+1000]); err != nil {
-				b.Fatal(err)
+		for _, name := range []string{"c", "direct"} {
+			coll := m.Client.Database(m.DB).Collection(name)
+			_ = coll.Drop(context.Background())
+			for from := 0; from < n; from += 1000 {
+				if _, err := coll.InsertMany(context.Background(), docs[from:from+1000]); err != nil {
+					b.Fatal(err)
+				}
 			}
 		}
 		replay += timeReplay(b, m.Client, m.DB, entries, Options{})
+		start := time.Now()
+		for from := 0; from < n; from += 50 {
+			var models []mongo.WriteModel
+			for i := from; i < from+50; i++ {
+				models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: int32(i)}}).
+					SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "total", Value: float64(i)}}}}))
+			}
+			if _, err := m.Client.Database(m.DB).Collection("direct").BulkWrite(context.Background(), models); err != nil {
+				b.Fatal(err)
+			}
+		}
+		server += time.Since(start)
 	}
 	b.ReportMetric(float64(n*b.N)/replay.Seconds(), "replay_entries/s")
+	b.ReportMetric(float64(n*b.N)/server.Seconds(), "server_updates/s")
+	b.ReportMetric(server.Seconds()/replay.Seconds(), "replay/server")
 }
