@@ -144,3 +144,59 @@ func BenchmarkReplayUpdateRate(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/server.Seconds(), "server_updates/s")
 	b.ReportMetric(server.Seconds()/replay.Seconds(), "replay/server")
 }
+
+// BenchmarkSelectorKeep is the capture's own work per entry (parse, refusal checks,
+// selection), on the 872 entries of the recorded time-series oplog: what the capture adds
+// to the server's range read.
+func BenchmarkSelectorKeep(b *testing.B) {
+	entries := readBSONFile(b, "testdata/mongo-tools/timeseries_oplog.bson")
+	var size int64
+	for _, e := range entries {
+		size += int64(len(e))
+	}
+	for name, sel := range map[string]*Selector{
+		"all":      NewSelector(CaptureOptions{}),
+		"database": NewSelector(CaptureOptions{Databases: []string{"timeseries_test"}, Namespaces: func(string) bool { return true }}),
+	} {
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, e := range entries {
+					if _, keep, err := sel.Keep(e); err != nil || !keep {
+						b.Fatal(keep, err)
+					}
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkApplyDiff is the replay's own work for a $v:2 diff it applies itself: the
+// 872 time-series bucket updates of the recorded oplog, onto their buckets.
+func BenchmarkApplyDiff(b *testing.B) {
+	buckets := map[string]bson.Raw{}
+	for _, d := range readBSONFile(b, "testdata/mongo-tools/timeseries_buckets.bson") {
+		buckets[idKey(d.Lookup("_id"))] = d
+	}
+	var writes []*write
+	var size int64
+	for _, raw := range readBSONFile(b, "testdata/mongo-tools/timeseries_oplog.bson") {
+		e, _ := ParseEntry(raw)
+		w, err := updateWrite(&e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		writes = append(writes, w)
+		size += int64(len(buckets[w.key]))
+	}
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, w := range writes {
+			if _, err := applyDiff(buckets[w.key], w.diff); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
