@@ -277,6 +277,16 @@ func TestSelectorRefusesAndFilters(t *testing.T) {
 	if _, _, err := all.Keep(rename); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "app.a was renamed to app.b") {
 		t.Errorf("rename in a full capture: %v", err)
 	}
+	for _, refused := range []string{
+		`{"ts": {"$timestamp": {"t": 1700000000, "i": 3}}, "op": "c", "ns": "app.$cmd", "o": {"importCollection": "x"}}`,
+		`{"ts": {"$timestamp": {"t": 1700000000, "i": 4}}, "op": "c", "ns": "config.$cmd", "o": {"create": "reshardingOperations"}}`,
+		`{"ts": {"$timestamp": {"t": 1700000000, "i": 5}}, "op": "c", "ns": "app.$cmd", "o": {"upgradeDowngradeViewlessTimeseries": "x"}}`,
+		`{"ts": {"$timestamp": {"t": 1700000000, "i": 6}}, "op": "c", "ns": "admin.$cmd", "o": {"applyOps": [{"op": "i", "ns": "admin.system.version", "o": {"_id": "x"}}]}}`,
+	} {
+		if _, _, err := all.Keep(ejson(t, refused)); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "1700000000,") {
+			t.Errorf("%s: got %v, want refused", refused, err)
+		}
+	}
 	other := NewSelector(CaptureOptions{Databases: []string{"other"}})
 	if _, keep, err := other.Keep(rename); err != nil || keep {
 		t.Errorf("rename outside the selection: keep %v, %v", keep, err)
