@@ -26,8 +26,13 @@ func beginOplog(ctx context.Context, client *mongo.Client, opts DumpOptions) (*o
 		return nil, nil
 	}
 	copts := oplog.CaptureOptions{Databases: opts.Databases, Logger: opts.Logger}
-	if opts.Filter != nil {
-		copts.Namespaces = func(n string) bool { return opts.Filter.Match(logicalNamespace(n)) }
+	// A restore's temporary collections are never backed up, nor their writes.
+	copts.Namespaces = func(n string) bool {
+		_, coll := ns.Split(n)
+		if IsTemporary(coll) || IsAside(coll) {
+			return false
+		}
+		return opts.Filter == nil || opts.Filter.Match(logicalNamespace(n))
 	}
 	c, err := oplog.Begin(ctx, client, copts)
 	if err != nil {

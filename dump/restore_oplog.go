@@ -48,6 +48,11 @@ func (rs *restorer) initOplog() error {
 	return nil
 }
 
+// replayed reports whether an oplog replay wrote into the targets.
+func (rs *restorer) replayed() bool {
+	return rs.replay != nil && rs.replay.replayer != nil && rs.replay.stats.Entries > 0
+}
+
 // deferIndexes: the collections' indexes wait for the replay.
 func (rs *restorer) deferIndexes() bool { return rs.replay != nil && rs.client != nil }
 
@@ -195,6 +200,9 @@ func dataCollection(st *nsState) string {
 // when the target exists, so that it is swapped in with the others.
 func (rs *restorer) newOplogTarget(ctx context.Context, source string) (string, bool, error) {
 	logical := logicalNamespace(source)
+	if _, coll := ns.Split(logical); IsTemporary(coll) || IsAside(coll) {
+		return "", false, nil // another restore's work in progress, never data
+	}
 	if rs.opts.Filter != nil && !rs.opts.Filter.Match(logical) {
 		return "", false, nil
 	}

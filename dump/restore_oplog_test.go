@@ -307,3 +307,51 @@ func TestRestoreOplogMemoryBounded(t *testing.T) {
 		t.Errorf("live heap grew by %d MiB replaying a %d MiB oplog; want at most 48 MiB", grew>>20, written.Load()>>20)
 	}
 }
+
+// TestDumpOplogLeavesTemporariesOut: writes into a restore's temporary collections
+// during a backup are not captured (nor are the collections themselves dumped).
+func TestDumpOplogLeavesTemporariesOut(t *testing.T) {
+	m := testenv.NewMongo(t)
+	oplogOn(t, m.Client)
+	db := m.Client.Database(m.DB)
+	if _, err := db.Collection("c").InsertOne(ctxT(t), bson.D{}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	g := &gatedWriter{w: &buf, arrived: make(chan struct{}), release: make(chan struct{})}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Dump(ctxT(t), m.Client, g, DumpOptions{Databases: []string{m.DB}, Oplog: true})
+		errc <- err
+	}()
+	<-g.arrived
+	for _, coll := range []string{temporaryName(), "c"} {
+		if _, err := db.Collection(coll).InsertOne(ctxT(t), bson.D{{Key: "during", Value: true}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(g.release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	ar := archive.NewReader(bytes.NewReader(buf.Bytes()))
+	if _, err := ar.Prelude(); err != nil {
+		t.Fatal(err)
+	}
+	var captured []string
+	for {
+		rec, err := ar.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.DB == "" && rec.Doc != nil && rec.Doc.Lookup("o", "during").Type == bson.TypeBoolean {
+			captured = append(captured, rec.Doc.Lookup("ns").StringValue())
+		}
+	}
+	if len(captured) != 1 || captured[0] != m.DB+".c" {
+		t.Errorf("captured the writes made during the dump on %v, want only the one on %s.c", captured, m.DB)
+	}
+}
