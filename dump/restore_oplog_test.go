@@ -146,6 +146,15 @@ func TestRestoreDropReplaysIntoTemporaries(t *testing.T) {
 	if shape := collectionShape(t, m.Client.Database(m.DB), "c"); !strings.Contains(shape, "x_1") {
 		t.Errorf("index built after the replay missing: %s", shape)
 	}
+
+	// Dropped during the backup: the restored state has no such collection.
+	dropped := append(append([]bson.Raw(nil), good...), entry(3, "c", "src.$cmd", bson.D{{Key: "drop", Value: "c"}}, nil))
+	if _, err := Restore(ctxT(t), m.Client, bytes.NewReader(oplogArchive(t, "src", dumped, dropped)), opts); err != nil {
+		t.Fatal(err)
+	}
+	if names := collectionNames(t, m, m.DB); names != "[]" {
+		t.Errorf("after a replay that drops the collection: %s", names)
+	}
 }
 
 // TestRestoreOplogOptions: a required replay of an archive without an oplog fails before
