@@ -224,8 +224,9 @@ type restorer struct {
 	steps                int                          // swap steps started, for the test hook
 	budget               *semaphore.Weighted
 	held, heldPeak       atomic.Int64 // bytes of batch buffers alive, and their peak
-	lastDB, lastColl     string       // the namespace of the previous record, and its target:
-	lastTarget           *target      // records come in blocks of one namespace
+	lastDB, lastColl     string       // the namespace of the previous record, and its target
+	lastTarget           *target      // (nil: skipped): records come in blocks of one namespace
+	lastKnown            bool         // lastTarget is set
 	wg                   sync.WaitGroup
 	mu                   sync.Mutex
 	states               map[string]*nsState // by data namespace
@@ -241,18 +242,18 @@ type nsState struct {
 	coll     string // collection written to: the target, or a temporary one with Drop
 	dataColl string // collection the documents go to: coll, or its buckets for a time series
 	header   []byte // start of every insert command into dataColl
-	// Touched only by the reading goroutine:
-	seenDocs, seenBytes int64 // documents read so far, to size the next batch
-	batches             chan *batch
-	batch               *batch
-	closed              bool // batches closed; touched only by the reading goroutine
-	created             bool // this restore created the collection (it did not exist before)
-	inserted            atomic.Int64
-	failed              atomic.Int64
-	unsure              atomic.Int64 // documents of inserts that got no answer: the server may have them
-	done                chan struct{}
-	err                 error
-	progress            *nsProgress // this namespace's counters, nil without Progress
+	batches  chan *batch
+	batch    *batch
+	closed   bool // batches closed; touched only by the reading goroutine
+	created  bool // this restore created the collection (it did not exist before)
+	inserted atomic.Int64
+	failed   atomic.Int64
+	unsure   atomic.Int64 // documents of inserts that got no answer: the server may have them
+	done     chan struct{}
+	err      error
+	progress *nsProgress // this namespace's counters, nil without Progress
+
+	seenDocs, seenBytes int64 // documents read so far, to size the next batch; reading goroutine only
 }
 
 // readAll demultiplexes the archive and hands documents to each namespace's inserters.
@@ -363,8 +364,8 @@ func (rs *restorer) startBatch(ctx context.Context, st *nsState, docLen int) (*b
 // namespace string for every document would allocate; records come in blocks of one
 // namespace, whose names the reader hands out as the same strings each time.
 func (rs *restorer) target(rec archive.Record) *target {
-	if rs.lastTarget == nil || rec.DB != rs.lastDB || rec.Collection != rs.lastColl {
-		rs.lastDB, rs.lastColl = rec.DB, rec.Collection
+	if !rs.lastKnown || rec.DB != rs.lastDB || rec.Collection != rs.lastColl {
+		rs.lastDB, rs.lastColl, rs.lastKnown = rec.DB, rec.Collection, true
 		rs.lastTarget = rs.plan.targets[rec.Namespace()]
 	}
 	return rs.lastTarget
