@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFILES   := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build testbed test test-faults fmt-check vet bench demo clean
+.PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 demo clean
 
 all: build
 
@@ -38,8 +38,27 @@ test: testbed fmt-check vet
 test-faults: testbed
 	MONGOSTASH_TEST_FAULTS_LONG=1 $(GO) test -race -count=1 -timeout 15m -run '^TestFaultS3DownThreeMinutes$$' -v ./cmd/mongostash/
 
+# Benchmarks: the packages' own with the usual -benchtime, then the end-to-end ones of
+# internal/bench (real binary, server and S3 store; side by side with mongodump and
+# mongorestore when they are on PATH) with three runs each, for medians.
+# BENCH selects benchmarks by name, e.g. make bench-v2 BENCH='Restore$$'.
+BENCH     ?= .
+BENCHPKGS  = $(shell $(GO) list ./... | grep -v /internal/bench)
+
 bench: testbed
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 30m ./...
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout 30m $(BENCHPKGS)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime 3x -timeout 180m ./internal/bench
+
+# The end-to-end benchmarks against FerretDB v2 from ../shared/tools (not part of a fresh
+# clone: then this says so and does nothing).
+bench-v2: testbed
+	@.ci/with-ferretdb2 $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime 3x -timeout 180m ./internal/bench; \
+	rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc
+
+# Every test once more against FerretDB v2 (.ci/run's second pass); never part of make test.
+test-v2: testbed
+	@.ci/with-ferretdb2 $(GO) test -race -count=1 -timeout 40m ./...; \
+	rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc
 
 demo: build testbed
 	$(GO) run ./internal/demo

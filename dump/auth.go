@@ -80,7 +80,7 @@ func dumpAuth(ctx context.Context, client *mongo.Client, aw *archive.Writer, sou
 		}
 		st := NamespaceStats{Namespace: s.entry.Namespace()}
 		counter := progress.namespace(st.Namespace, 0)
-		n, err := copyCollection(ctx, client.Database("admin").Collection(s.from), filter, nw, counter)
+		n, err := copyCollection(ctx, client.Database("admin").Collection(s.from), filter, cursorBatchDocs, nw, counter)
 		counter.finish()
 		st.Bytes = n
 		if err != nil {

@@ -49,8 +49,23 @@ type DumpStats struct {
 	Oplog         *oplog.CaptureStats // the captured oplog range, nil without Oplog
 }
 
-// cursorBatchDocs is the batch size of the dump's cursors.
+// cursorBatchDocs is the largest batch size of the dump's cursors.
 const cursorBatchDocs = 2000
+
+// cursorBatchBytes is about how much one cursor reply holds: a backup reads Parallel
+// collections at once, and the driver keeps each cursor's current reply in memory.
+const cursorBatchBytes = 2 << 20
+
+// cursorBatch is the batch size for c's cursor: about cursorBatchBytes of documents of the
+// average size collStats gave, at most cursorBatchDocs. Without it, 2,000 documents of
+// 10 KB would make every reply 16 MiB (the server's cap).
+func cursorBatch(c collectionInfo) int32 {
+	if c.estimate <= 0 || c.size <= 0 {
+		return cursorBatchDocs
+	}
+	avg := max(1, c.size/c.estimate)
+	return int32(max(1, min(cursorBatchDocs, cursorBatchBytes/avg)))
+}
 
 // dumpChunkSize is the per-collection buffer of the archive writer.
 const dumpChunkSize = 1 << 20
@@ -148,7 +163,7 @@ func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Write
 	if !c.view {
 		coll := client.Database(c.entry.DB).Collection(c.dataColl)
 		counter := progress.namespace(st.Namespace, c.estimate)
-		n, err := copyCollection(ctx, coll, bson.D{}, nw, counter)
+		n, err := copyCollection(ctx, coll, bson.D{}, cursorBatch(c), nw, counter)
 		counter.finish()
 		st.Bytes = n
 		if err != nil {
@@ -167,11 +182,11 @@ func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Write
 
 // copyCollection streams the documents of coll matching filter, in natural order, as raw
 // bytes into nw, and returns how many bytes it wrote.
-func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, nw *archive.NamespaceWriter, progress *nsProgress) (int64, error) {
-	// Batches of at most cursorBatchDocs: without a size, servers fill each reply up to
-	// 16 MiB, and the driver holds a reply while the next arrives — memory that would grow
-	// with the collection's size up to 32 MiB per collection dumped at once.
-	cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(cursorBatchDocs))
+func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, batch int32, nw *archive.NamespaceWriter, progress *nsProgress) (int64, error) {
+	// Batches of a set size: without one, servers fill each reply up to 16 MiB, and the
+	// driver holds a reply while the next arrives — memory that would grow with the
+	// collection's size up to 32 MiB per collection dumped at once.
+	cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(batch))
 	if err != nil {
 		return 0, fmt.Errorf("find in %s: %w", coll.Name(), err)
 	}

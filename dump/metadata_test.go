@@ -94,8 +94,17 @@ func TestPreludeMatchesMongodump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Header.ConcurrentCollections != want.Header.ConcurrentCollections || got.Header.Version != want.Header.Version || got.Header.ServerVersion != want.Header.ServerVersion {
-		t.Errorf("header: got %+v, want %+v (tool_version aside)", got.Header, want.Header)
+	// The golden archive was dumped from FerretDB v1; on another server, the header must
+	// carry that server's version instead, and a server that ignores capped collections
+	// (FerretDB v2) lists events without its options.
+	limits := testenv.ServerLimits(t, m)
+	wantHeader := want.Header
+	if wantHeader.ServerVersion != limits.Version {
+		t.Logf("this server reports version %s, not the golden archive's %s: the header must carry %[1]s", limits.Version, wantHeader.ServerVersion)
+		wantHeader.ServerVersion = limits.Version
+	}
+	if got.Header.ConcurrentCollections != wantHeader.ConcurrentCollections || got.Header.Version != wantHeader.Version || got.Header.ServerVersion != wantHeader.ServerVersion {
+		t.Errorf("header: got %+v, want %+v (tool_version aside)", got.Header, wantHeader)
 	}
 	withoutUUID := func(s string) string {
 		md, err := archive.ParseMetadata(s)
@@ -103,6 +112,10 @@ func TestPreludeMatchesMongodump(t *testing.T) {
 			t.Fatal(err)
 		}
 		md.UUID = ""
+		if capped, _ := md.Options.Lookup("capped").BooleanOK(); capped && limits.IgnoresCapped {
+			t.Logf("%s: this server creates capped collections as ordinary ones (FerretDB v2): its options cannot round-trip here", md.CollectionName)
+			md.Options = nil
+		}
 		out, err := archive.FormatMetadata(md)
 		if err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/mongostash/mongostash/dump/archive"
@@ -22,22 +23,23 @@ import (
 
 // RestoreOptions says what Restore writes and how.
 type RestoreOptions struct {
-	Filter        NamespaceFilter // nil: every namespace (matched against the source namespace)
-	Renamer       *ns.Renamer     // nil: restore under the source names
-	Drop          bool            // replace existing collections — only once the whole archive proved good
-	DryRun        bool            // decode and verify everything, write nothing (client may be nil)
-	NoIndex       bool            // skip createIndexes
-	Bypass        bool            // bypassDocumentValidation on inserts
-	StopOnError   bool            // stop at the first refused document
-	OplogReplay   bool            // apply the archive's oplog entries after the collections
-	OplogRequired bool            // with OplogReplay: an archive without an oplog is an error
-	OplogLimit    bson.Timestamp  // apply only the entries before this one (zero: all)
-	UsersAndRoles bool            // merge the archive's users and roles (_mergeAuthzCollections)
-	PreserveUUID  bool            // create collections with the archive's UUIDs (applyOps; needs Drop)
-	BatchDocs     int             // documents per insert; default 1000
-	BatchBytes    int             // bytes per insert; default 16 MiB
-	Workers       int             // insertion workers per collection; default 4
-	MaxErrors     int             // how many document errors to keep for the report; default 10
+	Filter        NamespaceFilter            // nil: every namespace (matched against the source namespace)
+	Renamer       *ns.Renamer                // nil: restore under the source names
+	Drop          bool                       // replace existing collections — only once the whole archive proved good
+	DryRun        bool                       // decode and verify everything, write nothing (client may be nil)
+	NoIndex       bool                       // skip createIndexes
+	Bypass        bool                       // bypassDocumentValidation on inserts
+	StopOnError   bool                       // stop at the first refused document
+	OplogReplay   bool                       // apply the archive's oplog entries after the collections
+	OplogRequired bool                       // with OplogReplay: an archive without an oplog is an error
+	OplogLimit    bson.Timestamp             // apply only the entries before this one (zero: all)
+	UsersAndRoles bool                       // merge the archive's users and roles (_mergeAuthzCollections)
+	PreserveUUID  bool                       // create collections with the archive's UUIDs (applyOps; needs Drop)
+	BatchDocs     int                        // documents per insert; default 1000
+	BatchBytes    int                        // bytes per insert command; default 2 MiB, at most 16 MiB
+	Workers       int                        // insertion workers per collection; default 4
+	WriteConcern  *writeconcern.WriteConcern // of the inserts; nil: the server's default
+	MaxErrors     int                        // how many document errors to keep for the report; default 10
 	Progress      *Progress
 	Logger        *slog.Logger
 	// CheckArchive, when set, is called once the whole archive was read and every document
@@ -66,12 +68,22 @@ type RestoreStats struct {
 	// found and left alone (they may hold the only copy of the data they replaced).
 	Leftovers  []string
 	MovedAside []string
-	Oplog      *oplog.Stats // what the oplog replay did, nil without one
+	// PeakBuffered is the most bytes of batch buffers held at once: documents read from the
+	// archive and not yet inserted. The memory budget bounds it to restoreMemoryBudget, or
+	// to one batch when a single document is larger.
+	PeakBuffered int64
+	Oplog        *oplog.Stats // what the oplog replay did, nil without one
 }
 
 // restoreMemoryBudget bounds the bytes of documents read from the archive and not yet
-// inserted, so a restore's memory does not grow with document size or collection count.
-const restoreMemoryBudget = 32 << 20
+// inserted, so a restore's memory does not grow with document size or collection count:
+// every batch holds its buffer's size of it, from its first document until the server
+// answered its insert (or it was dropped). While an insert is in flight the driver holds
+// two more copies of it (the marshalled command and its wire message), so the heap's
+// working set is about three times this plus the zstd window: ~70 MB measured. 16 MiB
+// still leaves room for four to six inserts of 2 MiB at once, more than a server needs to
+// stay busy; 32 MiB made no restore faster and the heap 40 MB larger.
+const restoreMemoryBudget = 16 << 20
 
 // ErrPreserveUUIDNeedsDrop: a collection's UUID can only be set when it is created, so
 // PreserveUUID needs Drop.
@@ -158,6 +170,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	for _, st := range rs.sortedStates() {
 		stats.Unsure += st.unsure.Load()
 	}
+	stats.PeakBuffered = rs.heldPeak.Load()
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
 	}
@@ -190,8 +203,9 @@ func (o RestoreOptions) withDefaults() RestoreOptions {
 		o.BatchDocs = 1000
 	}
 	if o.BatchBytes <= 0 {
-		o.BatchBytes = 16 << 20
+		o.BatchBytes = defaultBatchBytes
 	}
+	o.BatchBytes = min(o.BatchBytes, maxCommandBytes)
 	if o.Workers <= 0 {
 		o.Workers = 4
 	}
@@ -219,6 +233,10 @@ type restorer struct {
 	swaps                []*swapEntry                 // with Drop: the journal of the swap
 	steps                int                          // swap steps started, for the test hook
 	budget               *semaphore.Weighted
+	held, heldPeak       atomic.Int64 // bytes of batch buffers alive, and their peak
+	lastDB, lastColl     string       // the namespace of the previous record, and its target
+	lastTarget           *target      // (nil: skipped): records come in blocks of one namespace
+	lastKnown            bool         // lastTarget is set
 	wg                   sync.WaitGroup
 	mu                   sync.Mutex
 	states               map[string]*nsState // by data namespace
@@ -232,6 +250,8 @@ type restorer struct {
 type nsState struct {
 	t        *target
 	coll     string // collection written to: the target, or a temporary one with Drop
+	dataColl string // collection the documents go to: coll, or its buckets for a time series
+	header   []byte // start of every insert command into dataColl
 	batches  chan *batch
 	batch    *batch
 	closed   bool // batches closed; touched only by the reading goroutine
@@ -243,6 +263,8 @@ type nsState struct {
 	done     chan struct{}
 	err      error
 	progress *nsProgress // this namespace's counters, nil without Progress
+
+	seenDocs, seenBytes int64 // documents read so far, to size the next batch; reading goroutine only
 }
 
 // readAll demultiplexes the archive and hands documents to each namespace's inserters.
@@ -258,8 +280,7 @@ func (rs *restorer) readAll(ctx context.Context, ar *archive.Reader) error {
 		if err != nil {
 			return err
 		}
-		dataNS := rec.Namespace()
-		t := rs.plan.targets[dataNS]
+		t := rs.target(rec)
 		if t == nil {
 			continue // skipped; the reader still checks its CRC
 		}
@@ -291,14 +312,74 @@ func (rs *restorer) readAll(ctx context.Context, ar *archive.Reader) error {
 			st.closed = true
 			continue
 		}
-		if st.batch == nil {
-			st.batch = getBatch()
-		}
-		st.batch.add(rec.Doc)
-		if len(st.batch.docs) >= rs.opts.BatchDocs || len(st.batch.buf) >= rs.opts.BatchBytes {
-			rs.flush(ctx, st)
+		if err := rs.add(ctx, st, rec.Doc); err != nil {
+			return nil // cancelled while waiting for memory; Restore reports the cause
 		}
 	}
+}
+
+// add puts doc into its namespace's batch, sending the batch when it is full and starting
+// the next one. It fails only when ctx ends while it waits for memory.
+func (rs *restorer) add(ctx context.Context, st *nsState, doc []byte) error {
+	if st.batch != nil && !st.batch.fits(doc) {
+		rs.flush(ctx, st)
+	}
+	if st.batch == nil {
+		b, err := rs.startBatch(ctx, st, len(doc))
+		if err != nil {
+			return err
+		}
+		st.batch = b
+	}
+	st.batch.add(doc)
+	st.seenDocs++
+	st.seenBytes += int64(len(doc))
+	if st.batch.len() >= rs.opts.BatchDocs {
+		rs.flush(ctx, st)
+	}
+	return nil
+}
+
+// startBatch sizes a namespace's next batch from its documents so far — room for
+// BatchDocs of them, at most BatchBytes, at least the document at hand — and waits for
+// that much of the memory budget. Other namespaces' unfinished batches hold budget too:
+// if it is short they are sent first, so that the wait always ends.
+func (rs *restorer) startBatch(ctx context.Context, st *nsState, docLen int) (*batch, error) {
+	avg := int64(1024) // a guess, until the namespace's first documents are seen
+	if st.seenDocs > 0 {
+		avg = st.seenBytes / st.seenDocs
+	}
+	size := int(min(int64(rs.opts.BatchBytes), int64(len(st.header))+int64(rs.opts.BatchDocs)*(avg+batchTrailer)))
+	size = max(size, len(st.header)+docLen+batchTrailer)
+	weight := min(int64(size), restoreMemoryBudget)
+	if !rs.budget.TryAcquire(weight) {
+		for _, other := range rs.states {
+			if other != st && !other.closed {
+				rs.flush(ctx, other)
+			}
+		}
+		if err := rs.budget.Acquire(ctx, weight); err != nil {
+			return nil, err
+		}
+	}
+	b := newBatch(st.header, size)
+	b.weight = weight
+	// Only this goroutine raises held, so only it can see a new peak.
+	if held := rs.held.Add(int64(cap(b.cmd))); held > rs.heldPeak.Load() {
+		rs.heldPeak.Store(held)
+	}
+	return b, nil
+}
+
+// target returns the target of a record's namespace, nil if it is skipped. Building the
+// namespace string for every document would allocate; records come in blocks of one
+// namespace, whose names the reader hands out as the same strings each time.
+func (rs *restorer) target(rec archive.Record) *target {
+	if !rs.lastKnown || rec.DB != rs.lastDB || rec.Collection != rs.lastColl {
+		rs.lastDB, rs.lastColl, rs.lastKnown = rec.DB, rec.Collection, true
+		rs.lastTarget = rs.plan.targets[rec.Namespace()]
+	}
+	return rs.lastTarget
 }
 
 // closeAll ends the input of every namespace still open, so its goroutine finishes even
@@ -309,7 +390,7 @@ func (rs *restorer) closeAll() {
 	for _, st := range rs.states {
 		if !st.closed {
 			if st.batch != nil {
-				putBatch(st.batch)
+				rs.release(st.batch)
 				st.batch = nil
 			}
 			close(st.batches)
@@ -318,38 +399,29 @@ func (rs *restorer) closeAll() {
 	}
 }
 
+// flush sends the namespace's batch to its inserters.
 func (rs *restorer) flush(ctx context.Context, st *nsState) {
-	if st.batch == nil || len(st.batch.docs) == 0 {
-		return
-	}
 	b := st.batch
-	st.batch = nil
-	// The memory budget bounds the documents read but not yet inserted, across every
-	// namespace, whatever the document sizes: the reader waits here for inserts to finish.
-	b.weight = min(int64(len(b.buf)), restoreMemoryBudget)
-	if err := rs.budget.Acquire(ctx, b.weight); err != nil {
-		b.weight = 0
-		putBatch(b)
+	if b == nil {
 		return
 	}
+	st.batch = nil
+	b.seal()
 	select {
 	case st.batches <- b:
 	case <-ctx.Done():
-		rs.release(b)
-		putBatch(b)
+		rs.done(b)
 	}
 }
 
-// done is the end of a batch's life: its budget share is returned, its buffer reused.
-func (rs *restorer) done(b *batch) {
-	rs.release(b)
-	putBatch(b)
-}
+// done is the end of a batch's life: its share of the memory budget is returned.
+func (rs *restorer) done(b *batch) { rs.release(b) }
 
 // release returns a batch's share of the memory budget.
 func (rs *restorer) release(b *batch) {
 	if b.weight > 0 {
 		rs.budget.Release(b.weight)
+		rs.held.Add(-int64(cap(b.cmd)))
 		b.weight = 0
 	}
 }
@@ -367,6 +439,11 @@ func (rs *restorer) state(ctx context.Context, t *target) *nsState {
 	if rs.opts.Drop && rs.client != nil && t.kind != kindView && rs.existing[t.namespace()] {
 		st.coll = temporaryName()
 	}
+	st.dataColl = st.coll
+	if t.kind == kindTimeseries && t.dataColl != t.coll {
+		st.dataColl = "system.buckets." + st.coll
+	}
+	st.header = insertHeader(st.dataColl, rs.opts.Bypass && t.kind != kindTimeseries, rs.opts.WriteConcern)
 	rs.states[t.dataNS] = st
 	st.progress = rs.opts.Progress.namespace(t.source, 0)
 	rs.wg.Add(1)
@@ -413,8 +490,8 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 	t := st.t
 	if rs.client == nil { // dry run: count only
 		for b := range st.batches {
-			st.inserted.Add(int64(len(b.docs)))
-			st.progress.add(int64(len(b.docs)), int64(len(b.buf)))
+			st.inserted.Add(int64(b.len()))
+			st.progress.add(int64(b.len()), b.docBytes)
 			rs.done(b)
 		}
 		return nil
@@ -435,11 +512,6 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 	if err := rs.create(ctx, db, st); err != nil {
 		return err
 	}
-	dataColl := st.coll
-	if t.kind == kindTimeseries && t.dataColl != t.coll {
-		dataColl = "system.buckets." + st.coll
-	}
-	coll := db.Collection(dataColl)
 	var wg sync.WaitGroup
 	var firstErr error
 	var errOnce sync.Once
@@ -452,7 +524,7 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 					rs.done(b)
 					continue
 				}
-				if err := rs.insert(ctx, coll, st, b); err != nil {
+				if err := rs.insert(ctx, db, st, b); err != nil {
 					errOnce.Do(func() { firstErr = err })
 					rs.cancel(err)
 				}
@@ -522,41 +594,6 @@ func createCommand(name string, md *archive.Metadata) bson.D {
 		cmd = append(cmd, bson.E{Key: e.Key(), Value: e.Value()})
 	}
 	return cmd
-}
-
-// insert writes one batch unordered, counting documents the server refused.
-func (rs *restorer) insert(ctx context.Context, coll *mongo.Collection, st *nsState, b *batch) error {
-	opts := insertOptions(rs.opts.Bypass && st.t.kind != kindTimeseries)
-	wctx, cancel := writeContext(ctx)
-	defer cancel()
-	_, err := coll.InsertMany(wctx, b.docs, opts)
-	n := int64(len(b.docs))
-	if err == nil {
-		st.inserted.Add(n)
-		st.progress.add(n, int64(len(b.buf)))
-		return nil
-	}
-	var bwe mongo.BulkWriteException
-	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
-		st.unsure.Add(n)
-		return fmt.Errorf("restore %s: insert: %w", st.t.namespace(), err)
-	}
-	failed := int64(len(bwe.WriteErrors))
-	st.failed.Add(failed)
-	st.inserted.Add(n - failed)
-	st.progress.add(n, int64(len(b.buf)))
-	rs.mu.Lock()
-	for _, we := range bwe.WriteErrors {
-		if len(rs.errs) >= rs.opts.MaxErrors {
-			break
-		}
-		rs.errs = append(rs.errs, fmt.Sprintf("%s: document %d of a batch: %s (code %d)", st.t.namespace(), we.Index, we.Message, we.Code))
-	}
-	rs.mu.Unlock()
-	if rs.opts.StopOnError {
-		return fmt.Errorf("restore %s: %d documents refused, stopping at the first refusal as asked: %s", st.t.namespace(), failed, bwe.WriteErrors[0].Message)
-	}
-	return nil
 }
 
 // finish runs what must wait for the whole archive: oplog replay, users and roles, views,

@@ -23,7 +23,7 @@ type backupCmd struct {
 	Age   AgeRecipientFlags `embed:"" group:"Encryption"`
 
 	Compression      string   `name:"compression" env:"BACKUP_COMPRESSION" default:"zstd" enum:"zstd,gzip,none" help:"Compression of the backup stream."`
-	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default)."`
+	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default: zstd 1, gzip 6)."`
 	NsInclude        []string `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only namespaces matching these patterns (mongodump wildcards: 'db.*', '*.coll'; \\* for a literal star)."`
 	NsExclude        []string `name:"ns-exclude" env:"BACKUP_NS_EXCLUDE" help:"Leave out namespaces matching these patterns; excludes win over includes."`
 	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" help:"Collections dumped at once."`

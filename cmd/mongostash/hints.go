@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/oplog"
@@ -86,6 +87,11 @@ func mongoNetworkError(err error) bool {
 		return false
 	}
 	if le, ok := err.(mongo.LabeledError); ok && le.HasErrorLabel("NetworkError") {
+		return true
+	}
+	// After a lost connection the driver may give up choosing a server (a batch sent again
+	// while the server stays silent) rather than report the network error itself.
+	if _, ok := err.(topology.ServerSelectionError); ok {
 		return true
 	}
 	switch u := err.(type) {

@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
 	"github.com/mongostash/mongostash/internal/connstr"
 )
@@ -43,6 +44,12 @@ func (f *MongoFlags) connect(ctx context.Context, a *app) (*mongo.Client, error)
 		return nil, fmt.Errorf("connect to MongoDB at %s: %w (check the host, port, credentials and network; waited %s)", connstr.Hosts(f.MongoURL), err, f.ServerTimeout)
 	}
 	return client, nil
+}
+
+// writeConcern is the write concern MONGO_URL asks for (w, journal), nil when it names
+// none: restore sends it with its inserts, as the driver's insert helpers would.
+func (f *MongoFlags) writeConcern() *writeconcern.WriteConcern {
+	return options.Client().ApplyURI(f.MongoURL).WriteConcern
 }
 
 // check reads MONGO_URL (or its _FILE), insists on it, and marks its password secret.

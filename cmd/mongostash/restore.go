@@ -90,6 +90,7 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 			return runResult{}, err
 		}
 		defer client.Disconnect(context.WithoutCancel(ctx))
+		opts.WriteConcern = c.Mongo.writeConcern()
 	}
 	src, err := openSource(ctx, a, c.From, c.Object, &c.Store)
 	if err != nil {

@@ -68,6 +68,10 @@ func TestSeedObjectRestoresAsLatest(t *testing.T) {
 		t.Fatalf("events: %v %v", opts, err)
 	}
 	if capped, _ := opts[0].Options.Lookup("capped").BooleanOK(); !capped {
-		t.Errorf("events should be capped: %s", opts[0].Options)
+		if testenv.ServerLimits(t, b.mongo).IgnoresCapped {
+			t.Logf("events is not capped: this server creates capped collections as ordinary ones (FerretDB v2), so the option cannot be checked here")
+		} else {
+			t.Errorf("events should be capped: %s", opts[0].Options)
+		}
 	}
 }

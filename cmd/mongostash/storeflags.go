@@ -27,7 +27,7 @@ type StoreFlags struct {
 	SSE                string        `name:"s3-sse" env:"S3_SSE" enum:",AES256,aws:kms" default:"" help:"Server-side encryption: AES256 or aws:kms."`
 	SSEKMSKeyID        string        `name:"s3-sse-kms-key-id" env:"S3_SSE_KMS_KEY_ID" help:"KMS key for aws:kms encryption."`
 	StorageClass       string        `name:"s3-storage-class" env:"S3_STORAGE_CLASS" help:"Storage class of new objects (e.g. STANDARD_IA)."`
-	PartSize           int64         `name:"s3-part-size" env:"S3_PART_SIZE" default:"16777216" help:"First multipart part size in bytes; parts grow so the part limit is never reached."`
+	PartSize           int64         `name:"s3-part-size" env:"S3_PART_SIZE" default:"8388608" help:"First multipart part size in bytes (8 MiB; the upload holds at most --s3-concurrency+1 parts); parts grow so the part limit is never reached."`
 	Concurrency        int           `name:"s3-concurrency" env:"S3_CONCURRENCY" default:"4" help:"Parts uploaded at once."`
 	MaxParts           int           `name:"s3-max-parts" env:"S3_MAX_PARTS" default:"10000" help:"Most parts the store accepts in one upload."`
 	Checksum           string        `name:"s3-checksum" env:"S3_CHECKSUM" default:"crc32c" enum:"crc32c,md5" help:"Integrity checksum sent with every part: crc32c, or md5 for stores that refuse CRC32C."`

@@ -36,6 +36,7 @@ var allowed = map[string][]string{
 	"internal/connstr":    nil,
 	"internal/layout":     nil,
 	"internal/sample":     nil,
+	"internal/bench":      nil, // tests only: the built binary, dump, stream, storage/s3
 	"internal/testenv":    nil,
 	"internal/demo":       {"internal/testenv", "internal/sample"},
 	"cmd/mongostash":      {"*"},

@@ -98,3 +98,20 @@ func TestLockedBucket(t *testing.T) {
 		t.Fatalf("the locked version is gone after a plain delete: %v", err)
 	}
 }
+
+// TestServerLimits: the probe runs on the test server and drops its scratch database.
+func TestServerLimits(t *testing.T) {
+	m := NewMongo(t)
+	l := ServerLimits(t, m)
+	t.Logf("server %s: %+v", m.URL, l)
+	if l.Version == "" {
+		t.Error("no server version")
+	}
+	names, err := m.Client.ListDatabaseNames(context.Background(), bson.D{{Key: "name", Value: l.probeDB}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(names) != 0 {
+		t.Errorf("the probe left %v behind", names)
+	}
+}

@@ -1,24 +1,22 @@
-package main
+package bench
 
 // Benchmarks of age encryption (issue 16, "Performance"): encryption may add at most 10 % to
 // a backup's wall time and 5 MiB to its peak RSS, and decryption the same to a restore.
 //
-//   - BenchmarkEncryptionCost/{backup,restore}: the real binary against the test bed, the
-//     50,000-document database with zstd, plain and encrypted to one age recipient, run
-//     alternately in the same loop (the order flips every iteration) so that both see the
-//     same load of the shared machine. Reported: seconds per run of each, their ratio
-//     (age/plain, wall and CPU), each one's peak RSS and the difference. Use
-//     -benchtime=Nx for N pairs.
+//   - BenchmarkEncryptionCost/{backup,restore}: the real binary, the base data set with
+//     zstd, plain and encrypted to one age recipient, run alternately in the same loop (the
+//     order flips every iteration) so that both see the same load of the shared machine.
+//     Reported: medians of each, their ratio (age/plain, wall and CPU), each one's peak RSS
+//     and the difference.
 //   - BenchmarkLayers/{zstd,zstd+age}/{encode,decode}: the byte layers alone over the
 //     in-memory archive, no server and no process: the client CPU encryption adds.
 
 import (
 	"bytes"
-	"errors"
 	"io"
+	"maps"
 	"os"
 	"testing"
-	"time"
 
 	"filippo.io/age"
 
@@ -26,30 +24,6 @@ import (
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/stream"
 )
-
-// benchPair accumulates the runs of the plain and the encrypted variant.
-type benchPair struct {
-	wall, cpu [2]time.Duration
-	rssKiB    [2]int64
-	n         int
-}
-
-func (p *benchPair) add(i int, r benchRunResult) {
-	p.wall[i] += r.wall
-	p.cpu[i] += r.cpu
-	p.rssKiB[i] = max(p.rssKiB[i], r.rssKiB)
-}
-
-func (p *benchPair) report(b *testing.B) {
-	n := float64(p.n)
-	b.ReportMetric(p.wall[0].Seconds()/n, "plain-s/op")
-	b.ReportMetric(p.wall[1].Seconds()/n, "age-s/op")
-	b.ReportMetric(p.wall[1].Seconds()/p.wall[0].Seconds(), "wall-ratio")
-	b.ReportMetric(p.cpu[1].Seconds()/p.cpu[0].Seconds(), "cpu-ratio")
-	b.ReportMetric(float64(p.rssKiB[0])/1024, "plain-peak-RSS-MiB")
-	b.ReportMetric(float64(p.rssKiB[1])/1024, "age-peak-RSS-MiB")
-	b.ReportMetric(float64(p.rssKiB[1]-p.rssKiB[0])/1024, "RSS-delta-MiB")
-}
 
 func benchAgeKey(b *testing.B) (identityFile, recipient string) {
 	b.Helper()
@@ -64,62 +38,74 @@ func benchAgeKey(b *testing.B) (identityFile, recipient string) {
 	return identityFile, id.Recipient().String()
 }
 
+// reportPair reports the medians of the plain and the encrypted runs and their ratios.
+func reportPair(b *testing.B, plain, enc series) {
+	b.Helper()
+	b.ReportMetric(plain.wall(), "plain-s/op")
+	b.ReportMetric(enc.wall(), "age-s/op")
+	b.ReportMetric(enc.wall()/plain.wall(), "wall-ratio")
+	b.ReportMetric(enc.cpu()/plain.cpu(), "cpu-ratio")
+	b.ReportMetric(plain.peakRSS(), "plain-peak-RSS-MiB")
+	b.ReportMetric(enc.peakRSS(), "age-peak-RSS-MiB")
+	b.ReportMetric(enc.peakRSS()-plain.peakRSS(), "RSS-delta-MiB")
+}
+
 func BenchmarkEncryptionCost(b *testing.B) {
 	ds := benchData(b, 1)
 	identity, recipient := benchAgeKey(b)
-	e, _ := benchBed(b, ds)
-	envs := [2]env{e, e.with("BACKUP_AGE_RECIPIENTS", recipient, "AGE_IDENTITY_FILE", identity)}
+	plainEnv := newBed(b, ds).env
+	ageEnv := maps.Clone(plainEnv)
+	ageEnv["BACKUP_AGE_RECIPIENTS"], ageEnv["AGE_IDENTITY_FILE"] = recipient, identity
+	envs := [2]map[string]string{plainEnv, ageEnv}
+	names := [2]string{"plain", "age"}
 
 	b.Run("backup", func(b *testing.B) {
 		b.SetBytes(ds.bytes)
-		var p benchPair
-		for b.Loop() {
-			for _, i := range [2]int{p.n % 2, 1 - p.n%2} {
-				r := benchRun(b, envs[i], "backup")
-				if docs := r.logValue(b, "backup complete", "documents"); int64(docs) != ds.docs {
+		var runs [2]series
+		for n := 0; b.Loop(); n++ {
+			for _, i := range [2]int{n % 2, 1 - n%2} {
+				r := runMongostash(b, envs[i], "backup")
+				if docs := r.logNumber(b, "backup complete", "documents"); int64(docs) != ds.docs {
 					b.Fatalf("backup wrote %.0f documents, want %d", docs, ds.docs)
 				}
-				p.add(i, r)
+				printRun(b, names[i], n, r)
+				runs[i] = append(runs[i], r)
 			}
-			p.n++
 		}
-		p.report(b)
+		reportPair(b, runs[0], runs[1])
 	})
 
 	b.Run("restore", func(b *testing.B) {
 		var keys [2]string
 		for i := range envs { // one backup of each, untimed
-			r := benchRun(b, envs[i], "backup")
-			for _, m := range r.logs {
-				if k, ok := m["key"].(string); ok && m["msg"] == "backup complete" {
-					keys[i] = k
-				}
+			key, ok := runMongostash(b, envs[i], "backup").logValue(b, "backup complete", "key").(string)
+			if !ok {
+				b.Fatal("the backup logged no key")
 			}
-			if keys[i] == "" {
-				b.Fatal(errors.New("the backup logged no key"))
-			}
+			keys[i] = key
 		}
 		b.SetBytes(ds.bytes)
-		var p benchPair
-		for b.Loop() {
-			for _, i := range [2]int{p.n % 2, 1 - p.n%2} {
+		var runs [2]series
+		for n := 0; b.Loop(); n++ {
+			for _, i := range [2]int{n % 2, 1 - n%2} {
 				target := testenv.UniqueName("benchr")
-				r := benchRun(b, envs[i], "restore", keys[i], "--ns-from", ds.db+".*", "--ns-to", target+".*")
-				if docs := r.logValue(b, "restore complete", "documents"); int64(docs) != ds.docs {
+				dropAtExit(target)
+				r := runMongostash(b, envs[i], "restore", keys[i], "--ns-from", ds.db+".*", "--ns-to", target+".*")
+				if docs := r.logNumber(b, "restore complete", "documents"); int64(docs) != ds.docs {
 					b.Fatalf("restore inserted %.0f documents, want %d", docs, ds.docs)
 				}
-				p.add(i, r)
-				benchDrop(b, ds.client, target)
+				printRun(b, names[i], n, r)
+				runs[i] = append(runs[i], r)
+				dropDB(b, ds.client, target)
 			}
-			p.n++
 		}
-		p.report(b)
+		reportPair(b, runs[0], runs[1])
 	})
 }
 
 // BenchmarkLayers is NewWriter and Open over the in-memory archive, with and without age.
 func BenchmarkLayers(b *testing.B) {
-	a := benchInMemory(b, benchData(b, 1))
+	a := inMemory(b, benchData(b, 1))
 	identity, recipient := benchAgeKey(b)
 	rs, err := stream.ParseRecipients(bytes.NewReader([]byte(recipient)))
 	if err != nil {
@@ -144,7 +130,7 @@ func BenchmarkLayers(b *testing.B) {
 		b.Run(tc.name+"/encode", func(b *testing.B) {
 			b.SetBytes(int64(len(a.plain)))
 			b.ReportAllocs()
-			before := benchReadCPU(b)
+			before := selfCPU(b)
 			for b.Loop() {
 				stored.Reset()
 				w, err := stream.NewWriter(&stored, tc.enc)
@@ -158,13 +144,12 @@ func BenchmarkLayers(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			after := benchReadCPU(b)
-			b.ReportMetric((after.self-before.self).Seconds()/float64(b.N)/(float64(len(a.plain))/100e6), "cpu-s/100MB")
+			b.ReportMetric((selfCPU(b)-before).Seconds()/float64(b.N)/(float64(len(a.plain))/100e6), "cpu-s/100MB")
 		})
 		b.Run(tc.name+"/decode", func(b *testing.B) {
 			b.SetBytes(int64(len(a.plain)))
 			b.ReportAllocs()
-			before := benchReadCPU(b)
+			before := selfCPU(b)
 			for b.Loop() {
 				plain, _, err := stream.Open(bytes.NewReader(stored.Bytes()), ids)
 				if err != nil {
@@ -176,8 +161,7 @@ func BenchmarkLayers(b *testing.B) {
 					b.Fatalf("decoded %d bytes, %v; want %d", n, err, len(a.plain))
 				}
 			}
-			after := benchReadCPU(b)
-			b.ReportMetric((after.self-before.self).Seconds()/float64(b.N)/(float64(len(a.plain))/100e6), "cpu-s/100MB")
+			b.ReportMetric((selfCPU(b)-before).Seconds()/float64(b.N)/(float64(len(a.plain))/100e6), "cpu-s/100MB")
 		})
 	}
 }
