@@ -242,7 +242,7 @@ func TestDumpOplogOverflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Client.Database("local").Collection("oplog.rs").DeleteMany(ctxT(t), bson.D{{Key: "ts", Value: bson.D{{Key: "$lte", Value: newest}}}}); err != nil {
+	if err := testenv.TrimOplog(ctxT(t), m.Client, newest); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.Client.Database(m.DB).Collection("c").InsertOne(ctxT(t), bson.D{}); err != nil {

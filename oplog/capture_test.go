@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongostash/mongostash/internal/testenv"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -233,8 +234,7 @@ func TestCaptureOverflow(t *testing.T) {
 	}
 	b.insert("c", ejson(t, `{"_id": 1}`))
 	// The oplog rolls over: its oldest entries, the start of the range included, go.
-	oplog := b.mongo.Client.Database("local").Collection("oplog.rs")
-	if _, err := oplog.DeleteMany(ctxT(t), bson.D{{Key: "ts", Value: bson.D{{Key: "$lte", Value: cp.Start()}}}}); err != nil {
+	if err := testenv.TrimOplog(ctxT(t), b.mongo.Client, cp.Start()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cp.End(ctxT(t)); err != nil {
