@@ -3,7 +3,6 @@ package dump
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -17,21 +16,6 @@ import (
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
 )
-
-// oplogOn creates the capped local.oplog.rs that makes FerretDB v1 log its writes (the
-// test server is shared by the package's tests; once it exists every write is logged).
-func oplogOn(t *testing.T, client *mongo.Client) {
-	t.Helper()
-	err := client.Database("local").RunCommand(ctxT(t), bson.D{{Key: "create", Value: "oplog.rs"},
-		{Key: "capped", Value: true}, {Key: "size", Value: int64(1 << 30)}}).Err()
-	var ce mongo.CommandError
-	if err != nil && !(errors.As(err, &ce) && ce.Code == 48) {
-		t.Fatalf("create local.oplog.rs: %v", err)
-	}
-	if _, err := client.Database("dumptest_seed").Collection("seed").InsertOne(ctxT(t), bson.D{}); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func sortedDocs(m map[int32]bson.Raw) []bson.Raw {
 	var out []bson.Raw
@@ -82,8 +66,7 @@ func mustElements(d bson.Raw) []bson.RawElement {
 // consistent point (the oplog's end), with the same options and indexes; the sample
 // collections beside them (every BSON type, capped, dotted name) come back exactly too.
 func TestDumpRestoreWithOplogIsConsistent(t *testing.T) {
-	m := testenv.NewMongo(t)
-	oplogOn(t, m.Client)
+	m := testenv.NewMongoWithOplog(t)
 	ctx := ctxT(t)
 	counts, err := sample.Load(ctx, m.Client, m.DB, 3000)
 	if err != nil {

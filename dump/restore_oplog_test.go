@@ -225,8 +225,7 @@ func (g *gatedWriter) Write(p []byte) (int, error) {
 // TestDumpOplogOverflow: the oplog loses the start of the capture's range while the
 // collections are read (an oplog too small for the backup): the dump fails saying so.
 func TestDumpOplogOverflow(t *testing.T) {
-	m := testenv.NewMongo(t)
-	oplogOn(t, m.Client)
+	m := testenv.NewMongoWithOplog(t)
 	if _, err := m.Client.Database(m.DB).Collection("c").InsertOne(ctxT(t), bson.D{}); err != nil {
 		t.Fatal(err)
 	}
@@ -320,8 +319,7 @@ func TestRestoreOplogMemoryBounded(t *testing.T) {
 // TestDumpOplogLeavesTemporariesOut: writes into a restore's temporary collections
 // during a backup are not captured (nor are the collections themselves dumped).
 func TestDumpOplogLeavesTemporariesOut(t *testing.T) {
-	m := testenv.NewMongo(t)
-	oplogOn(t, m.Client)
+	m := testenv.NewMongoWithOplog(t)
 	db := m.Client.Database(m.DB)
 	if _, err := db.Collection("c").InsertOne(ctxT(t), bson.D{}); err != nil {
 		t.Fatal(err)

@@ -17,20 +17,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// ensureOplog creates the capped local.oplog.rs that makes FerretDB v1 log its writes.
-// The test server is shared by the package's tests: once it exists, every write is
-// logged.
-func ensureOplog(t testing.TB, client *mongo.Client) {
-	t.Helper()
-	err := client.Database("local").RunCommand(ctxT(t), bson.D{{Key: "create", Value: "oplog.rs"},
-		{Key: "capped", Value: true}, {Key: "size", Value: int64(1 << 30)}}).Err()
-	if err != nil && !isCode(err, codeNamespaceExists) {
-		t.Fatalf("create local.oplog.rs: %v", err)
-	}
-	// An entry, so that the capture has a start.
-	if _, err := client.Database("oplogtest_seed").Collection("seed").InsertOne(ctxT(t), bson.D{}); err != nil {
-		t.Fatal(err)
-	}
+// oplogBed is a bed on a server that logs its writes (testenv.NewMongoWithOplog).
+func oplogBed(t testing.TB) *bed {
+	m := testenv.NewMongoWithOplog(t)
+	return &bed{t: t, mongo: m, db: m.Client.Database(m.DB)}
 }
 
 // memWriter keeps captured entries.
@@ -145,8 +135,7 @@ func copyCollection(t testing.TB, from, to *mongo.Collection) {
 // one while a writer changes them, plus the oplog captured around the copy, replayed
 // onto the copy, give exactly the source as it was at the capture's end.
 func TestCaptureAndReplayIsConsistent(t *testing.T) {
-	src, dst := newBed(t), newBed(t)
-	ensureOplog(t, src.mongo.Client)
+	src, dst := oplogBed(t), newBed(t)
 	colls := []string{"a", "b", "c"}
 	for _, c := range colls {
 		for i := int32(0); i < 150; i++ {
@@ -196,8 +185,7 @@ func TestCaptureAndReplayIsConsistent(t *testing.T) {
 
 // TestCaptureSelectsNamespaces keeps the entries of the selected namespaces only.
 func TestCaptureSelectsNamespaces(t *testing.T) {
-	b := newBed(t)
-	ensureOplog(t, b.mongo.Client)
+	b := oplogBed(t)
 	cp, err := Begin(ctxT(t), b.mongo.Client, CaptureOptions{
 		Databases:  []string{b.mongo.DB},
 		Namespaces: func(ns string) bool { return ns == b.mongo.DB+".keep" },
@@ -226,8 +214,7 @@ func TestCaptureSelectsNamespaces(t *testing.T) {
 // TestCaptureOverflow: entries of the range deleted from the oplog while the backup runs
 // (an oplog too small for the backup) fail the capture, saying what to do.
 func TestCaptureOverflow(t *testing.T) {
-	b := newBed(t)
-	ensureOplog(t, b.mongo.Client)
+	b := oplogBed(t)
 	cp, err := Begin(ctxT(t), b.mongo.Client, CaptureOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -249,8 +236,7 @@ func TestCaptureOverflow(t *testing.T) {
 // TestCaptureRefusesAuthVersionChange: a write to admin.system.version during the
 // backup, as mongodump refuses it.
 func TestCaptureRefusesAuthVersionChange(t *testing.T) {
-	b := newBed(t)
-	ensureOplog(t, b.mongo.Client)
+	b := oplogBed(t)
 	cp, err := Begin(ctxT(t), b.mongo.Client, CaptureOptions{})
 	if err != nil {
 		t.Fatal(err)

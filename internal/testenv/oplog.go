@@ -2,7 +2,10 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -44,4 +47,33 @@ func TrimOplog(ctx context.Context, c *mongo.Client, upTo bson.Timestamp) error 
 			return fmt.Errorf("trim the oplog: %w", err)
 		}
 	}
+}
+
+// NewMongoWithOplog is NewMongo on a server that logs its writes to a capped
+// local.oplog.rs, as FerretDB v1 does once that collection exists. It is a FerretDB of the
+// test's own, so that the oplog holds only this test's writes and the other tests' writes
+// are not slowed by logging; with MONGOSTASH_TEST_MONGO_URL set it is that server, whose
+// oplog is created if missing (and shared).
+func NewMongoWithOplog(tb testing.TB) *Mongo {
+	tb.Helper()
+	var m *Mongo
+	if getenv("MONGOSTASH_TEST_MONGO_URL") != "" {
+		m = NewMongo(tb)
+	} else {
+		_, url := PrivateFerretDB(tb)
+		m = ConnectMongo(tb, url)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := m.Client.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"},
+		{Key: "capped", Value: true}, {Key: "size", Value: int64(1 << 30)}}).Err()
+	var ce mongo.CommandError
+	if err != nil && !(errors.As(err, &ce) && ce.Code == 48) { // 48: NamespaceExists
+		tb.Fatalf("testenv: create local.oplog.rs: %v", err)
+	}
+	// An entry, so that a capture has a start.
+	if _, err := m.Client.Database(m.DB).Collection("oplog_seed").InsertOne(ctx, bson.D{}); err != nil {
+		tb.Fatalf("testenv: first oplog entry: %v", err)
+	}
+	return m
 }
