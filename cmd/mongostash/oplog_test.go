@@ -25,23 +25,17 @@ import (
 	"github.com/mongostash/mongostash/oplog"
 )
 
-// The oplog tests run one after another (no t.Parallel): they create, empty and drop the
-// test server's local.oplog.rs, which FerretDB v1 writes to once it exists. They drop it
-// when done, so that the parallel tests that follow do not pay for an oplog.
-
-// withOplog creates the capped local.oplog.rs for the test and drops it afterwards.
-func withOplog(t *testing.T, client *mongo.Client) {
+// newOplogBed is newBed on a server that logs its writes: a FerretDB v1 of the test's own
+// with a capped local.oplog.rs (testenv.NewMongoWithOplog). FerretDB v1 is the only test
+// server that writes an oplog (FerretDB v2 does not), so these tests use it even when
+// MONGOSTASH_TEST_MONGO_URL points the others elsewhere.
+func newOplogBed(t *testing.T) *bed {
 	t.Helper()
-	local := client.Database("local")
-	err := local.RunCommand(context.Background(), bson.D{{Key: "create", Value: "oplog.rs"}, {Key: "capped", Value: true}, {Key: "size", Value: int64(1 << 30)}}).Err()
-	var ce mongo.CommandError
-	if err != nil && !(errors.As(err, &ce) && ce.Code == 48) {
-		t.Fatalf("create local.oplog.rs: %v", err)
-	}
-	t.Cleanup(func() { _ = local.Collection("oplog.rs").Drop(context.Background()) })
-	if _, err := client.Database("clitest_seed").Collection("seed").InsertOne(context.Background(), bson.D{}); err != nil {
-		t.Fatal(err)
-	}
+	m := testenv.NewMongoWithOplog(t)
+	b := newBed(t)
+	b.mongo = m
+	b.env = b.env.with("MONGO_URL", m.URL, "MONGO_DATABASE", m.DB)
+	return b
 }
 
 func newestTS(t *testing.T, client *mongo.Client) bson.Timestamp {
@@ -63,8 +57,7 @@ func newestTS(t *testing.T, client *mongo.Client) bson.Timestamp {
 // exactly the source at that point: every document of the written collections as it was
 // then, every other collection as it is, with their options and indexes.
 func TestBackupWithOplogRestoresTheConsistentPoint(t *testing.T) {
-	b := newBed(t)
-	withOplog(t, b.mongo.Client)
+	b := newOplogBed(t)
 	ctx := context.Background()
 	if _, err := sample.Load(ctx, b.mongo.Client, b.mongo.DB, 1500); err != nil {
 		t.Fatal(err)
@@ -147,8 +140,7 @@ func sortedByID(m map[int32]bson.Raw) []bson.Raw {
 // must include from its start (the dump package's TestDumpOplogOverflow deletes entries
 // in the middle of a dump instead): the backup fails, says what to do, stores nothing.
 func TestBackupOplogOverflowStoresNothing(t *testing.T) {
-	b := newBed(t)
-	withOplog(t, b.mongo.Client)
+	b := newOplogBed(t)
 	ctx := context.Background()
 	if _, err := sample.Load(ctx, b.mongo.Client, b.mongo.DB, 500); err != nil {
 		t.Fatal(err)
@@ -227,8 +219,7 @@ func stockTool(t *testing.T, name string) string {
 // itself needs applyOps, which no test-bed server has.
 func TestStockToolsReadOurOplog(t *testing.T) {
 	mongorestore, bsondump := stockTool(t, "mongorestore"), stockTool(t, "bsondump")
-	b := newBed(t)
-	withOplog(t, b.mongo.Client)
+	b := newOplogBed(t)
 	ctx := context.Background()
 	if _, err := sample.Load(ctx, b.mongo.Client, b.mongo.DB, 300); err != nil {
 		t.Fatal(err)

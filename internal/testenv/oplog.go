@@ -50,19 +50,14 @@ func TrimOplog(ctx context.Context, c *mongo.Client, upTo bson.Timestamp) error 
 }
 
 // NewMongoWithOplog is NewMongo on a server that logs its writes to a capped
-// local.oplog.rs, as FerretDB v1 does once that collection exists. It is a FerretDB of the
-// test's own, so that the oplog holds only this test's writes and the other tests' writes
-// are not slowed by logging; with MONGOSTASH_TEST_MONGO_URL set it is that server, whose
-// oplog is created if missing (and shared).
+// local.oplog.rs, as FerretDB v1 does once that collection exists: a FerretDB v1 of the
+// test's own, so that the oplog holds only this test's writes and no other test's writes
+// are slowed by logging. It is FerretDB v1 even when MONGOSTASH_TEST_MONGO_URL points the
+// other tests at another server: FerretDB v2 writes no oplog.
 func NewMongoWithOplog(tb testing.TB) *Mongo {
 	tb.Helper()
-	var m *Mongo
-	if getenv("MONGOSTASH_TEST_MONGO_URL") != "" {
-		m = NewMongo(tb)
-	} else {
-		_, url := PrivateFerretDB(tb)
-		m = ConnectMongo(tb, url)
-	}
+	_, url := PrivateFerretDB(tb)
+	m := ConnectMongo(tb, url)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := m.Client.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"},
