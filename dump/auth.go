@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongostash/mongostash/dump/archive"
 )
@@ -80,7 +81,7 @@ func dumpAuth(ctx context.Context, client *mongo.Client, aw *archive.Writer, sou
 		}
 		st := NamespaceStats{Namespace: s.entry.Namespace()}
 		counter := progress.namespace(st.Namespace, 0)
-		n, err := copyCollection(ctx, client.Database("admin").Collection(s.from), filter, cursorBatchDocs, nw, counter)
+		n, err := copyCollection(ctx, client.Database("admin").Collection(s.from), filter, options.Find().SetBatchSize(cursorBatchDocs), nw, counter)
 		counter.finish()
 		st.Bytes = n
 		if err != nil {

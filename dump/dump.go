@@ -153,7 +153,8 @@ func dumpCollections(ctx context.Context, client *mongo.Client, aw *archive.Writ
 }
 
 // dumpCollection streams one collection in natural order (a plain find: no sort, no hint,
-// no count) into its namespace of the archive.
+// no count; in _id order on a server that pages natural-order scans wrongly) into its
+// namespace of the archive.
 func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Writer, c collectionInfo, progress *Progress) (NamespaceStats, error) {
 	st := NamespaceStats{Namespace: c.namespace()}
 	nw, err := aw.Open(ctx, c.entry.DB, c.dataColl)
@@ -163,7 +164,11 @@ func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Write
 	if !c.view {
 		coll := client.Database(c.entry.DB).Collection(c.dataColl)
 		counter := progress.namespace(st.Namespace, c.estimate)
-		n, err := copyCollection(ctx, coll, bson.D{}, cursorBatch(c), nw, counter)
+		find := options.Find().SetBatchSize(cursorBatch(c))
+		if c.byID {
+			find.SetSort(bson.D{{Key: "_id", Value: 1}})
+		}
+		n, err := copyCollection(ctx, coll, bson.D{}, find, nw, counter)
 		counter.finish()
 		st.Bytes = n
 		if err != nil {
@@ -180,13 +185,12 @@ func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Write
 	return st, nil
 }
 
-// copyCollection streams the documents of coll matching filter, in natural order, as raw
-// bytes into nw, and returns how many bytes it wrote.
-func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, batch int32, nw *archive.NamespaceWriter, progress *nsProgress) (int64, error) {
-	// Batches of a set size: without one, servers fill each reply up to 16 MiB, and the
-	// driver holds a reply while the next arrives — memory that would grow with the
-	// collection's size up to 32 MiB per collection dumped at once.
-	cur, err := coll.Find(ctx, filter, options.Find().SetBatchSize(batch))
+// copyCollection streams the documents of coll matching filter as raw bytes into nw, and
+// returns how many bytes it wrote. find must set a batch size: without one, servers fill
+// each reply up to 16 MiB, and the driver holds a reply while the next arrives — memory
+// that would grow with the collection's size up to 32 MiB per collection dumped at once.
+func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, find *options.FindOptionsBuilder, nw *archive.NamespaceWriter, progress *nsProgress) (int64, error) {
+	cur, err := coll.Find(ctx, filter, find)
 	if err != nil {
 		return 0, fmt.Errorf("find in %s: %w", coll.Name(), err)
 	}

@@ -21,18 +21,18 @@ type dumpPlan struct {
 // planDump lists the databases, collections (with options and indexes) and, when asked,
 // the users and roles to dump, and orders the collections as mongodump does.
 func planDump(ctx context.Context, client *mongo.Client, opts DumpOptions) (*dumpPlan, error) {
-	version, err := serverVersion(ctx, client)
+	server, err := readServerInfo(ctx, client)
 	if err != nil {
 		return nil, err
 	}
-	p := &dumpPlan{version: version, dbs: opts.Databases}
+	p := &dumpPlan{version: server.version, dbs: opts.Databases}
 	if len(p.dbs) == 0 {
 		if p.dbs, err = listDatabases(ctx, client, opts.IncludeConfig); err != nil {
 			return nil, err
 		}
 	}
 	for _, name := range p.dbs {
-		list, err := listCollections(ctx, client.Database(name), version)
+		list, err := listCollections(ctx, client.Database(name), server.version)
 		if err != nil {
 			return nil, err
 		}
@@ -43,6 +43,7 @@ func planDump(ctx context.Context, client *mongo.Client, opts DumpOptions) (*dum
 			if !c.view {
 				collStats(ctx, client.Database(name), &c)
 			}
+			c.byID = server.scanByID && !c.capped
 			p.colls = append(p.colls, c)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/mongostash/mongostash/internal/testenv"
 )
@@ -73,7 +74,11 @@ func (b *bed) mustReplay(opts Options, entries ...bson.Raw) Stats {
 // docs returns a collection's documents sorted by _id bytes.
 func (b *bed) docs(coll string) []bson.Raw {
 	b.t.Helper()
-	cur, err := b.db.Collection(coll).Find(ctxT(b.t), bson.D{})
+	// Sorted by _id on the server: FerretDB v2.7 (DocumentDB) pages a natural-order scan of
+	// a collection whose documents were updated wrongly, and getMore returns some documents
+	// again (156 stored, 172 returned; with batches of 50, over a million). An _id-ordered
+	// scan pages correctly.
+	cur, err := b.db.Collection(coll).Find(ctxT(b.t), bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
 	if err != nil {
 		b.t.Fatal(err)
 	}
