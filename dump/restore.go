@@ -420,8 +420,10 @@ func (rs *restorer) done(b *batch) { rs.release(b) }
 // release returns a batch's share of the memory budget.
 func (rs *restorer) release(b *batch) {
 	if b.weight > 0 {
-		rs.budget.Release(b.weight)
+		// held first: once the budget is released the reader may start a batch at once,
+		// and counting it beside this one would show a peak above the budget that never was.
 		rs.held.Add(-int64(cap(b.cmd)))
+		rs.budget.Release(b.weight)
 		b.weight = 0
 	}
 }
