@@ -33,6 +33,7 @@ var allowed = map[string][]string{
 	"dump/ns":             nil,
 	"oplog":               nil,
 	"dump":                {"dump/archive", "dump/ns", "internal/connstr", "oplog"},
+	"pitr":                {"catalog", "oplog", "storage", "stream"},
 	"internal/connstr":    nil,
 	"internal/layout":     nil,
 	"internal/sample":     nil,
