@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-
 	"github.com/mongostash/mongostash/catalog"
 )
 
@@ -77,4 +76,3 @@ func (a *Archiver) gapResolved(ctx context.Context, g *catalog.GapMarker) (bool,
 	}
 	return false, nil
 }
-

@@ -12,7 +12,7 @@ type Status struct {
 	// LastArchived is the Until of the newest complete chunk (zero before the first).
 	LastArchived catalog.Timestamp
 	// Newest is the newest oplog entry the last poll saw.
-	Newest catalog.Timestamp
+	Newest  catalog.Timestamp
 	Chunks  int64 // chunks completed by this process
 	Bytes   int64 // their stored bytes
 	Entries int64 // entries they hold
