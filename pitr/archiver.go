@@ -143,7 +143,7 @@ func (a *Archiver) archive(ctx context.Context, limit catalog.Timestamp) error {
 func (a *Archiver) read(ctx context.Context, limit catalog.Timestamp) (full bool, err error) {
 	from := a.cur.until
 	err = a.src.ReadRange(ctx, bson.Timestamp(from), bson.Timestamp(limit), defaultBatch, func(raw bson.Raw) error {
-		ts, ok := entryTS(raw)
+		ts, ok := tsOf(raw)
 		if !ok {
 			return fmt.Errorf("%w: an oplog entry without a timestamp after %s", oplog.ErrBadEntry, from)
 		}

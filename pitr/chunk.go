@@ -12,7 +12,7 @@ import (
 	"github.com/mongostash/mongostash/stream"
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // chunk is the chunk being filled: the entries read since the last complete one, encoded
 // (compressed, and encrypted with recipients) as they come, so that what waits in memory
@@ -75,7 +75,7 @@ func (c *chunk) add(raw bson.Raw, ts catalog.Timestamp, op string) error {
 	c.entries++
 	c.ops[op]++
 	c.raw += int64(len(raw))
-	c.crc = crc32.Update(c.crc, castagnoli, raw)
+	c.crc = crc32.Update(c.crc, crcTable, raw)
 	return nil
 }
 
@@ -111,7 +111,7 @@ func (c *chunk) manifest(o *Options) catalog.ChunkManifest {
 	}
 }
 
-func entryTS(raw bson.Raw) (catalog.Timestamp, bool) {
+func tsOf(raw bson.Raw) (catalog.Timestamp, bool) {
 	t, i, ok := raw.Lookup("ts").TimestampOK()
 	return catalog.Timestamp{T: t, I: i}, ok
 }
