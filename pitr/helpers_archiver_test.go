@@ -270,7 +270,7 @@ type flakyStore struct {
 	storage.Store
 	mu     sync.Mutex
 	failOn func(key string, n int) bool // n: Puts of this kind (object or manifest) so far
-	puts   map[bool]int                  // by "is a manifest"
+	puts   map[bool]int                 // by "is a manifest"
 	failed []string
 }
 
