@@ -28,7 +28,12 @@ type Archiver struct {
 	status statusBox
 
 	cur *chunk // the chunk being filled; nil until the start point is known
-	// seen is the newest entry the previous poll saw: the end of the next read.
+	// expect is the first entry the next read must return (zero when unknown): the
+	// chunk's end when that is an entry read before (or the end of a chunk or a backup's
+	// oplog), else the oldest entry a chain starts before. A read that finds it finds that
+	// nothing after the chunk's end was lost.
+	expect catalog.Timestamp
+	// seen is the newest entry the reads saw: what the next round takes entries up to.
 	seen catalog.Timestamp
 }
 
@@ -42,10 +47,12 @@ func New(ctx context.Context, client *mongo.Client, opts Options) (*Archiver, er
 	if err != nil {
 		return nil, err
 	}
-	if _, _, err := src.Newest(ctx); err != nil {
+	newest, _, err := src.Newest(ctx)
+	if err != nil {
 		return nil, err
 	}
-	a := &Archiver{src: src, opts: opts, log: opts.Logger}
+	// The first round takes entries up to this one.
+	a := &Archiver{src: src, opts: opts, log: opts.Logger, seen: catalog.Timestamp(newest)}
 	if opts.Namespaces != nil || len(opts.Databases) > 0 {
 		a.sel = oplog.NewSelector(oplog.CaptureOptions{Namespaces: opts.Namespaces, Databases: opts.Databases})
 	}
@@ -84,30 +91,34 @@ func (a *Archiver) Run(ctx context.Context) error {
 	}
 }
 
-// poll is one round: store a chunk whose upload failed before, read the oplog up to what
-// the previous round saw, and write the chunk when it is due.
+// poll is one round: store a chunk whose upload failed before, read the oplog after the
+// chunk in progress, and write the chunk when it is due.
+//
+// A round costs one query of the oplog: on FerretDB every query reads the whole oplog
+// (it has no index on ts), so rounds do without the newest and oldest entries' queries.
+// What a read returns after the limit (the newest entry the round before saw) is left for
+// the next round: FerretDB writes concurrent entries out of timestamp order, and an entry
+// whose timestamp comes before one already visible may appear a moment later.
 func (a *Archiver) poll(ctx context.Context) error {
 	if a.cur != nil && a.cur.sealed {
 		if err := a.flush(ctx); err != nil {
 			return err
 		}
 	}
-	newest, ok, err := a.src.Newest(ctx)
-	if err != nil || !ok {
-		return err // an empty oplog: nothing to archive yet
-	}
-	limit := a.seen
-	a.seen = catalog.Timestamp(newest)
-	a.status.update(func(s *Status) { s.Newest = catalog.Timestamp(newest) })
 	if a.cur == nil {
 		if err := a.begin(ctx); err != nil {
 			return err
 		}
 	}
-	if !limit.IsZero() {
-		if err := a.archive(ctx, limit); err != nil {
-			return err
+	if a.seen.IsZero() { // the first round: the limit is the newest entry now
+		newest, ok, err := a.src.Newest(ctx)
+		if err != nil || !ok {
+			return err // an empty oplog: nothing to archive yet
 		}
+		a.saw(catalog.Timestamp(newest))
+	}
+	if err := a.archive(ctx, a.seen); err != nil {
+		return err
 	}
 	if a.cur.due(time.Now(), a.opts.Interval) {
 		return a.flush(ctx)
@@ -115,60 +126,87 @@ func (a *Archiver) poll(ctx context.Context) error {
 	return nil
 }
 
-// archive reads the entries after the current chunk's end up to limit (included),
-// writing a chunk each time one fills up.
+// saw records the newest entry a read returned.
+func (a *Archiver) saw(ts catalog.Timestamp) {
+	if ts.After(a.seen) {
+		a.seen = ts
+	}
+	a.status.update(func(s *Status) {
+		s.Newest = a.seen
+		if a.cur != nil {
+			s.ReadUpTo = a.cur.until
+		}
+	})
+}
+
+// archive reads the entries after the current chunk's end, takes those up to limit,
+// and writes a chunk each time one fills up. Before a read from a point that is not an
+// entry read before (the start of a chain), and when that entry is gone, it checks that
+// the oplog still holds everything after that point; if not, the gap is recorded.
 func (a *Archiver) archive(ctx context.Context, limit catalog.Timestamp) error {
-	for a.cur.until.Before(limit) {
-		if err := a.checkGap(ctx); err != nil {
-			return err
+	for {
+		if a.expect.IsZero() {
+			if err := a.checkGap(ctx); err != nil {
+				return err
+			}
 		}
 		full, err := a.read(ctx, limit)
-		if err != nil {
+		switch {
+		case errors.Is(err, errAnchorGone):
+			a.expect = catalog.Timestamp{} // the next pass checks for a gap first
+			continue
+		case err != nil:
 			return err
-		}
-		if !full {
+		case !full:
 			return nil
 		}
 		if err := a.flush(ctx); err != nil {
 			return err
 		}
 	}
-	return nil
 }
 
-// read reads from the current chunk's end up to limit into the chunk; full says it
-// stopped because the chunk is full. It then checks that the oplog did not lose entries
-// of the range while it was read; if it did, the chunk is dropped, and the next check
-// finds the gap.
+// errAnchorGone stops a read whose first entry is not the one the range starts after.
+var errAnchorGone = errors.New("pitr: the last entry read is no longer in the oplog")
+
+// read reads the oplog from the current chunk's end on, adding the entries up to limit
+// to the chunk; full says it stopped because the chunk is full. It goes on to the end
+// of the oplog, to learn the limit of the next round.
 func (a *Archiver) read(ctx context.Context, limit catalog.Timestamp) (full bool, err error) {
-	from := a.cur.until
-	err = a.src.ReadRange(ctx, bson.Timestamp(from), bson.Timestamp(limit), defaultBatch, func(raw bson.Raw) error {
+	from, first := a.cur.until, true
+	var newest catalog.Timestamp
+	err = a.src.ReadRange(ctx, bson.Timestamp(from), endOfTime, defaultBatch, func(raw bson.Raw) error {
 		ts, ok := tsOf(raw)
 		if !ok {
 			return fmt.Errorf("%w: an oplog entry without a timestamp after %s", oplog.ErrBadEntry, from)
 		}
-		if !ts.After(from) {
-			return nil // the entry the range starts after
+		newest = ts
+		if first && !a.expect.IsZero() && ts != a.expect {
+			return errAnchorGone
+		}
+		first = false
+		if !ts.After(from) || ts.After(limit) {
+			return nil // the entry the range starts after, or one for the next round
 		}
 		if err := a.take(raw, ts); err != nil {
 			return err
 		}
+		a.expect = ts
 		if a.cur.raw >= a.opts.ChunkSize {
 			return errFull
 		}
 		return nil
 	})
+	a.saw(newest)
 	full = errors.Is(err, errFull)
-	if err != nil && !full {
-		return false, err
+	if full {
+		return true, nil
 	}
-	lost, err := a.lostAfter(ctx, from)
-	if err != nil || !lost {
-		return full, err
-	}
-	a.log.Warn("the oplog rolled over while it was read: the chunk being filled is dropped", "since", a.cur.since.String())
-	return false, a.restartChunk(a.cur.since, a.cur.previous, a.cur.chainStart)
+	return false, err
 }
+
+// endOfTime is the upper bound of a read to the end of the oplog.
+var endOfTime = bson.Timestamp{T: ^uint32(0), I: ^uint32(0)}
 
 // take adds an entry read to the chunk: as it is, when everything is archived; else as
 // the selection keeps it, or only as the end of the range when it keeps nothing.
@@ -193,13 +231,14 @@ func (a *Archiver) take(raw bson.Raw, ts catalog.Timestamp) error {
 	return a.cur.add(out, ts, entryOp(out))
 }
 
-// restartChunk replaces the current chunk with an empty one starting after since.
-func (a *Archiver) restartChunk(since catalog.Timestamp, previous, chainStart string) error {
+// restartChunk replaces the current chunk with an empty one starting after since; expect
+// is the entry the next read must find first, zero when unknown.
+func (a *Archiver) restartChunk(since, expect catalog.Timestamp, previous, chainStart string) error {
 	c, err := newChunk(since, a.opts.Encoding)
 	if err != nil {
 		return err
 	}
 	c.previous, c.chainStart = previous, chainStart
-	a.cur = c
+	a.cur, a.expect = c, expect
 	return nil
 }

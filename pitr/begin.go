@@ -25,38 +25,42 @@ func (a *Archiver) begin(ctx context.Context) error {
 		lastKey := chunks[len(chunks)-1].Key
 		a.log.Info("resuming after the last complete chunk", "chunk", lastKey, "since", last.String())
 		a.status.update(func(s *Status) { s.LastArchived = last })
-		return a.restartChunk(last, lastKey, "")
+		return a.restartChunk(last, last, lastKey, "") // a chunk's Until is an entry it read
 	}
-	since, why, err := a.firstStart(ctx)
+	since, expect, why, err := a.firstStart(ctx)
 	if err != nil {
 		return err
 	}
 	a.log.Info("starting a new chain", "since", since.String(), "reason", why)
-	return a.restartChunk(since, "", why)
+	return a.restartChunk(since, expect, "", why)
 }
 
-// firstStart is the start of the first chain under a prefix, and why it starts there.
-func (a *Archiver) firstStart(ctx context.Context) (catalog.Timestamp, string, error) {
+// firstStart is the start of the first chain under a prefix, the entry the first read
+// must find (zero when unknown), and why it starts there.
+func (a *Archiver) firstStart(ctx context.Context) (since, expect catalog.Timestamp, why string, err error) {
 	oldestB, _, err := a.src.Oldest(ctx)
 	if err != nil {
-		return catalog.Timestamp{}, "", err
+		return since, expect, "", err
 	}
 	oldest := catalog.Timestamp(oldestB)
 	beforeOldest := "just before the oldest entry the oplog held"
 	c, err := catalog.ReadCatalog(ctx, a.opts.Store, a.opts.Prefix)
 	if err != nil {
-		return catalog.Timestamp{}, "", fmt.Errorf("read the backups: %w", err)
+		return since, expect, "", fmt.Errorf("read the backups: %w", err)
 	}
 	bases := catalog.BasePoints(c.Backups)
 	if len(bases) == 0 {
-		return oldest.Prev(), beforeOldest + " (no base backup yet: take one to make the archive restorable)", nil
+		return oldest.Prev(), oldest, beforeOldest + " (no base backup yet: take one to make the archive restorable)", nil
 	}
 	b := bases[len(bases)-1]
 	if !b.ReplayFrom.Before(oldest.Prev()) {
-		return b.ReplayFrom, "at the replay point of the newest base backup " + b.Key, nil
+		if b.Oplog {
+			expect = b.ReplayFrom // the end of the backup's oplog is an entry
+		}
+		return b.ReplayFrom, expect, "at the replay point of the newest base backup " + b.Key, nil
 	}
 	a.log.Warn("the oplog no longer holds the replay point of the newest base backup: archiving starts at the oldest entry, "+
 		"so that backup cannot be brought forward; take a new base backup", "backup", b.Key,
 		"replay_from", b.ReplayFrom.String(), "oldest_entry", oldest.String())
-	return oldest.Prev(), beforeOldest + " (the newest base backup " + b.Key + " is older than the oplog)", nil
+	return oldest.Prev(), oldest, beforeOldest + " (the newest base backup " + b.Key + " is older than the oplog)", nil
 }

@@ -32,7 +32,7 @@ func (a *Archiver) flush(ctx context.Context) error {
 		m.Size, m.SHA256, m.WrittenAt = put.Size, put.SHA256, time.Now().UTC()
 		if err = catalog.WriteChunkManifest(ctx, a.opts.Store, a.opts.Prefix, key, &m); err == nil {
 			a.completed(ctx, key, m)
-			return a.restartChunk(c.until, key, "")
+			return a.restartChunk(c.until, c.until, key, "")
 		}
 	}
 	a.removePartial(ctx, key)
@@ -101,23 +101,17 @@ func (a *Archiver) shutdown(ctx context.Context) error {
 	return nil
 }
 
-// finalPoll reads up to the newest entry now (after a short pause, for entries still
-// being written with earlier timestamps) and writes the chunk.
+// finalPoll waits a moment, for entries still being written with earlier timestamps,
+// then reads everything the oplog holds after the chunk and writes it.
 func (a *Archiver) finalPoll(ctx context.Context) error {
 	if !a.cur.sealed {
-		newest, ok, err := a.src.Newest(ctx)
-		if err != nil {
-			return err
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(a.opts.Poll, time.Second)):
 		}
-		if ok {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(min(a.opts.Poll, time.Second)):
-			}
-			if err := a.archive(ctx, catalog.Timestamp(newest)); err != nil {
-				return err
-			}
+		if err := a.archive(ctx, catalog.Timestamp(endOfTime)); err != nil {
+			return err
 		}
 	}
 	return a.flush(ctx)

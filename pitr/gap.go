@@ -59,7 +59,7 @@ func (a *Archiver) recordGap(ctx context.Context, resume catalog.Timestamp) erro
 		s.Gaps++
 		s.OpenGap = g
 	})
-	return a.restartChunk(resume.Prev(), "", "after the gap "+key+": just before the oldest entry the oplog held")
+	return a.restartChunk(resume.Prev(), resume, "", "after the gap "+key+": just before the oldest entry the oplog held")
 }
 
 // gapResolved reports whether a complete base backup replays from within the chain that

@@ -11,6 +11,8 @@ import (
 type Status struct {
 	// LastArchived is the Until of the newest complete chunk (zero before the first).
 	LastArchived catalog.Timestamp
+	// ReadUpTo is the end of what has been read: the chunk in progress ends there.
+	ReadUpTo catalog.Timestamp
 	// Newest is the newest oplog entry the last poll saw.
 	Newest  catalog.Timestamp
 	Chunks  int64 // chunks completed by this process

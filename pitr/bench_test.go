@@ -1,0 +1,124 @@
+package pitr
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/internal/testenv"
+	s3store "github.com/mongostash/mongostash/storage/s3"
+)
+
+// benchEntries is how many oplog entries the benchmark archives per run.
+const benchEntries = 30000
+
+// BenchmarkArchiver archives an oplog of benchEntries inserts (documents of about 300
+// bytes, like small application records) from a FerretDB v1 into a real S3 server
+// (versitygw) with the defaults (zstd, 16 MiB chunks), and reports entries archived per
+// second and the peak RSS of this process during the runs (VmHWM, reset before them;
+// the servers are other processes). Run: go test -run '^$' -bench Archiver ./pitr/
+func BenchmarkArchiver(b *testing.B) {
+	m := testenv.NewMongoWithOplog(b)
+	fillOplog(b, m, benchEntries)
+	_, endpoint := testenv.PrivateVersityGW(b)
+	bucket, err := testenv.CreateBucket(endpoint, testenv.UniqueName("pitr-bench-"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := s3store.New(context.Background(), s3store.Config{Endpoint: bucket.Endpoint, Bucket: bucket.Name,
+		Region: bucket.Region, AccessKey: bucket.AccessKey, SecretKey: bucket.SecretKey})
+	if err != nil {
+		b.Fatal(err)
+	}
+	newest := benchNewest(b, m)
+	runtime.GC()
+	resetPeakRSS(b)
+	var entries int64
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		opts := Options{Store: st, Prefix: fmt.Sprintf("bench-%d/", i), Poll: 20 * time.Millisecond, Interval: time.Hour, Logger: slog.New(slog.NewTextHandler(testLog{}, nil))}
+		a, err := New(context.Background(), m.Client, opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- a.Run(ctx) }()
+		for a.Status().ReadUpTo.Before(newest) { // then cancelling it writes the rest
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		entries += a.Status().Entries
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(entries)/elapsed.Seconds(), "entries/s")
+	b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-RSS-MiB")
+}
+
+// fillOplog inserts n documents of about 300 bytes, 1000 at a time.
+func fillOplog(b *testing.B, m *testenv.Mongo, n int) {
+	b.Helper()
+	c := m.Client.Database(m.DB).Collection("bench")
+	pad := strings.Repeat("x", 250)
+	for from := 0; from < n; from += 1000 {
+		docs := make([]any, 0, 1000)
+		for i := from; i < min(from+1000, n); i++ {
+			docs = append(docs, bson.D{{Key: "_id", Value: i}, {Key: "name", Value: "user" + strconv.Itoa(i)}, {Key: "pad", Value: pad}, {Key: "n", Value: int64(i)}})
+		}
+		if _, err := c.InsertMany(context.Background(), docs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// resetPeakRSS resets VmHWM (Linux: "5" to clear_refs), so that peakRSS measures the runs.
+func resetPeakRSS(b *testing.B) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Logf("cannot reset the peak RSS (%v): it includes the setup", err)
+	}
+}
+
+// peakRSS is VmHWM of this process in bytes, 0 where /proc is missing.
+func peakRSS(b *testing.B) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func benchNewest(b *testing.B, m *testenv.Mongo) catalog.Timestamp {
+	b.Helper()
+	var doc bson.Raw
+	err := m.Client.Database("local").Collection("oplog.rs").FindOne(context.Background(), bson.D{},
+		options.FindOne().SetSort(bson.D{{Key: "ts", Value: -1}})).Decode(&doc)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ts, _ := tsOf(doc)
+	return ts
+}
