@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -104,7 +106,8 @@ func pwWrite(t *testing.T, b *bed, from, n int) {
 // entries of MONGO_DATABASE up to the last write, and exits 0.
 func TestPitrSIGTERMFlushesAndExitsZero(t *testing.T) {
 	b := newOplogBed(t)
-	d := startBinary(t, b.env, "pitr", "--interval", "1h", "--poll", "100ms", "--listen", "127.0.0.1:0")
+	metricsFile := filepath.Join(t.TempDir(), "pitr.prom")
+	d := startBinary(t, b.env.with("METRICS_FILE", metricsFile), "pitr", "--interval", "1h", "--poll", "100ms", "--listen", "127.0.0.1:0")
 	url := d.listenAddr()
 	d.waitFor("the start of a chain", 30*time.Second, countMsg("starting a new chain", 1))
 	pwWrite(t, b, 0, 50)
@@ -135,6 +138,11 @@ func TestPitrSIGTERMFlushesAndExitsZero(t *testing.T) {
 	if len(oc.Chunks) != 1 || len(cs.Chains) != 1 {
 		t.Fatalf("want the one chunk SIGTERM flushed, got %+v", oc.Chunks)
 	}
+	prom, err := os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMetric(t, parseMetrics(t, string(prom)), "mongostash_pitr_chunks_total", map[string]string{"operation": "pitr"}, 1)
 	c := oc.Chunks[0]
 	if c.Until.Before(last) || c.Manifest.Scope.Database != b.mongo.DB {
 		t.Fatalf("the chunk ends at %s (scope %s), before the last write %s", c.Until, c.Manifest.Scope, last)
