@@ -19,9 +19,9 @@ type pitrCmd struct {
 	Store StoreFlags        `embed:"" group:"Storage"`
 	Age   AgeRecipientFlags `embed:"" group:"Encryption"`
 
-	Interval         time.Duration `name:"interval" env:"PITR_INTERVAL" default:"10m" help:"Write a chunk once its first entry is this old (the most writes a crash of the server can take from the archive)."`
+	Interval         time.Duration `name:"interval" env:"PITR_INTERVAL" default:"10m" help:"Write a chunk once its first entry is this old: about the most writes lost if the database is lost before the next chunk is stored."`
 	ChunkSize        int64         `name:"chunk-size" env:"PITR_CHUNK_SIZE" default:"16777216" help:"Write a chunk once its plain BSON entries reach this many bytes (16 MiB); also bounds memory: a chunk waits, compressed, until stored."`
-	Poll             time.Duration `name:"poll" env:"PITR_POLL" default:"1s" help:"Pause between two reads of the oplog; the archive trails the oplog by about this much."`
+	Poll             time.Duration `name:"poll" env:"PITR_POLL" default:"1s" help:"Pause between two reads of the oplog; the archive trails the oplog by about one pause and one read."`
 	FlushTimeout     time.Duration `name:"flush-timeout" env:"PITR_FLUSH_TIMEOUT" default:"20s" help:"On SIGTERM, how long the last chunk may take to be read and stored (keep it below the pod's terminationGracePeriodSeconds)."`
 	Compression      string        `name:"compression" env:"BACKUP_COMPRESSION" default:"zstd" enum:"zstd,gzip,none" help:"Compression of the chunks."`
 	CompressionLevel int           `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default)."`
