@@ -33,6 +33,9 @@ type Archiver struct {
 	// oplog), else the oldest entry a chain starts before. A read that finds it finds that
 	// nothing after the chunk's end was lost.
 	expect catalog.Timestamp
+	// floating: the chain starts just before the oldest entry, which the next read finds
+	// (its first entry); nothing can be lost before it.
+	floating bool
 	// seen is the newest entry the reads saw: what the next round takes entries up to.
 	seen catalog.Timestamp
 }
@@ -145,7 +148,7 @@ func (a *Archiver) saw(ts catalog.Timestamp) {
 // the oplog still holds everything after that point; if not, the gap is recorded.
 func (a *Archiver) archive(ctx context.Context, limit catalog.Timestamp) error {
 	for {
-		if a.expect.IsZero() {
+		if a.expect.IsZero() && !a.floating {
 			if err := a.checkGap(ctx); err != nil {
 				return err
 			}
@@ -181,6 +184,11 @@ func (a *Archiver) read(ctx context.Context, limit catalog.Timestamp) (full bool
 			return fmt.Errorf("%w: an oplog entry without a timestamp after %s", oplog.ErrBadEntry, from)
 		}
 		newest = ts
+		if first && a.floating {
+			a.cur.since, a.cur.until, from = ts.Prev(), ts.Prev(), ts.Prev()
+			a.floating = false
+			a.log.Info("the new chain starts just before the oldest entry", "since", a.cur.since.String())
+		}
 		if first && !a.expect.IsZero() && ts != a.expect {
 			return errAnchorGone
 		}
@@ -239,6 +247,6 @@ func (a *Archiver) restartChunk(since, expect catalog.Timestamp, previous, chain
 		return err
 	}
 	c.previous, c.chainStart = previous, chainStart
-	a.cur, a.expect = c, expect
+	a.cur, a.expect, a.floating = c, expect, false
 	return nil
 }

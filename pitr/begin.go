@@ -27,7 +27,21 @@ func (a *Archiver) begin(ctx context.Context) error {
 		a.status.update(func(s *Status) { s.LastArchived = last })
 		return a.restartChunk(last, last, lastKey, "") // a chunk's Until is an entry it read
 	}
-	since, expect, why, err := a.firstStart(ctx)
+	c, err := catalog.ReadCatalog(ctx, a.opts.Store, a.opts.Prefix)
+	if err != nil {
+		return fmt.Errorf("read the backups: %w", err)
+	}
+	bases := catalog.BasePoints(c.Backups)
+	if len(bases) == 0 {
+		// The first entry read sets the start (read.go): one query of the oplog saved,
+		// which on FerretDB reads all of it.
+		why := "just before the oldest entry the oplog held (no base backup yet: take one to make the archive restorable)"
+		a.log.Info("starting a new chain", "since", "just before the oldest entry the first read finds", "reason", why)
+		err := a.restartChunk(catalog.Timestamp{}, catalog.Timestamp{}, "", why)
+		a.floating = true
+		return err
+	}
+	since, expect, why, err := a.firstStart(ctx, bases[len(bases)-1])
 	if err != nil {
 		return err
 	}
@@ -35,24 +49,15 @@ func (a *Archiver) begin(ctx context.Context) error {
 	return a.restartChunk(since, expect, "", why)
 }
 
-// firstStart is the start of the first chain under a prefix, the entry the first read
-// must find (zero when unknown), and why it starts there.
-func (a *Archiver) firstStart(ctx context.Context) (since, expect catalog.Timestamp, why string, err error) {
+// firstStart is the start of the first chain under a prefix when base backup b is the
+// newest, the entry the first read must find (zero when unknown), and why it starts there.
+func (a *Archiver) firstStart(ctx context.Context, b catalog.BasePoint) (since, expect catalog.Timestamp, why string, err error) {
 	oldestB, _, err := a.src.Oldest(ctx)
 	if err != nil {
 		return since, expect, "", err
 	}
 	oldest := catalog.Timestamp(oldestB)
 	beforeOldest := "just before the oldest entry the oplog held"
-	c, err := catalog.ReadCatalog(ctx, a.opts.Store, a.opts.Prefix)
-	if err != nil {
-		return since, expect, "", fmt.Errorf("read the backups: %w", err)
-	}
-	bases := catalog.BasePoints(c.Backups)
-	if len(bases) == 0 {
-		return oldest.Prev(), oldest, beforeOldest + " (no base backup yet: take one to make the archive restorable)", nil
-	}
-	b := bases[len(bases)-1]
 	if !b.ReplayFrom.Before(oldest.Prev()) {
 		if b.Oplog {
 			expect = b.ReplayFrom // the end of the backup's oplog is an entry
