@@ -75,8 +75,13 @@ func (a *Archiver) Run(ctx context.Context) error {
 		"chunk_size", a.opts.ChunkSize, "compression", a.opts.Encoding.Compression, "scope", a.opts.Scope.String())
 	delay := a.opts.RetryMin
 	for {
-		wait := a.opts.Poll
+		wait, began := a.opts.Poll, time.Now()
 		err := a.poll(ctx)
+		if err == nil && a.pending() && time.Since(began) >= a.opts.Poll/2 {
+			// A round that took that long is pause enough for the entries it left to the
+			// next round (a slow server: FerretDB reads its whole oplog for each query).
+			wait = 0
+		}
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.status.failed(err)
@@ -128,6 +133,9 @@ func (a *Archiver) poll(ctx context.Context) error {
 	}
 	return nil
 }
+
+// pending reports entries seen but left for the next round.
+func (a *Archiver) pending() bool { return a.cur != nil && a.seen.After(a.cur.until) }
 
 // saw records the newest entry a read returned.
 func (a *Archiver) saw(ts catalog.Timestamp) {
