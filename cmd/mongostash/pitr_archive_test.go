@@ -223,3 +223,66 @@ func TestPitrUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPitrS3OutageFailsHealthThenRecovers: with the S3 server down, pitr keeps running,
+// logs each failed upload, fails /healthz and counts the failures; once the server is back
+// it stores the waiting chunk and the rest, /healthz passes again, and the archive is one
+// chain with nothing incomplete.
+func TestPitrS3OutageFailsHealthThenRecovers(t *testing.T) {
+	b, gw := privateS3Bed(t)
+	m := testenv.NewMongoWithOplog(t)
+	b.mongo = m
+	e := b.env.with("MONGO_URL", m.URL, "MONGO_DATABASE", m.DB, "S3_MAX_RETRIES", "-1", "S3_TIMEOUT", "2s")
+	d := startCLI(t, e, "pitr", "--interval", "300ms", "--poll", "50ms", "--listen", "127.0.0.1:0")
+	url := d.listenAddr()
+	pwWrite(t, b, 0, 10)
+	d.waitFor("a chunk", 30*time.Second, countMsg("chunk written", 1))
+	gw.Kill()
+	pwWrite(t, b, 10, 10)
+	d.waitFor("a failed upload", time.Minute, func(l []map[string]any) bool {
+		for _, x := range l {
+			if s, _ := x["msg"].(string); x["level"] == "ERROR" && strings.Contains(s, "store chunk") && strings.Contains(s, "uploaded again") {
+				return true
+			}
+		}
+		return false
+	})
+	if code, body := httpGet(t, url+"/healthz"); code != 503 || !strings.Contains(body, "failing since") {
+		t.Errorf("/healthz during the outage: %d %s", code, body)
+	}
+	_, text := httpGet(t, url+"/metrics")
+	if v, ok := metricValue(parseMetrics(t, text), "mongostash_pitr_failures_total", map[string]string{"operation": "pitr"}); !ok || v < 1 {
+		t.Errorf("mongostash_pitr_failures_total = %v (%v)", v, ok)
+	}
+	before := len(withMsg(d.logs(), "chunk written"))
+	gw.Start()
+	pwWrite(t, b, 20, 10)
+	d.waitFor("chunks after the outage", time.Minute, countMsg("chunk written", before+2))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := httpGet(t, url+"/healthz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/healthz after the outage: %d %s", code, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code := d.stop(); code != 0 {
+		t.Fatalf("exit %d:\n%s", code, d.stderr.String())
+	}
+	st, _, cs := pwChains(t, b)
+	if len(cs.Chains) != 1 {
+		t.Fatalf("want one chain across the outage, got %+v", cs)
+	}
+	ch := cs.Chains[0]
+	var got []bson.Raw
+	for _, c := range ch.Chunks {
+		got = append(got, pwEntries(t, st, c)...)
+	}
+	want := pwOplogOf(t, b, m.DB, ch.Since, ch.Until)
+	if len(got) != len(want) || len(got) < 37 {
+		t.Fatalf("the chain holds %d entries, the oplog %d of the database (want at least 37)", len(got), len(want))
+	}
+}
