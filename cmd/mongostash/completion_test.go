@@ -31,7 +31,7 @@ func TestCompletionModel(t *testing.T) {
 	for _, c := range cmds {
 		names = append(names, c.name)
 	}
-	want := []string{"backup", "restore", "prune", "list", "verify", "version", "completion"}
+	want := []string{"backup", "restore", "prune", "list", "verify", "pitr", "version", "completion"}
 	for _, w := range want {
 		if !slices.Contains(names, w) {
 			t.Errorf("subcommand %s missing from %v", w, names)
@@ -71,7 +71,7 @@ func TestCompletionBash(t *testing.T) {
 		want []string
 	}{
 		"subcommand":             {"mongostash ba", []string{"backup"}},
-		"all subcommands":        {"mongostash ", []string{"backup", "completion", "list", "prune", "restore", "verify", "version"}},
+		"all subcommands":        {"mongostash ", []string{"backup", "completion", "list", "pitr", "prune", "restore", "verify", "version"}},
 		"after a global flag":    {"mongostash --log-level debug pr", []string{"prune"}},
 		"global flag value":      {"mongostash --log-level ", []string{"debug", "error", "info", "warn"}},
 		"backup flag":            {"mongostash backup --sche", []string{"--schedule"}},

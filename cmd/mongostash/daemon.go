@@ -109,19 +109,25 @@ func (d *daemon) run(ctx context.Context) error {
 
 // serve starts the /metrics and /healthz listener; the returned function stops it.
 func (d *daemon) serve(ctx context.Context) (func(), error) {
-	ln, err := net.Listen("tcp", d.op.flags.Listen)
+	return serveMetrics(ctx, d.log, d.op.flags.Listen, d.metrics.reg, d.health)
+}
+
+// serveMetrics serves the metrics of g (plus the Go and process collectors) on /metrics
+// and h on /healthz at addr, for the long-running commands; the returned function stops it.
+func serveMetrics(ctx context.Context, log *slog.Logger, addr string, g prometheus.Gatherer, h http.Handler) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("--listen %s: %w", d.op.flags.Listen, err)
+		return nil, fmt.Errorf("--listen %s: %w", addr, err)
 	}
-	srv := newMetricsServer(d.metrics, d.health)
+	srv := newMetricsServer(g, h)
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			d.log.Error("metrics server stopped", "error", err.Error())
+			log.Error("metrics server stopped", "error", err.Error())
 		}
 	}()
-	d.log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
+	log.Info("serving /metrics and /healthz", "addr", ln.Addr().String())
 	return func() {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
@@ -186,11 +192,11 @@ func (d *daemon) shutdown(ctx context.Context) {
 
 // newMetricsServer serves the run metrics (plus the Go and process collectors, which
 // only a long-running process has a use for) and the health check.
-func newMetricsServer(m *runMetrics, h *health) *http.Server {
+func newMetricsServer(g prometheus.Gatherer, h http.Handler) *http.Server {
 	rt := prometheus.NewRegistry()
 	rt.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{m.reg, rt}, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(prometheus.Gatherers{g, rt}, promhttp.HandlerOpts{}))
 	mux.Handle("/healthz", h)
 	return &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 }

@@ -26,6 +26,7 @@ type cli struct {
 	Prune   pruneCmd   `cmd:"" help:"Delete old backups under a retention policy that never deletes the last good one (seed: prune-backups.py)."`
 	List    listCmd    `cmd:"" help:"List the backups under the prefix, newest first."`
 	Verify  verifyCmd  `cmd:"" help:"Check a backup end to end without MongoDB: decode it, check every CRC and the manifest."`
+	Pitr    pitrCmd    `cmd:"" help:"Archive the oplog continuously to the object store, for point-in-time recovery (runs until SIGTERM)."`
 	Version versionCmd `cmd:"" help:"Print the version."`
 
 	Completion completionCmd `cmd:"" help:"Print a shell completion script (bash, zsh or fish)."`

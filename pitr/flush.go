@@ -1,0 +1,118 @@
+package pitr
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mongostash/mongostash/catalog"
+)
+
+// cleanupTimeout bounds the deletion of what a failed upload left, which runs even when
+// the context that failed it is cancelled.
+const cleanupTimeout = 30 * time.Second
+
+// flush writes the current chunk, when its range holds anything: the object, then its
+// manifest, which makes it complete. On failure whatever was stored is deleted and the
+// chunk stays, sealed, to be uploaded again as it is (same range, same bytes); on success
+// the next chunk starts at its end.
+func (a *Archiver) flush(ctx context.Context) error {
+	c := a.cur
+	if c == nil || c.empty() {
+		return nil
+	}
+	if err := c.seal(); err != nil {
+		return fmt.Errorf("encode the chunk since %s: %w", c.since, err)
+	}
+	key := catalog.ChunkKey(a.opts.Prefix, c.since, c.until, a.opts.Encoding.Compression)
+	put, err := a.opts.Store.Put(ctx, key, bytes.NewReader(c.buf.Bytes()))
+	if err == nil {
+		m := c.manifest(&a.opts)
+		m.Size, m.SHA256, m.WrittenAt = put.Size, put.SHA256, time.Now().UTC()
+		if err = catalog.WriteChunkManifest(ctx, a.opts.Store, a.opts.Prefix, key, &m); err == nil {
+			a.completed(ctx, key, m)
+			return a.restartChunk(c.until, c.until, key, "")
+		}
+	}
+	a.removePartial(ctx, key)
+	return fmt.Errorf("store chunk %s (%d entries): %w; nothing of it was left complete, and it is uploaded again", key, c.entries, err)
+}
+
+// removePartial deletes what a failed upload may have stored: the object, and a
+// manifest whose write failed only in its answer. Neither counts as complete without the
+// other, so one left behind (the store refusing the delete too) is harmless: prune
+// removes it later.
+func (a *Archiver) removePartial(ctx context.Context, key string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	if err := a.opts.Store.Delete(dctx, catalog.ManifestKey(key), key); err != nil {
+		a.log.Warn("could not delete what a failed chunk upload left (it stays incomplete and is never used)", "key", key, "error", err.Error())
+	}
+}
+
+// completed records a chunk just made complete.
+func (a *Archiver) completed(ctx context.Context, key string, m catalog.ChunkManifest) {
+	a.status.update(func(s *Status) {
+		s.LastArchived = m.Until
+		s.Chunks++
+		s.Bytes += m.Size
+		s.Entries += m.Entries
+		s.LastChunkAt = time.Now()
+	})
+	a.log.Info("chunk written", "key", key, "since", m.Since.String(), "until", m.Until.String(),
+		"entries", m.Entries, "raw_size", m.RawSize, "size", m.Size)
+	if g := a.status.get().OpenGap; g != nil {
+		ok, err := a.gapResolved(ctx, g)
+		switch {
+		case err != nil:
+			a.log.Warn("could not check for a base backup after the gap", "error", err.Error())
+		case ok:
+			a.log.Info("a base backup newer than the gap exists: restores to times after it are possible again", "gap_after", g.After.String())
+			a.status.update(func(s *Status) { s.OpenGap = nil })
+		}
+	}
+	if a.opts.OnChunk != nil {
+		a.opts.OnChunk(ChunkInfo{Key: key, Manifest: m})
+	}
+}
+
+// shutdown, once Run's context has ended, reads what the oplog holds up to now and writes
+// the last chunk, trying again until FlushTimeout.
+func (a *Archiver) shutdown(ctx context.Context) error {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.FlushTimeout)
+	defer cancel()
+	delay := a.opts.RetryMin
+	for a.cur != nil {
+		err := a.finalPoll(fctx)
+		if err == nil {
+			break
+		}
+		a.status.failed(err)
+		select {
+		case <-fctx.Done():
+			return fmt.Errorf("pitr stopped without storing its last chunk within %s (its entries are read again from the oplog at the next start): %w", a.opts.FlushTimeout, err)
+		case <-time.After(delay):
+			delay = min(2*delay, a.opts.RetryMax)
+		}
+	}
+	st := a.Status()
+	a.log.Info("pitr stopped", "last_archived", st.LastArchived.String(), "chunks", st.Chunks, "bytes", st.Bytes)
+	return nil
+}
+
+// finalPoll waits a moment, for entries still being written with earlier timestamps,
+// then reads everything the oplog holds after the chunk and writes it.
+func (a *Archiver) finalPoll(ctx context.Context) error {
+	if !a.cur.sealed {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(min(a.opts.Poll, time.Second)):
+		}
+		if err := a.archive(ctx, catalog.Timestamp(endOfTime)); err != nil {
+			return err
+		}
+	}
+	return a.flush(ctx)
+}

@@ -1,0 +1,72 @@
+package pitr
+
+import (
+	"sync"
+	"time"
+
+	"github.com/mongostash/mongostash/catalog"
+)
+
+// Status is what the archiver has done so far, for metrics and health checks.
+type Status struct {
+	// LastArchived is the Until of the newest complete chunk (zero before the first).
+	LastArchived catalog.Timestamp
+	// ReadUpTo is the end of what has been read: the chunk in progress ends there.
+	ReadUpTo catalog.Timestamp
+	// Newest is the newest oplog entry the last poll saw.
+	Newest  catalog.Timestamp
+	Chunks  int64 // chunks completed by this process
+	Bytes   int64 // their stored bytes
+	Entries int64 // entries they hold
+	// Gaps counts the gaps this process found; OpenGap is the newest of them while no
+	// complete base backup exists after it (times after a gap need one), else nil.
+	Gaps    int64
+	OpenGap *catalog.GapMarker
+	// Failures counts failed reads and uploads; LastError is the latest failure's message
+	// while it is not yet followed by a success ("" then).
+	Failures    int64
+	LastError   string
+	LastErrorAt time.Time
+	LastChunkAt time.Time // when the newest chunk was completed
+	Started     time.Time
+}
+
+// Lag is how far the archive is behind the newest oplog entry, in whole seconds (0 when
+// unknown or up to date).
+func (s Status) Lag() time.Duration {
+	if s.Newest.IsZero() || s.LastArchived.IsZero() || !s.Newest.After(s.LastArchived) {
+		return 0
+	}
+	return time.Duration(s.Newest.T-s.LastArchived.T) * time.Second
+}
+
+// statusBox guards the status the archiver's goroutine writes and others read.
+type statusBox struct {
+	mu sync.Mutex
+	s  Status
+}
+
+func (b *statusBox) get() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.s
+	if s.OpenGap != nil {
+		g := *s.OpenGap
+		s.OpenGap = &g
+	}
+	return s
+}
+
+func (b *statusBox) update(f func(*Status)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	f(&b.s)
+}
+
+func (b *statusBox) failed(err error) {
+	b.update(func(s *Status) {
+		s.Failures++
+		s.LastError = err.Error()
+		s.LastErrorAt = time.Now()
+	})
+}
