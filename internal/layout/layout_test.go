@@ -32,6 +32,7 @@ var allowed = map[string][]string{
 	"dump/archive":        nil,
 	"dump/ns":             nil,
 	"oplog":               nil,
+	"pitr":                {"catalog", "stream", "storage", "oplog"},
 	"dump":                {"dump/archive", "dump/ns", "internal/connstr", "oplog"},
 	"internal/connstr":    nil,
 	"internal/layout":     nil,
