@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/storage"
+	s3store "github.com/mongostash/mongostash/storage/s3"
+	"github.com/mongostash/mongostash/stream"
+)
+
+// Point-in-time recovery, the reading half: chunks written here from the real oplog of a
+// FerretDB v1 exactly as the archiver's contract says (the object through
+// stream.NewWriter, then its manifest), read back by restore --to-time, list and prune.
+
+// pitrFixture is a base backup with its own oplog, writes in phase A, the moment T, and
+// writes in phase B, all in the oplog of a FerretDB v1 of the test's own.
+type pitrFixture struct {
+	b        *bed
+	store    storage.Store
+	baseKey  string
+	baseEnd  catalog.Timestamp // the base backup's consistent point
+	t        catalog.Timestamp // the last entry of phase A
+	atT      snapshot          // the database as it was at T
+	entriesT int64             // entries in (baseEnd, t]
+	newest   catalog.Timestamp // the last entry of phase B
+}
+
+func newPITRFixture(t *testing.T) *pitrFixture {
+	t.Helper()
+	f := &pitrFixture{b: newOplogBed(t)}
+	f.b.env = f.b.env.with("BACKUP_OPLOG", "true")
+	f.store = openTestStore(t, f.b)
+	pitrWrites(t, f.b, "setup", 0, 40)
+	mustRun(t, f.b.env, "backup")
+	var list []listEntry
+	if err := json.Unmarshal([]byte(mustRun(t, f.b.env, "list", "--json").stdout), &list); err != nil || len(list) != 1 || list[0].Oplog == nil {
+		t.Fatalf("list --json: %+v %v", list, err)
+	}
+	f.baseKey, f.baseEnd = list[0].Key, list[0].Oplog.End
+	pitrWrites(t, f.b, "A", 20, 60)
+	f.t = catalogTS(newestTS(t, f.b.mongo.Client))
+	f.atT = takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB)
+	// Phase B starts in a later second, so that T's second as an RFC 3339 target holds
+	// phase A only.
+	time.Sleep(time.Until(time.Unix(int64(f.t.T)+1, 0).Add(50 * time.Millisecond)))
+	pitrWrites(t, f.b, "B", 50, 100)
+	f.newest = catalogTS(newestTS(t, f.b.mongo.Client))
+	if now := takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB); len(now["a"].docs) == len(f.atT["a"].docs) {
+		t.Fatal("phase B changed nothing a restore to T could be told from")
+	}
+	f.entriesT = int64(len(readOplog(t, f, f.baseEnd, f.t)))
+	if f.entriesT < 50 || !f.t.Before(f.newest) {
+		t.Fatalf("phase A logged %d entries; T %s, newest %s", f.entriesT, f.t, f.newest)
+	}
+	return f
+}
+
+// pitrWrites inserts documents from..to-1 into two collections, then updates every
+// third and deletes every fifth, each its own oplog entry.
+func pitrWrites(t *testing.T, b *bed, phase string, from, to int) {
+	t.Helper()
+	ctx := context.Background()
+	for _, name := range []string{"a", "b"} {
+		c := b.mongo.Client.Database(b.mongo.DB).Collection(name)
+		for i := from; i < to; i++ {
+			if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: i}}, bson.D{{Key: "$set", Value: bson.D{{Key: "phase", Value: phase}, {Key: "n", Value: i}}}}, options.UpdateOne().SetUpsert(true)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := from; i < to; i += 3 {
+			if _, err := c.UpdateOne(ctx, bson.D{{Key: "_id", Value: i}}, bson.D{{Key: "$set", Value: bson.D{{Key: "touched", Value: phase}}}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := from; i < to; i += 5 {
+			if _, err := c.DeleteOne(ctx, bson.D{{Key: "_id", Value: i}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func catalogTS(ts bson.Timestamp) catalog.Timestamp { return catalog.Timestamp{T: ts.T, I: ts.I} }
+
+func openTestStore(t *testing.T, b *bed) storage.Store {
+	t.Helper()
+	s, err := s3store.New(context.Background(), s3store.Config{Endpoint: b.bucket.Endpoint, Bucket: b.bucket.Name,
+		Region: b.bucket.Region, AccessKey: b.bucket.AccessKey, SecretKey: b.bucket.SecretKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// readOplog returns the server's oplog entries in (since, until].
+func readOplog(t *testing.T, f *pitrFixture, since, until catalog.Timestamp) []bson.Raw {
+	t.Helper()
+	src, err := oplog.OpenSource(context.Background(), f.b.mongo.Client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []bson.Raw
+	err = src.ReadRange(context.Background(), bson.Timestamp{T: since.T, I: since.I}, bson.Timestamp{T: until.T, I: until.I}, 1000, func(e bson.Raw) error {
+		if ts, i, _ := e.Lookup("ts").TimestampOK(); (catalog.Timestamp{T: ts, I: i}) != since {
+			out = append(out, append(bson.Raw(nil), e...))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// archive stores the oplog (since, until] as chunks of at most perChunk entries, each
+// ending at its last entry and the last at until, as the archiver does; it returns
+// their keys.
+func (f *pitrFixture) archive(t *testing.T, since, until catalog.Timestamp, perChunk int) []string {
+	t.Helper()
+	es := readOplog(t, f, since, until)
+	var keys []string
+	for len(es) > 0 {
+		n := min(perChunk, len(es))
+		end := entryTS(es[n-1])
+		if n == len(es) {
+			end = until
+		}
+		keys = append(keys, writeTestChunk(t, f.store, since, end, es[:n]))
+		since, es = end, es[n:]
+	}
+	return keys
+}
+
+func entryTS(e bson.Raw) catalog.Timestamp {
+	ts, i, _ := e.Lookup("ts").TimestampOK()
+	return catalog.Timestamp{T: ts, I: i}
+}
+
+// writeTestChunk is the chunk format's contract: concatenated entries through
+// stream.NewWriter (zstd) under catalog.ChunkKey, then catalog.WriteChunkManifest.
+func writeTestChunk(t *testing.T, s storage.Store, since, until catalog.Timestamp, es []bson.Raw) string {
+	t.Helper()
+	ctx := context.Background()
+	var plain, stored bytes.Buffer
+	for _, e := range es {
+		plain.Write(e)
+	}
+	w, err := stream.NewWriter(&stored, stream.Encoding{Compression: catalog.Zstd})
+	if err == nil {
+		_, err = w.Write(plain.Bytes())
+	}
+	if err == nil {
+		err = w.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := catalog.ChunkKey("", since, until, catalog.Zstd)
+	if _, err := s.Put(ctx, key, bytes.NewReader(stored.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(stored.Bytes())
+	m := &catalog.ChunkManifest{Tool: "mongostash", Since: since, Until: until, Entries: int64(len(es)),
+		RawSize: int64(plain.Len()), CRC32C: catalog.FormatCRC32C(crc32.Checksum(plain.Bytes(), crc32.MakeTable(crc32.Castagnoli))),
+		Compression: catalog.Zstd, Size: int64(stored.Len()), SHA256: hex.EncodeToString(sum[:]), WrittenAt: time.Now()}
+	if len(es) > 0 {
+		m.First, m.Last = entryTS(es[0]), entryTS(es[len(es)-1])
+	}
+	if err := catalog.WriteChunkManifest(ctx, s, "", key, m); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// restoreInto is restore --to-time target into the database to, under its own names.
+func (f *pitrFixture) restoreInto(t *testing.T, to, target string, extra ...string) result {
+	t.Helper()
+	args := append([]string{"restore", "--to-time", target, "--ns-from", f.b.mongo.DB + ".*", "--ns-to", to + ".*"}, extra...)
+	return runCLI(t, f.b.env, args...)
+}
+
+func (f *pitrFixture) newTarget(t *testing.T) string {
+	t.Helper()
+	name := testenv.UniqueName("pitr")
+	t.Cleanup(func() { _ = f.b.mongo.Client.Database(name).Drop(context.Background()) })
+	return name
+}
+
+func tsArg(ts catalog.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
+
+// TestRestoreToTimeEqualsTheDatabaseAtT is the issue's test: base backup, writes in
+// phase A, T, writes in phase B, the oplog archived in chunks; restore --to-time T into
+// another database equals a copy taken at T exactly, whether T is given as the oplog
+// timestamp of its last entry or as the RFC 3339 second (phase B begins in a later
+// second); --dry-run names the base and the chunks and counts the entries, writing
+// nothing; with --drop a later target replaces what the earlier restore wrote.
+func TestRestoreToTimeEqualsTheDatabaseAtT(t *testing.T) {
+	f := newPITRFixture(t)
+	keys := f.archive(t, f.baseEnd, f.newest, 37)
+	if len(keys) < 4 {
+		t.Fatalf("only %d chunks", len(keys))
+	}
+
+	dry := f.newTarget(t)
+	r := f.restoreInto(t, dry, tsArg(f.t), "--dry-run")
+	if r.code != 0 {
+		t.Fatalf("dry run: %s", r)
+	}
+	for _, want := range []string{f.baseKey, keys[0], fmt.Sprintf("oplog entries to replay from the chunks: %d ", f.entriesT)} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if got := takeSnapshot(t, f.b.mongo.Client, dry); len(got) != 0 {
+		t.Errorf("the dry run wrote %d collections", len(got))
+	}
+
+	for _, target := range []string{tsArg(f.t), time.Unix(int64(f.t.T), 0).UTC().Format(time.RFC3339)} {
+		to := f.newTarget(t)
+		r := f.restoreInto(t, to, target)
+		if r.code != 0 {
+			t.Fatalf("restore --to-time %s: %s", target, r)
+		}
+		if !strings.Contains(r.stderr, fmt.Sprintf(`"chunk_entries":%d`, f.entriesT)) {
+			t.Errorf("restore --to-time %s does not report %d chunk entries:\n%s", target, f.entriesT, r.stderr)
+		}
+		compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), f.atT)
+
+		// The same database brought to the newest entry with --drop: the source as it is.
+		if r := f.restoreInto(t, to, tsArg(f.newest), "--drop"); r.code != 0 {
+			t.Fatalf("restore --drop --to-time newest: %s", r)
+		}
+		compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB))
+	}
+}
