@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"strings"
 	"testing"
 	"time"
@@ -246,5 +247,148 @@ func TestRestoreToTimeEqualsTheDatabaseAtT(t *testing.T) {
 			t.Fatalf("restore --drop --to-time newest: %s", r)
 		}
 		compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB))
+	}
+}
+
+// objectKeys lists every key under the oplog folder.
+func objectKeys(t *testing.T, s storage.Store) map[string]bool {
+	t.Helper()
+	objs, err := s.List(context.Background(), catalog.OplogFolder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, o := range objs {
+		out[o.Key] = true
+	}
+	return out
+}
+
+// gapScenario archives the oplog as two chains: (base, T] and, after a gap recorded
+// from T to the 30th entry of phase B, the rest up to the newest entry. It returns an
+// entry inside the gap and the keys of the first chain.
+func (f *pitrFixture) gapScenario(t *testing.T) (inGap catalog.Timestamp, chain1 []string) {
+	t.Helper()
+	chain1 = f.archive(t, f.baseEnd, f.t, 30)
+	phaseB := readOplog(t, f, f.t, f.newest)
+	resume := entryTS(phaseB[30])
+	if _, err := catalog.WriteGapMarker(context.Background(), f.store, "", &catalog.GapMarker{After: f.t, Resume: resume,
+		DetectedAt: time.Now(), Reason: "test: the oplog no longer held the last archived entry"}); err != nil {
+		t.Fatal(err)
+	}
+	f.archive(t, resume.Prev(), f.newest, 40)
+	return entryTS(phaseB[10]), chain1
+}
+
+// TestRestoreToTimeRefusesBeforeWriting: a target inside a recorded gap, behind a missing
+// chunk, after the last archived entry or before every base backup is refused with exit 1
+// before anything is written, naming the gap or hole and the windows there are; a target
+// that cannot be read, or --to-time with flags it cannot go with, is a usage error (2).
+func TestRestoreToTimeRefusesBeforeWriting(t *testing.T) {
+	f := newPITRFixture(t)
+	inGap, chain1 := f.gapScenario(t)
+	window := "restorable to any second from " + f.baseEnd.Time().Format(time.RFC3339)
+	check := func(name string, r result, code int, wants ...string) {
+		t.Helper()
+		if r.code != code {
+			t.Errorf("%s: exit %d, want %d: %s", name, r.code, code, r)
+		}
+		for _, w := range wants {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%s: the error lacks %q:\n%s", name, w, r.stderr)
+			}
+		}
+	}
+	to := f.newTarget(t)
+	r := f.restoreInto(t, to, tsArg(inGap))
+	t.Logf("refusal: %s", r.stderr)
+	check("inside the gap", r, 1,
+		"gap in the oplog from "+f.t.Time().Format(time.RFC3339), window, "nothing was written", "mongostash list")
+	check("after the last entry", f.restoreInto(t, to, tsArg(catalog.Timestamp{T: f.newest.T + 3600})), 1, "not restorable", window)
+	check("before the base", f.restoreInto(t, to, tsArg(f.baseEnd.Prev())), 1, "no restorable base backup is consistent at or before", window)
+	check("unreadable target", f.restoreInto(t, to, "yesterday"), 2, "RFC 3339")
+	check("with --from", runCLI(t, f.b.env, "restore", "--to-time", tsArg(f.t), "--from", "x.archive"), 2, "leave out --from")
+	check("with --oplog-limit", runCLI(t, f.b.env, "restore", "--to-time", tsArg(f.t), "--oplog-limit", tsArg(f.t)), 2, "give one")
+
+	// A chunk of the first chain deleted by hand: a hole, named as one.
+	victim := chain1[1]
+	if err := f.store.Delete(context.Background(), victim, catalog.ManifestKey(victim)); err != nil {
+		t.Fatal(err)
+	}
+	check("behind a hole", f.restoreInto(t, to, tsArg(f.t)), 1, "hole in the archived oplog", "nothing was written")
+	if got := takeSnapshot(t, f.b.mongo.Client, to); len(got) != 0 {
+		t.Errorf("refused restores wrote %d collections", len(got))
+	}
+}
+
+// TestRestoreToTimeRefusesATamperedChunk: a chunk whose bytes changed after its manifest
+// was written fails the restore. Without --drop every chunk is checked before anything is
+// written, so the target stays empty; with --drop the damage shows during the replay into
+// the temporary collections and the existing collections stay exactly as they were.
+func TestRestoreToTimeRefusesATamperedChunk(t *testing.T) {
+	f := newPITRFixture(t)
+	keys := f.archive(t, f.baseEnd, f.newest, 37)
+	to := f.newTarget(t)
+	if r := f.restoreInto(t, to, tsArg(f.t)); r.code != 0 {
+		t.Fatal(r)
+	}
+	before := takeSnapshot(t, f.b.mongo.Client, to)
+
+	ctx := context.Background()
+	rc, err := f.store.Get(ctx, keys[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x20
+	if _, err := f.store.Put(ctx, keys[2], bytes.NewReader(b)); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := f.newTarget(t)
+	r := f.restoreInto(t, fresh, tsArg(f.newest))
+	t.Logf("refusal: %s", r.stderr)
+	if r.code != 1 || !strings.Contains(r.stderr, "does not match its manifest") || !strings.Contains(r.stderr, keys[2]) || !strings.Contains(r.stderr, "nothing was written") {
+		t.Fatalf("restore of a tampered chunk: %s", r)
+	}
+	if got := takeSnapshot(t, f.b.mongo.Client, fresh); len(got) != 0 {
+		t.Errorf("the refused restore wrote %d collections", len(got))
+	}
+	r = f.restoreInto(t, to, tsArg(f.newest), "--drop")
+	if r.code != 1 || !strings.Contains(r.stderr, "does not match its manifest") {
+		t.Fatalf("restore --drop of a tampered chunk: %s", r)
+	}
+	compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), before)
+}
+
+// TestListRecoveryWindows: list shows the window the base backup opens, the chains and
+// the recorded gap; list --windows --json gives the same as data.
+func TestListRecoveryWindows(t *testing.T) {
+	f := newPITRFixture(t)
+	f.gapScenario(t)
+	out := mustRun(t, f.b.env, "list").stdout
+	for _, want := range []string{f.baseKey, "RECOVERY WINDOWS", "restorable to any second from " + f.baseEnd.Time().Format(time.RFC3339), "GAP: gap in the oplog"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("list lacks %q:\n%s", want, out)
+		}
+	}
+	var rep windowsReport
+	if err := json.Unmarshal([]byte(mustRun(t, f.b.env, "list", "--windows", "--json").stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Windows) != 1 || rep.Windows[0].From != f.baseEnd || rep.Windows[0].To != f.t || rep.Windows[0].Base != f.baseKey {
+		t.Errorf("windows: %+v (want %s to %s from %s)", rep.Windows, f.baseEnd, f.t, f.baseKey)
+	}
+	if len(rep.Chains) != 2 || len(rep.Breaks) != 1 || rep.Breaks[0].After != f.t || rep.Breaks[0].GapMarker == "" {
+		t.Errorf("chains %+v, breaks %+v", rep.Chains, rep.Breaks)
+	}
+	// list --json stays the array of backups that scripts read.
+	var backups []listEntry
+	if err := json.Unmarshal([]byte(mustRun(t, f.b.env, "list", "--json").stdout), &backups); err != nil || len(backups) != 1 {
+		t.Errorf("list --json: %v %v", backups, err)
 	}
 }
