@@ -392,3 +392,88 @@ func TestListRecoveryWindows(t *testing.T) {
 		t.Errorf("list --json: %v %v", backups, err)
 	}
 }
+
+// TestPruneOplogChains: an old base backup with its chain, a gap, a newer chain holding a
+// newer base backup. prune --keep-last 1 deletes the old backup, so the old chain (no kept
+// base before the gap), the gap marker and the newer chain's chunks wholly before the new
+// base go, with their manifests; the chunks from the new base on stay, and the target
+// they reach is still restorable. --dry-run prints that plan with reasons and deletes
+// nothing.
+func TestPruneOplogChains(t *testing.T) {
+	f := newPITRFixture(t)
+	_, chain1 := f.gapScenario(t)
+	mustRun(t, f.b.env, "backup")
+	var list []listEntry
+	if err := json.Unmarshal([]byte(mustRun(t, f.b.env, "list", "--json").stdout), &list); err != nil || len(list) != 2 || list[0].Oplog == nil {
+		t.Fatalf("list --json: %+v %v", list, err)
+	}
+	newBase, newEnd := list[0].Key, list[0].Oplog.End
+	pitrWrites(t, f.b, "C", 100, 130)
+	newest := catalogTS(newestTS(t, f.b.mongo.Client))
+	f.archive(t, f.newest, newest, 40) // the second chain goes on
+	all := objectKeys(t, f.store)
+
+	e := f.b.env.with("PRUNE_KEEP_LAST", "1", "S3_BACKUP_MAX_AGE", "1s", "PRUNE_MAX_STALENESS", "1h")
+	var plan []planEntry
+	if err := json.Unmarshal([]byte(mustRun(t, e, "prune", "--dry-run", "--json").stdout), &plan); err != nil {
+		t.Fatal(err)
+	}
+	deleted := map[string][]string{}
+	for _, p := range plan {
+		if p.Action == "delete" {
+			deleted[p.Key] = p.Reasons
+		}
+	}
+	for _, k := range chain1 {
+		if !strings.Contains(strings.Join(deleted[k], ";"), "no kept base backup before the next gap") {
+			t.Errorf("plan for %s of the old chain: %v", k, deleted[k])
+		}
+	}
+	before := 0
+	for _, reasons := range deleted {
+		if strings.Contains(strings.Join(reasons, ";"), "before the oldest kept base backup of its chain") {
+			before++
+		}
+	}
+	if before == 0 || len(deleted) <= len(chain1)+1 {
+		t.Errorf("the plan deletes %d objects, %d of them before the new base: %v", len(deleted), before, deleted)
+	}
+	if len(objectKeys(t, f.store)) != len(all) {
+		t.Fatal("the dry run deleted objects")
+	}
+
+	mustRun(t, e, "prune")
+	oc, err := catalog.ReadOplogCatalog(context.Background(), f.store, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(oc.Gaps) != 0 || len(oc.OrphanManifests) != 0 || len(oc.Incomplete()) != 0 {
+		t.Errorf("left: gaps %v, orphan manifests %v, incomplete %d", oc.Gaps, oc.OrphanManifests, len(oc.Incomplete()))
+	}
+	cs := oc.BuildChains()
+	if len(cs.Chains) != 1 || newEnd.Before(cs.Chains[0].Since) || cs.Chains[0].Until != newest {
+		t.Fatalf("after prune: chains %+v (want one covering %s to %s)", cs.Chains, newEnd, newest)
+	}
+	for _, c := range oc.Chunks {
+		if !c.Until.After(newEnd) {
+			t.Errorf("chunk %s, wholly before the kept base, was kept", c.Key)
+		}
+		if deleted[c.Key] != nil {
+			t.Errorf("chunk %s was planned for deletion and kept", c.Key)
+		}
+	}
+	for _, k := range chain1 {
+		if objectKeys(t, f.store)[catalog.ManifestKey(k)] {
+			t.Errorf("the manifest of deleted chunk %s is left", k)
+		}
+	}
+	to := f.newTarget(t)
+	if r := f.restoreInto(t, to, tsArg(newest)); r.code != 0 {
+		t.Fatalf("restore to the newest entry after prune: %s", r)
+	}
+	compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB))
+	if r := f.restoreInto(t, to, tsArg(f.t)); r.code != 1 {
+		t.Errorf("a target only the deleted base reached: %s", r)
+	}
+	t.Logf("kept base %s; deleted %d chunks and markers", newBase, len(deleted))
+}
