@@ -98,7 +98,7 @@ func pitrWrites(t *testing.T, b *bed, phase string, from, to int) {
 
 func catalogTS(ts bson.Timestamp) catalog.Timestamp { return catalog.Timestamp{T: ts.T, I: ts.I} }
 
-func openTestStore(t *testing.T, b *bed) storage.Store {
+func openTestStore(t testing.TB, b *bed) storage.Store {
 	t.Helper()
 	s, err := s3store.New(context.Background(), s3store.Config{Endpoint: b.bucket.Endpoint, Bucket: b.bucket.Name,
 		Region: b.bucket.Region, AccessKey: b.bucket.AccessKey, SecretKey: b.bucket.SecretKey})
@@ -154,7 +154,7 @@ func entryTS(e bson.Raw) catalog.Timestamp {
 
 // writeTestChunk is the chunk format's contract: concatenated entries through
 // stream.NewWriter (zstd) under catalog.ChunkKey, then catalog.WriteChunkManifest.
-func writeTestChunk(t *testing.T, s storage.Store, since, until catalog.Timestamp, es []bson.Raw) string {
+func writeTestChunk(t testing.TB, s storage.Store, since, until catalog.Timestamp, es []bson.Raw) string {
 	t.Helper()
 	ctx := context.Background()
 	var plain, stored bytes.Buffer
