@@ -112,8 +112,15 @@ func (pt *pointInTime) logPlan(a *app) {
 	p := pt.plan
 	a.log.Info("point-in-time restore planned", "target", p.Target.String(), "base", p.Base.Key,
 		"base_consistent_at", p.Base.ConsistentAt.String(), "chunks", len(p.Chunks))
+	warned := map[string]bool{}
 	for _, ch := range p.Chunks {
 		a.log.Debug("oplog chunk to replay", "key", ch.Key, "after", ch.After.String(), "until", ch.Until.String())
+		scope := ch.Manifest.Scope
+		if !scope.Equal(catalog.ChunkScope{}) && !warned[scope.String()] {
+			warned[scope.String()] = true
+			a.log.Warn("oplog chunks archived with a namespace selection: only those namespaces are brought to the target, the others stay as the base backup has them",
+				"scope", scope.String(), "chunk", ch.Key)
+		}
 	}
 }
 
@@ -122,7 +129,9 @@ func (pt *pointInTime) printDryRun(a *app) error {
 	p := pt.plan
 	fmt.Fprintf(a.stdout, "target:      %s\n", p.Target)
 	fmt.Fprintf(a.stdout, "base backup: %s (consistent at %s)\n", p.Base.Key, p.Base.ConsistentAt)
-	fmt.Fprintf(a.stdout, "window:      %s\n", p.Window)
+	if p.Window.Base.Key != "" {
+		fmt.Fprintf(a.stdout, "window:      %s\n", p.Window)
+	}
 	tw := newTable(a.stdout)
 	fmt.Fprintln(tw, "CHUNK\tAFTER\tUNTIL\tENTRIES\tTO REPLAY")
 	for i, ch := range p.Chunks {
