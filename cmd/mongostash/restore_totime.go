@@ -71,7 +71,7 @@ func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Id
 		return nil, fmt.Errorf("restore --to-time %s: %w (nothing was written)", c.ToTime, err)
 	}
 	pt := &pointInTime{store: store, ids: ids, plan: plan}
-	pt.logPlan(a)
+	pt.logPlan(a, c.Mongo.Database)
 	if !c.Drop && !c.DryRun {
 		if err := pt.verify(ctx, a); err != nil {
 			return nil, err
@@ -108,7 +108,9 @@ func (pt *pointInTime) configure(opts *dump.RestoreOptions) string {
 	return pt.plan.Base.Key
 }
 
-func (pt *pointInTime) logPlan(a *app) {
+// logPlan logs the plan, and warns when chunks hold less than the restore's scope (the
+// database it is limited to, if any): those namespaces are not brought to the target.
+func (pt *pointInTime) logPlan(a *app, database string) {
 	p := pt.plan
 	a.log.Info("point-in-time restore planned", "target", p.Target.String(), "base", p.Base.Key,
 		"base_consistent_at", p.Base.ConsistentAt.String(), "chunks", len(p.Chunks))
@@ -116,7 +118,7 @@ func (pt *pointInTime) logPlan(a *app) {
 	for _, ch := range p.Chunks {
 		a.log.Debug("oplog chunk to replay", "key", ch.Key, "after", ch.After.String(), "until", ch.Until.String())
 		scope := ch.Manifest.Scope
-		if !scope.Equal(catalog.ChunkScope{}) && !warned[scope.String()] {
+		if !scope.Equal(catalog.ChunkScope{}) && !scope.Equal(catalog.ChunkScope{Database: database}) && !warned[scope.String()] {
 			warned[scope.String()] = true
 			a.log.Warn("oplog chunks archived with a namespace selection: only those namespaces are brought to the target, the others stay as the base backup has them",
 				"scope", scope.String(), "chunk", ch.Key)
