@@ -39,6 +39,7 @@ type pitrFixture struct {
 	atT      snapshot          // the database as it was at T
 	entriesT int64             // entries in (baseEnd, t]
 	newest   catalog.Timestamp // the last entry of phase B
+	enc      stream.Encoding   // of the chunks archive writes; zero: zstd
 }
 
 func newPITRFixture(t *testing.T) *pitrFixture {
@@ -141,7 +142,7 @@ func (f *pitrFixture) archive(t *testing.T, since, until catalog.Timestamp, perC
 		if n == len(es) {
 			end = until
 		}
-		keys = append(keys, writeTestChunk(t, f.store, since, end, es[:n]))
+		keys = append(keys, writeTestChunkAs(t, f.store, since, end, es[:n], f.enc))
 		since, es = end, es[n:]
 	}
 	return keys
@@ -156,12 +157,21 @@ func entryTS(e bson.Raw) catalog.Timestamp {
 // stream.NewWriter (zstd) under catalog.ChunkKey, then catalog.WriteChunkManifest.
 func writeTestChunk(t testing.TB, s storage.Store, since, until catalog.Timestamp, es []bson.Raw) string {
 	t.Helper()
+	return writeTestChunkAs(t, s, since, until, es, stream.Encoding{Compression: catalog.Zstd})
+}
+
+// writeTestChunkAs is writeTestChunk with the given encoding (zstd when none is given).
+func writeTestChunkAs(t testing.TB, s storage.Store, since, until catalog.Timestamp, es []bson.Raw, enc stream.Encoding) string {
+	t.Helper()
+	if enc.Compression == "" {
+		enc.Compression = catalog.Zstd
+	}
 	ctx := context.Background()
 	var plain, stored bytes.Buffer
 	for _, e := range es {
 		plain.Write(e)
 	}
-	w, err := stream.NewWriter(&stored, stream.Encoding{Compression: catalog.Zstd})
+	w, err := stream.NewWriter(&stored, enc)
 	if err == nil {
 		_, err = w.Write(plain.Bytes())
 	}
@@ -171,14 +181,14 @@ func writeTestChunk(t testing.TB, s storage.Store, since, until catalog.Timestam
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := catalog.ChunkKey("", since, until, catalog.Zstd)
+	key := catalog.ChunkKey("", since, until, enc.Compression)
 	if _, err := s.Put(ctx, key, bytes.NewReader(stored.Bytes())); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(stored.Bytes())
 	m := &catalog.ChunkManifest{Tool: "mongostash", Since: since, Until: until, Entries: int64(len(es)),
 		RawSize: int64(plain.Len()), CRC32C: catalog.FormatCRC32C(crc32.Checksum(plain.Bytes(), crc32.MakeTable(crc32.Castagnoli))),
-		Compression: catalog.Zstd, Size: int64(stored.Len()), SHA256: hex.EncodeToString(sum[:]), WrittenAt: time.Now()}
+		Compression: enc.Compression, Size: int64(stored.Len()), SHA256: hex.EncodeToString(sum[:]), WrittenAt: time.Now()}
 	if len(es) > 0 {
 		m.First, m.Last = entryTS(es[0]), entryTS(es[len(es)-1])
 	}
@@ -476,4 +486,31 @@ func TestPruneOplogChains(t *testing.T) {
 		t.Errorf("a target only the deleted base reached: %s", r)
 	}
 	t.Logf("kept base %s; deleted %d chunks and markers", newBase, len(deleted))
+}
+
+// TestRestoreToTimeEncryptedChunks: chunks encrypted with age (gzip underneath) are read
+// with the identity that decrypts encrypted backups; without it the restore is a usage
+// error before anything is written.
+func TestRestoreToTimeEncryptedChunks(t *testing.T) {
+	f := newPITRFixture(t)
+	k := newAgeKey(t)
+	rs, err := stream.ParseRecipients(strings.NewReader(k.recipient + "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.enc = stream.Encoding{Compression: catalog.Gzip, Recipients: rs}
+	f.archive(t, f.baseEnd, f.newest, 50)
+	to := f.newTarget(t)
+	r := f.restoreInto(t, to, tsArg(f.t))
+	if r.code != 2 || !strings.Contains(r.stderr, "AGE_IDENTITY_FILE") || !strings.Contains(r.stderr, "nothing was written") {
+		t.Fatalf("without the identity: %s", r)
+	}
+	if got := takeSnapshot(t, f.b.mongo.Client, to); len(got) != 0 {
+		t.Errorf("the refused restore wrote %d collections", len(got))
+	}
+	f.b.env = f.b.env.with("AGE_IDENTITY_FILE", k.file)
+	if r := f.restoreInto(t, to, tsArg(f.t)); r.code != 0 {
+		t.Fatal(r)
+	}
+	compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), f.atT)
 }
