@@ -28,7 +28,10 @@ func benchOrder(i int) bson.D {
 // by the whole CLI (plan, the check of every chunk before writing, the base backup's
 // restore, the replay of the chunks as they stream from S3), beside the bare
 // oplog.Replayer applying the same entries from memory into another database, in the
-// same run. Reported: entries per second of each and their ratio.
+// same run; "append" restores into a new database (every chunk is checked before the
+// restore writes), "drop" with --drop over the database restored before (chunks read once,
+// into temporary collections, then swapped in). Reported: entries per second of each and
+// their ratio.
 func BenchmarkRestoreToTimeReplayRate(b *testing.B) {
 	m := testenv.NewMongo(b)
 	bk := testenv.NewBucket(b)
@@ -61,12 +64,25 @@ func BenchmarkRestoreToTimeReplayRate(b *testing.B) {
 		since = until
 	}
 	target := fmt.Sprintf("%d,%d", since.T, since.I)
+	b.Run("append", func(b *testing.B) { benchRestoreToTime(b, tb, entries, target, false) })
+	b.Run("drop", func(b *testing.B) { benchRestoreToTime(b, tb, entries, target, true) })
+}
+
+// benchRestoreToTime times the CLI's restore --to-time (into a new database each time, or
+// with --drop over the same one) and the bare replayer on the same entries.
+func benchRestoreToTime(b *testing.B, tb *bed, entries []bson.Raw, target string, drop bool) {
+	ctx, m, n := context.Background(), tb.mongo, len(entries)
 	var cli, bare time.Duration
 	for i := 0; b.Loop(); i++ {
 		to := fmt.Sprintf("%s_pitr%d", m.DB, i)
+		args := []string{"restore", "--to-time", target, "--ns-from", m.DB + ".*", "--ns-to", to + ".*"}
+		if drop {
+			to = m.DB + "_pitrdrop"
+			args = []string{"restore", "--to-time", target, "--drop", "--ns-from", m.DB + ".*", "--ns-to", to + ".*"}
+		}
 		var stderr syncBuffer
 		start := time.Now()
-		code := run(ctx, []string{"restore", "--to-time", target, "--ns-from", m.DB + ".*", "--ns-to", to + ".*"}, tb.env.lookup, &syncBuffer{}, &stderr)
+		code := run(ctx, args, tb.env.lookup, &syncBuffer{}, &stderr)
 		cli += time.Since(start)
 		if code != 0 || !strings.Contains(stderr.String(), fmt.Sprintf(`"chunk_entries":%d`, n)) {
 			b.Fatalf("restore --to-time: exit %d\n%s", code, stderr.String())
@@ -85,11 +101,16 @@ func BenchmarkRestoreToTimeReplayRate(b *testing.B) {
 			b.Fatal(err)
 		}
 		bare += time.Since(start)
-		_ = m.Client.Database(to).Drop(ctx)
+		if !drop {
+			_ = m.Client.Database(to).Drop(ctx)
+		}
 		_ = m.Client.Database(bareDB).Drop(ctx)
 	}
 	rate := func(d time.Duration) float64 { return float64(n*b.N) / d.Seconds() }
 	b.ReportMetric(rate(cli), "restore_to_time_entries/s")
 	b.ReportMetric(rate(bare), "replayer_entries/s")
 	b.ReportMetric(rate(cli)/rate(bare), "restore/replayer")
+	if drop {
+		_ = m.Client.Database(m.DB+"_pitrdrop").Drop(ctx)
+	}
 }
