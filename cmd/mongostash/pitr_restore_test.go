@@ -421,6 +421,16 @@ func TestPruneOplogChains(t *testing.T) {
 	pitrWrites(t, f.b, "C", 100, 130)
 	newest := catalogTS(newestTS(t, f.b.mongo.Client))
 	f.archive(t, f.newest, newest, 40) // the second chain goes on
+	// An upload in progress (a chunk without its manifest yet) and a manifest whose chunk
+	// is gone (a prune that died between its two deletes).
+	uploading := catalog.ChunkKey("", newest, catalog.Timestamp{T: newest.T + 60}, catalog.Zstd)
+	if _, err := f.store.Put(context.Background(), uploading, strings.NewReader("partial")); err != nil {
+		t.Fatal(err)
+	}
+	orphan := writeTestChunk(t, f.store, catalog.Timestamp{T: f.baseEnd.T - 600}, catalog.Timestamp{T: f.baseEnd.T - 500}, nil)
+	if err := f.store.Delete(context.Background(), orphan); err != nil {
+		t.Fatal(err)
+	}
 	all := objectKeys(t, f.store)
 
 	e := f.b.env.with("PRUNE_KEEP_LAST", "1", "S3_BACKUP_MAX_AGE", "1s", "PRUNE_MAX_STALENESS", "1h")
@@ -432,6 +442,9 @@ func TestPruneOplogChains(t *testing.T) {
 	for _, p := range plan {
 		if p.Action == "delete" {
 			deleted[p.Key] = p.Reasons
+		}
+		if p.Key == uploading && (p.Action != "keep" || p.Kind != "oplog-chunk" || !strings.Contains(strings.Join(p.Reasons, ";"), "may be an upload in progress")) {
+			t.Errorf("plan for the chunk being uploaded: %+v", p)
 		}
 	}
 	for _, k := range chain1 {
@@ -457,8 +470,8 @@ func TestPruneOplogChains(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(oc.Gaps) != 0 || len(oc.OrphanManifests) != 0 || len(oc.Incomplete()) != 0 {
-		t.Errorf("left: gaps %v, orphan manifests %v, incomplete %d", oc.Gaps, oc.OrphanManifests, len(oc.Incomplete()))
+	if len(oc.Gaps) != 0 || len(oc.OrphanManifests) != 0 || len(oc.Incomplete()) != 1 || oc.Incomplete()[0].Key != uploading {
+		t.Errorf("left: gaps %v, orphan manifests %v, incomplete %v (want only the upload in progress)", oc.Gaps, oc.OrphanManifests, oc.Incomplete())
 	}
 	cs := oc.BuildChains()
 	if len(cs.Chains) != 1 || newEnd.Before(cs.Chains[0].Since) || cs.Chains[0].Until != newest {
