@@ -232,6 +232,7 @@ func TestRestoreToTimeEqualsTheDatabaseAtT(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("dry run: %s", r)
 	}
+	t.Logf("dry run:\n%s", r.stdout)
 	for _, want := range []string{f.baseKey, keys[0], fmt.Sprintf("oplog entries to replay from the chunks: %d ", f.entriesT)} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, r.stdout)
