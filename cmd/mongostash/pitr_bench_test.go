@@ -111,6 +111,6 @@ func benchRestoreToTime(b *testing.B, tb *bed, entries []bson.Raw, target string
 	b.ReportMetric(rate(bare), "replayer_entries/s")
 	b.ReportMetric(rate(cli)/rate(bare), "restore/replayer")
 	if drop {
-		_ = m.Client.Database(m.DB+"_pitrdrop").Drop(ctx)
+		_ = m.Client.Database(m.DB + "_pitrdrop").Drop(ctx)
 	}
 }
