@@ -28,32 +28,40 @@ import (
 // FerretDB v1 exactly as the archiver's contract says (the object through
 // stream.NewWriter, then its manifest), read back by restore --to-time, list and prune.
 
-// pitrFixture is a base backup with its own oplog, writes in phase A, the moment T, and
-// writes in phase B, all in the oplog of a FerretDB v1 of the test's own.
+// pitrFixture is a base backup (with its own oplog, unless asked otherwise), writes in
+// phase A, the moment T, and writes in phase B, all in the oplog of a FerretDB v1 of the
+// test's own.
 type pitrFixture struct {
-	b        *bed
-	store    storage.Store
-	baseKey  string
-	baseEnd  catalog.Timestamp // the base backup's consistent point
-	t        catalog.Timestamp // the last entry of phase A
-	atT      snapshot          // the database as it was at T
-	entriesT int64             // entries in (baseEnd, t]
-	newest   catalog.Timestamp // the last entry of phase B
-	enc      stream.Encoding   // of the chunks archive writes; zero: zstd
+	b          *bed
+	store      storage.Store
+	baseKey    string
+	baseEnd    catalog.Timestamp // the base backup's consistent point
+	replayFrom catalog.Timestamp // where its replay starts: baseEnd, or before a backup without an oplog
+	t          catalog.Timestamp // the last entry of phase A
+	atT        snapshot          // the database as it was at T
+	entriesT   int64             // entries in (replayFrom, t]
+	newest     catalog.Timestamp // the last entry of phase B
+	enc        stream.Encoding   // of the chunks archive writes; zero: zstd
 }
 
-func newPITRFixture(t *testing.T) *pitrFixture {
+func newPITRFixture(t *testing.T) *pitrFixture { return newPITRFixtureOf(t, true) }
+
+func newPITRFixtureOf(t *testing.T, oplogBackup bool) *pitrFixture {
 	t.Helper()
 	f := &pitrFixture{b: newOplogBed(t)}
-	f.b.env = f.b.env.with("BACKUP_OPLOG", "true")
+	f.b.env = f.b.env.with("BACKUP_OPLOG", fmt.Sprint(oplogBackup))
 	f.store = openTestStore(t, f.b)
 	pitrWrites(t, f.b, "setup", 0, 40)
 	mustRun(t, f.b.env, "backup")
-	var list []listEntry
-	if err := json.Unmarshal([]byte(mustRun(t, f.b.env, "list", "--json").stdout), &list); err != nil || len(list) != 1 || list[0].Oplog == nil {
-		t.Fatalf("list --json: %+v %v", list, err)
+	cat, err := catalog.ReadCatalog(context.Background(), f.store, "")
+	if err != nil || len(cat.Backups) != 1 || (cat.Backups[0].Manifest.Oplog != nil) != oplogBackup {
+		t.Fatalf("catalog: %+v %v", cat, err)
 	}
-	f.baseKey, f.baseEnd = list[0].Key, list[0].Oplog.End
+	bp, _ := catalog.BasePointOf(cat.Backups[0])
+	f.baseKey, f.baseEnd, f.replayFrom = bp.Key, bp.ConsistentAt, bp.ReplayFrom
+	// Phase A starts in the second after the consistent point's (a backup without an oplog
+	// is consistent only a margin past its end), so that the window spans whole seconds.
+	time.Sleep(time.Until(time.Unix(int64(f.baseEnd.T)+1, 0).Add(50 * time.Millisecond)))
 	pitrWrites(t, f.b, "A", 20, 60)
 	f.t = catalogTS(newestTS(t, f.b.mongo.Client))
 	f.atT = takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB)
@@ -65,7 +73,7 @@ func newPITRFixture(t *testing.T) *pitrFixture {
 	if now := takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB); len(now["a"].docs) == len(f.atT["a"].docs) {
 		t.Fatal("phase B changed nothing a restore to T could be told from")
 	}
-	f.entriesT = int64(len(readOplog(t, f, f.baseEnd, f.t)))
+	f.entriesT = int64(len(readOplog(t, f, f.replayFrom, f.t)))
 	if f.entriesT < 50 || !f.t.Before(f.newest) {
 		t.Fatalf("phase A logged %d entries; T %s, newest %s", f.entriesT, f.t, f.newest)
 	}
@@ -525,6 +533,24 @@ func TestRestoreToTimeEncryptedChunks(t *testing.T) {
 	f.b.env = f.b.env.with("AGE_IDENTITY_FILE", k.file)
 	if r := f.restoreInto(t, to, tsArg(f.t)); r.code != 0 {
 		t.Fatal(r)
+	}
+	compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), f.atT)
+}
+
+// TestRestoreToTimeFromABackupWithoutOplog: a base backup made without an oplog is taken as
+// consistent a margin after it finished, and the replay starts a margin before it started,
+// so the chunks' entries it already holds are replayed onto it too (every entry is
+// idempotent); the result still equals the database at T.
+func TestRestoreToTimeFromABackupWithoutOplog(t *testing.T) {
+	f := newPITRFixtureOf(t, false)
+	if !f.replayFrom.Before(f.baseEnd) {
+		t.Fatalf("replay from %s, consistent at %s", f.replayFrom, f.baseEnd)
+	}
+	f.archive(t, f.replayFrom, f.newest, 45)
+	to := f.newTarget(t)
+	r := f.restoreInto(t, to, tsArg(f.t))
+	if r.code != 0 || !strings.Contains(r.stderr, fmt.Sprintf(`"chunk_entries":%d`, f.entriesT)) {
+		t.Fatalf("restore --to-time onto a backup without an oplog: %s", r)
 	}
 	compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), f.atT)
 }
