@@ -47,6 +47,15 @@ type RestoreOptions struct {
 	// read (counts and CRCs, filtered-out namespaces included). An error fails the restore
 	// like a corrupt archive: with Drop nothing is replaced.
 	CheckArchive func(ctx context.Context, archive []NamespaceStats) error
+	// MoreOplog, when set, supplies oplog entries to replay after the archive's own oplog
+	// (point-in-time recovery: the archived chunks from the backup's consistent point up
+	// to the target). Restore calls it once, after every document of the archive is in
+	// and the archive's oplog was applied, and it calls apply with each entry in
+	// timestamp order. The entries go through the same replay as the archive's: into the
+	// temporary collections with Drop, under the filter and renames; with DryRun they are
+	// only parsed and counted. Its error fails the restore like a corrupt archive: with
+	// Drop nothing is replaced.
+	MoreOplog func(ctx context.Context, apply func(entry bson.Raw) error) error
 
 	// Tests only: swapHook runs each step of the swap (numbered from 1) through run, or fails
 	// it; rollbackHook can fail every command of a rollback.
@@ -148,6 +157,9 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	defer cancel(nil)
 	rs.cancel = cancel
 	readErr := rs.readAll(rctx, ar)
+	if readErr == nil && opts.MoreOplog != nil && rctx.Err() == nil {
+		readErr = rs.replayMore(rctx)
+	}
 	if readErr != nil {
 		cancel(readErr)
 	}

@@ -38,6 +38,9 @@ func (rs *restorer) initOplog() error {
 	for _, t := range rs.plan.targets {
 		has = has || t.kind == kindOplog
 	}
+	if !has && rs.opts.MoreOplog != nil {
+		has = true // the extra entries are replayed onto an archive without an oplog
+	}
 	if !has {
 		if rs.opts.OplogRequired && rs.opts.OplogReplay {
 			return ErrNoOplogToReplay
@@ -66,19 +69,48 @@ func (rs *restorer) replayRecord(ctx context.Context, rec archive.Record) error 
 		}
 	}
 	switch {
+	case rec.EOF && rs.opts.MoreOplog != nil:
+		return nil // the replay goes on with MoreOplog's entries (replayMore)
 	case rec.EOF:
 		return rs.endReplay(ctx)
-	case or.replayer == nil: // dry run, or not replayed: the entries must still parse
-		if _, err := oplog.ParseEntry(rec.Doc); err != nil {
+	}
+	return rs.applyEntry(ctx, rec.Doc)
+}
+
+// applyEntry replays one entry, or, without a replayer (dry run, or a restore that
+// already failed), checks that it parses.
+func (rs *restorer) applyEntry(ctx context.Context, doc bson.Raw) error {
+	or := rs.replay
+	if or.replayer == nil {
+		if _, err := oplog.ParseEntry(doc); err != nil {
 			return fmt.Errorf("oplog replay: %w", err)
 		}
 		or.stats.Entries++
 		return nil
 	}
-	if err := or.replayer.Apply(ctx, rec.Doc); err != nil {
+	if err := or.replayer.Apply(ctx, doc); err != nil {
 		return fmt.Errorf("oplog replay: %w", err)
 	}
 	return nil
+}
+
+// replayMore replays RestoreOptions.MoreOplog's entries after the archive's own oplog
+// (starting the replay when the archive had none), then ends the replay.
+func (rs *restorer) replayMore(ctx context.Context) error {
+	or := rs.replay
+	if !or.started {
+		or.started = true
+		if err := rs.startReplay(ctx); err != nil {
+			return err
+		}
+	}
+	if or.replayer == nil && or.skipped != "dry run" {
+		return nil // the restore fails; Restore reports why
+	}
+	if err := rs.opts.MoreOplog(ctx, func(doc bson.Raw) error { return rs.applyEntry(ctx, doc) }); err != nil {
+		return err
+	}
+	return rs.endReplay(ctx)
 }
 
 // startReplay waits for the collections' documents, then sets up the replayer.

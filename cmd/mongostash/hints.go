@@ -8,6 +8,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
+	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/oplog"
 	s3store "github.com/mongostash/mongostash/storage/s3"
@@ -28,6 +29,7 @@ var hints = []struct {
 	{s3store.ErrStalled, "the S3 endpoint accepted the connection but stopped answering: check the endpoint, proxies and load balancers; S3_TIMEOUT sets how long silence is waited for"},
 	{oplog.ErrNoOplog, "--oplog=auto backs up without one when the server has none; --oplog=false never captures it"},
 	{dump.ErrNoOplogToReplay, "--oplog-replay=auto restores it without a replay"},
+	{catalog.ErrNotRestorable, "'mongostash list' shows the recovery windows; a time after a gap in the archived oplog needs a base backup taken after the gap"},
 }
 
 // mongoLostHint is added to errors of a connection to MongoDB that was lost or went silent.

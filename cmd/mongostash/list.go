@@ -13,7 +13,8 @@ import (
 type listCmd struct {
 	Store StoreFlags `embed:"" group:"Storage"`
 
-	JSON bool `name:"json" help:"Print a JSON array for scripts."`
+	JSON    bool `name:"json" help:"Print a JSON array for scripts."`
+	Windows bool `name:"windows" help:"Print only the recovery windows of point-in-time recovery (with --json: a JSON object of windows, chains and gaps)."`
 }
 
 // listEntry is one backup as `list --json` prints it.
@@ -55,6 +56,16 @@ func (c *listCmd) Run(ctx context.Context, a *app) error {
 	}
 	if err := catalog.ReadBackupLocks(ctx, store, ptrs); err != nil {
 		return err
+	}
+	windows, archived, err := readWindows(ctx, store, c.Store.Prefix, backups)
+	if err != nil {
+		return err
+	}
+	if c.Windows && c.JSON {
+		return writeJSON(a.stdout, windows)
+	}
+	if c.Windows {
+		return printWindows(a, windows)
 	}
 	now := time.Now()
 	entries := make([]listEntry, 0, len(backups))
@@ -111,6 +122,10 @@ func (c *listCmd) Run(ctx context.Context, a *app) error {
 	}
 	if len(ignored) > 0 {
 		a.log.Info("objects under the prefix that are not backups were ignored", "count", len(ignored))
+	}
+	if archived { // the oplog is archived here: say what it reaches
+		fmt.Fprintln(a.stdout)
+		return printWindows(a, windows)
 	}
 	return nil
 }

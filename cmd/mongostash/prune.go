@@ -40,6 +40,9 @@ type pruneCmd struct {
 // `list --json`: a legacy (seed-era) backup has no manifest, so it is not complete, though
 // retention counts it as restorable.
 type planEntry struct {
+	// Kind is empty for a backup, "oplog-chunk" or "gap-marker" for the archived oplog
+	// (point-in-time recovery), whose lines follow the backups'.
+	Kind     string    `json:"kind,omitempty"`
 	Key      string    `json:"key"`
 	Time     time.Time `json:"time"`
 	Complete bool      `json:"complete"`
@@ -101,7 +104,11 @@ func (c *pruneCmd) once(ctx context.Context, a *app) (runResult, error) {
 	for _, b := range cat.Backups {
 		byKey[b.Key] = b
 	}
-	if err := c.printPlan(a, decisions, byKey); err != nil {
+	op, err := planOplogPrune(ctx, store, c.Store.Prefix, decisions, byKey, policy.Grace, now)
+	if err != nil {
+		return runResult{}, fmt.Errorf("prune: %w", err)
+	}
+	if err := c.printPlan(a, decisions, byKey, op.entries()); err != nil {
 		return runResult{}, err
 	}
 	candidates := make([]retention.Backup, len(decisions))
@@ -114,13 +121,22 @@ func (c *pruneCmd) once(ctx context.Context, a *app) (runResult, error) {
 		a.log.Warn("prune: no backups under the prefix", "store", describePrefix(store, c.Store.Prefix))
 	}
 	if c.DryRun {
-		a.log.Info("dry run: nothing deleted", "would_delete", countDeletes(decisions), "keep", len(decisions)-countDeletes(decisions), "ignored_objects", len(cat.Ignored))
+		chunks, gaps := op.deletes()
+		a.log.Info("dry run: nothing deleted", "would_delete", countDeletes(decisions), "keep", len(decisions)-countDeletes(decisions),
+			"would_delete_oplog_chunks", chunks, "would_delete_gap_markers", gaps, "ignored_objects", len(cat.Ignored))
 		if c.PurgeVersions {
 			return runResult{}, purgeVersions(ctx, a, store, c.Store.Prefix, now, true)
 		}
 		return runResult{}, nil
 	}
 	res, summary, err := c.deleteDecided(ctx, a, store, cat, byKey, decisions, now)
+	if err == nil && summary != nil {
+		// Only once the backups' deletes went as decided: the chunks kept are those the
+		// backups left standing need.
+		var more []any
+		more, err = op.deleteDecided(ctx, a, store, now)
+		summary = append(summary, more...)
+	}
 	if summary != nil { // the deletes ran: say what they did, also before an error
 		summary = append(summary, "kept", len(decisions)-countDeletes(decisions), "ignored_objects", len(cat.Ignored), "policy", policy.String())
 		if err != nil {
@@ -204,7 +220,7 @@ func countDeletes(decisions []retention.Decision) int {
 	return n
 }
 
-func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[string]catalog.Backup) error {
+func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[string]catalog.Backup, oplogEntries []planEntry) error {
 	entries := make([]planEntry, 0, len(decisions))
 	for _, d := range decisions {
 		action := "keep"
@@ -219,6 +235,7 @@ func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[s
 		}
 		entries = append(entries, e)
 	}
+	entries = append(entries, oplogEntries...)
 	if c.JSON {
 		return writeJSON(a.stdout, entries)
 	}

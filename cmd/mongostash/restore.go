@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -40,6 +41,7 @@ type restoreCmd struct {
 	BatchSize        int      `name:"batch-size" env:"RESTORE_BATCH_SIZE" default:"1000" help:"Documents per insert."`
 	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" help:"Insertion workers per collection."`
 	Engine           string   `name:"engine" env:"RESTORE_ENGINE" default:"native" enum:"native,mongotools" help:"native: insert through the Go driver; mongotools: pipe the archive into the external mongorestore --archive (fallback)."`
+	ToTime           string   `name:"to-time" env:"RESTORE_TO_TIME" placeholder:"TIME|TS" help:"Point-in-time recovery: restore the newest base backup consistent before this RFC 3339 time (inclusive: every write of that second) or oplog timestamp <seconds>,<ordinal>, then replay the archived oplog chunks up to it (see docs/pitr.md)."`
 	MongorestorePath string   `name:"mongorestore-path" env:"MONGORESTORE_PATH" help:"mongorestore binary for --engine mongotools (default: found on PATH)."`
 
 	Metrics RestoreMetricsFlags `embed:"" group:"Metrics"`
@@ -76,13 +78,13 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	if err != nil {
 		return runResult{}, err
 	}
-	opts := dump.RestoreOptions{
-		Filter: filter, Renamer: renamer, Drop: c.Drop, DryRun: c.DryRun,
-		NoIndex: c.NoIndexRestore, Bypass: c.Bypass, StopOnError: c.StopOnError,
-		OplogReplay: c.OplogReplay != "false", OplogRequired: c.OplogReplay == "true", OplogLimit: limit,
-		BatchDocs: c.BatchSize, Workers: c.Workers,
-		UsersAndRoles: c.UsersAndRoles, PreserveUUID: c.PreserveUUID,
-		Progress: &dump.Progress{}, Logger: a.log,
+	pt, err := c.planPointInTime(ctx, a, ids)
+	if err != nil {
+		return runResult{}, err
+	}
+	opts, object := c.restoreOptions(a, filter, renamer, limit), c.Object
+	if pt != nil {
+		object = pt.configure(&opts)
 	}
 	var client *mongo.Client
 	if !c.DryRun {
@@ -92,7 +94,7 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 		defer client.Disconnect(context.WithoutCancel(ctx))
 		opts.WriteConcern = c.Mongo.writeConcern()
 	}
-	src, err := openSource(ctx, a, c.From, c.Object, &c.Store)
+	src, err := openSource(ctx, a, c.From, object, &c.Store)
 	if err != nil {
 		return runResult{}, err
 	}
@@ -123,6 +125,50 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	stop := startProgress(a, "restore", opts.Progress)
 	stats, err := dump.Restore(ctx, client, plain, opts)
 	stop()
+	logRestoreStats(log, stats)
+	if err != nil {
+		if errors.Is(err, dump.ErrDocumentsFailed) && len(stats.Errors) > 0 {
+			return runResult{}, fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
+		}
+		return runResult{}, fmt.Errorf("restore %s: %w", src.name, withHint(err))
+	}
+	if o := stats.Oplog; o != nil && o.Entries > 0 && !c.DryRun {
+		log = log.With("oplog_entries", o.Entries, "restored_to", oplog.Time(o.Last).Format(time.RFC3339))
+	}
+	if pt != nil {
+		log = log.With("target", pt.plan.Target.String(), "chunk_entries", pt.read.Applied)
+		if c.DryRun {
+			if err := pt.printDryRun(a); err != nil {
+				return runResult{}, err
+			}
+		}
+	}
+	verb := "restore complete"
+	if c.DryRun {
+		verb = "dry run complete: the backup decodes and every checksum matches; nothing was written"
+		if src.manifest != nil {
+			verb = "dry run complete: the backup decodes, every checksum matches and it is the backup its manifest describes; nothing was written"
+		}
+	}
+	log.Info(verb, "collections", len(stats.Namespaces), "documents", stats.Inserted,
+		"read_bytes", counted.n, "duration", time.Since(start).Round(time.Millisecond).String())
+	return runResult{Bytes: counted.n, Documents: stats.Inserted}, nil
+}
+
+// restoreOptions are the dump options the flags give.
+func (c *restoreCmd) restoreOptions(a *app, filter dump.NamespaceFilter, renamer *ns.Renamer, limit bson.Timestamp) dump.RestoreOptions {
+	return dump.RestoreOptions{
+		Filter: filter, Renamer: renamer, Drop: c.Drop, DryRun: c.DryRun,
+		NoIndex: c.NoIndexRestore, Bypass: c.Bypass, StopOnError: c.StopOnError,
+		OplogReplay: c.OplogReplay != "false", OplogRequired: c.OplogReplay == "true", OplogLimit: limit,
+		BatchDocs: c.BatchSize, Workers: c.Workers,
+		UsersAndRoles: c.UsersAndRoles, PreserveUUID: c.PreserveUUID,
+		Progress: &dump.Progress{}, Logger: a.log,
+	}
+}
+
+// logRestoreStats logs what the restore did namespace by namespace.
+func logRestoreStats(log *slog.Logger, stats dump.RestoreStats) {
 	for _, n := range stats.Namespaces {
 		log.Info("namespace", "namespace", n.Namespace, "inserted", n.Documents, "failed", n.Failed)
 	}
@@ -135,25 +181,6 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	if len(stats.Leftovers) > 0 {
 		log.Warn("dropped the temporary collections of an earlier interrupted restore", "collections", strings.Join(stats.Leftovers, ", "))
 	}
-	if err != nil {
-		if errors.Is(err, dump.ErrDocumentsFailed) && len(stats.Errors) > 0 {
-			return runResult{}, fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
-		}
-		return runResult{}, fmt.Errorf("restore %s: %w", src.name, withHint(err))
-	}
-	if o := stats.Oplog; o != nil && o.Entries > 0 && !c.DryRun {
-		log = log.With("oplog_entries", o.Entries, "restored_to", oplog.Time(o.Last).Format(time.RFC3339))
-	}
-	verb := "restore complete"
-	if c.DryRun {
-		verb = "dry run complete: the backup decodes and every checksum matches; nothing was written"
-		if src.manifest != nil {
-			verb = "dry run complete: the backup decodes, every checksum matches and it is the backup its manifest describes; nothing was written"
-		}
-	}
-	log.Info(verb, "collections", len(stats.Namespaces), "documents", stats.Inserted,
-		"read_bytes", counted.n, "duration", time.Since(start).Round(time.Millisecond).String())
-	return runResult{Bytes: counted.n, Documents: stats.Inserted}, nil
 }
 
 // oplogLimit parses --oplog-limit (zero when unset).

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/pitr"
+	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/stream"
+)
+
+// Point-in-time recovery (`restore --to-time`): the catalog plans the restore — a base
+// backup and the oplog chunks from its consistent point to the target — and refuses a
+// target no base and unbroken chain reach before anything is written. The base backup is
+// then restored as any backup is, and the chunks' entries are replayed after its own
+// oplog through dump.RestoreOptions.MoreOplog: same replay, filters and renames, and with
+// --drop the same temporary collections, swapped in only when everything proved good.
+
+// pointInTime is a planned restore to a point in time.
+type pointInTime struct {
+	store storage.Store
+	ids   *stream.Identities
+	plan  *catalog.RestorePlan
+	read  pitr.PlanStats // what the replay read, once it ran
+}
+
+// planPointInTime plans --to-time; nil without it. It refuses the flags that cannot go
+// with it, and, without --drop, reads every planned chunk once before the restore writes
+// anything, so that a damaged chunk cannot leave a half-replayed database behind (with
+// --drop a damaged chunk fails the restore before the swap: nothing is replaced).
+func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Identities) (*pointInTime, error) {
+	if c.ToTime == "" {
+		return nil, nil
+	}
+	switch {
+	case c.From != "":
+		return nil, usagef("--to-time restores from the store's backups and oplog chunks: leave out --from")
+	case c.Object != "" && c.Object != "latest":
+		return nil, usagef("--to-time picks its base backup itself (the newest one consistent before the target): leave out the backup key")
+	case c.OplogLimit != "":
+		return nil, usagef("--to-time and --oplog-limit both say where the replay stops: give one")
+	case c.OplogReplay == "false":
+		return nil, usagef("--to-time replays the oplog: it cannot go with --oplog-replay=false")
+	case c.Engine == "mongotools":
+		return nil, usagef("--to-time needs --engine native: mongorestore cannot replay the archived oplog chunks")
+	}
+	target, err := catalog.ParseTarget(c.ToTime)
+	if err != nil {
+		return nil, usagef("--to-time: %v", err)
+	}
+	store, err := c.Store.open(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	cat, err := catalog.ReadCatalog(ctx, store, c.Store.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	oc, err := catalog.ReadOplogCatalog(ctx, store, c.Store.Prefix)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := catalog.PlanRestore(catalog.BasePoints(cat.Backups), oc.BuildChains(), target)
+	if err != nil {
+		return nil, fmt.Errorf("restore --to-time %s: %w (nothing was written)", c.ToTime, err)
+	}
+	pt := &pointInTime{store: store, ids: ids, plan: plan}
+	pt.logPlan(a, c.Mongo.Database)
+	if !c.Drop && !c.DryRun {
+		if err := pt.verify(ctx, a); err != nil {
+			return nil, err
+		}
+	}
+	return pt, nil
+}
+
+// verify reads every planned chunk to its end and checks it, writing nothing.
+func (pt *pointInTime) verify(ctx context.Context, a *app) error {
+	start := time.Now()
+	ps, err := pitr.ReadPlan(ctx, pt.store, pt.ids, pt.plan, func(bson.Raw) error { return nil })
+	if err != nil {
+		return fmt.Errorf("restore --to-time: %w (checked before the restore: nothing was written)", chunkHint(err))
+	}
+	a.log.Info("oplog chunks checked", "chunks", len(ps.Chunks), "entries_to_replay", ps.Applied,
+		"bytes", ps.StoredBytes, "duration", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+// apply is the restore's MoreOplog: the planned chunks' entries, checked as they stream.
+func (pt *pointInTime) apply(ctx context.Context, fn func(bson.Raw) error) error {
+	ps, err := pitr.ReadPlan(ctx, pt.store, pt.ids, pt.plan, fn)
+	pt.read = ps
+	if err != nil {
+		return chunkHint(err)
+	}
+	return nil
+}
+
+// configure points the restore at the plan's base backup and its replay at the chunks.
+func (pt *pointInTime) configure(opts *dump.RestoreOptions) string {
+	opts.OplogReplay, opts.OplogRequired, opts.MoreOplog = true, false, pt.apply
+	return pt.plan.Base.Key
+}
+
+// logPlan logs the plan, and warns when chunks hold less than the restore's scope (the
+// database it is limited to, if any): those namespaces are not brought to the target.
+func (pt *pointInTime) logPlan(a *app, database string) {
+	p := pt.plan
+	a.log.Info("point-in-time restore planned", "target", p.Target.String(), "base", p.Base.Key,
+		"base_consistent_at", p.Base.ConsistentAt.String(), "chunks", len(p.Chunks))
+	warned := map[string]bool{}
+	for _, ch := range p.Chunks {
+		a.log.Debug("oplog chunk to replay", "key", ch.Key, "after", ch.After.String(), "until", ch.Until.String())
+		scope := ch.Manifest.Scope
+		if !scope.Equal(catalog.ChunkScope{}) && !scope.Equal(catalog.ChunkScope{Database: database}) && !warned[scope.String()] {
+			warned[scope.String()] = true
+			a.log.Warn("oplog chunks archived with a namespace selection: only those namespaces are brought to the target, the others stay as the base backup has them",
+				"scope", scope.String(), "chunk", ch.Key)
+		}
+	}
+}
+
+// printDryRun prints, after a dry run read everything, what a restore would do.
+func (pt *pointInTime) printDryRun(a *app) error {
+	p := pt.plan
+	fmt.Fprintf(a.stdout, "target:      %s\n", p.Target)
+	fmt.Fprintf(a.stdout, "base backup: %s (consistent at %s)\n", p.Base.Key, p.Base.ConsistentAt)
+	if p.Window.Base.Key != "" {
+		fmt.Fprintf(a.stdout, "window:      %s\n", p.Window)
+	}
+	tw := newTable(a.stdout)
+	fmt.Fprintln(tw, "CHUNK\tAFTER\tUNTIL\tENTRIES\tTO REPLAY")
+	for i, ch := range p.Chunks {
+		var entries, applied int64
+		if i < len(pt.read.Chunks) {
+			entries, applied = pt.read.Chunks[i].Entries, pt.read.Chunks[i].Applied
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\n", ch.Key, ch.After, ch.Until, entries, applied)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(a.stdout, "oplog entries to replay from the chunks: %d (%d chunks)\n", pt.read.Applied, len(p.Chunks))
+	return err
+}
+
+// chunkHint adds to a damaged chunk's error what can be done about it.
+func chunkHint(err error) error {
+	if errors.Is(err, pitr.ErrChunkDamaged) {
+		return fmt.Errorf("%w (the chunk is not the one its manifest describes: restore to a time before it, or from a newer base backup)", err)
+	}
+	if errors.Is(err, stream.ErrNoIdentity) {
+		return usagef("%w (the oplog chunks are encrypted: set AGE_IDENTITY_FILE or --age-identity-file)", err)
+	}
+	return err
+}
