@@ -37,11 +37,5 @@ func (h *pitrHealth) check(now time.Time) (bool, string) {
 }
 
 func (h *pitrHealth) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	ok, msg := h.check(time.Now())
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	if !ok {
-		w.WriteHeader(http.StatusServiceUnavailable)
-	}
-	fmt.Fprintln(w, msg)
+	writeHealth(w, h.check)
 }
