@@ -49,8 +49,12 @@ type ChunkManifest struct {
 	RawSize     int64       `json:"raw_size"`
 	CRC32C      string      `json:"crc32c"`
 	Compression Compression `json:"compression"`
-	Size        int64       `json:"size"`   // bytes of the stored object
-	SHA256      string      `json:"sha256"` // lowercase hex SHA-256 of the stored object
+	// Encryption is the layer applied after compression, and Recipients the public keys
+	// ("age1…") the chunk is encrypted to, as in a backup's manifest.
+	Encryption Encryption `json:"encryption,omitempty"`
+	Recipients []string   `json:"recipients,omitempty"`
+	Size       int64      `json:"size"`   // bytes of the stored object
+	SHA256     string     `json:"sha256"` // lowercase hex SHA-256 of the stored object
 	// Scope is the namespace selection the chunk was captured with; a chunk holds only the
 	// entries of namespaces it selects.
 	Scope     ChunkScope `json:"scope"`
@@ -183,6 +187,10 @@ func (m *ChunkManifest) validate() error {
 		return fmt.Errorf("negative size")
 	case !m.Compression.Valid():
 		return fmt.Errorf("unknown compression %q", m.Compression)
+	case !m.Encryption.Valid():
+		return fmt.Errorf("unknown encryption %q", m.Encryption)
+	case (m.Encryption == Unencrypted) != (len(m.Recipients) == 0):
+		return fmt.Errorf("encryption %s with %d recipients", m.Encryption, len(m.Recipients))
 	case !isLowerHex(m.SHA256, 64):
 		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", m.SHA256)
 	case !isLowerHex(m.CRC32C, 8):
@@ -197,9 +205,9 @@ func (m *ChunkManifest) matches(prefix, chunkKey string) error {
 	if !ok {
 		return fmt.Errorf("%s is not a chunk key", chunkKey)
 	}
-	if name.Since != m.Since || name.Until != m.Until || name.Compression != m.Compression {
-		return fmt.Errorf("it describes the range %s-%s (%s), the key names %s-%s (%s)",
-			m.Since, m.Until, m.Compression, name.Since, name.Until, name.Compression)
+	if name.Since != m.Since || name.Until != m.Until || name.Compression != m.Compression || name.Encryption != m.Encryption {
+		return fmt.Errorf("it describes the range %s-%s (%s, encryption %s), the key names %s-%s (%s, encryption %s)",
+			m.Since, m.Until, m.Compression, m.Encryption, name.Since, name.Until, name.Compression, name.Encryption)
 	}
 	return nil
 }

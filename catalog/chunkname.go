@@ -32,12 +32,14 @@ type ChunkName struct {
 	Since       Timestamp
 	Until       Timestamp
 	Compression Compression
+	Encryption  Encryption
 }
 
-// ChunkKey returns the key of the chunk covering Since < ts <= Until:
-// prefix + "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson" + c.Ext().
-func ChunkKey(prefix string, since, until Timestamp, c Compression) string {
-	return prefix + OplogFolder + rangeStem(since, until) + chunkExt + c.Ext()
+// ChunkKey returns the key of the chunk covering Since < ts <= Until, named as backups are
+// after their layers: prefix + "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson"
+// + c.Ext() + e.Ext().
+func ChunkKey(prefix string, since, until Timestamp, c Compression, e Encryption) string {
+	return prefix + OplogFolder + rangeStem(since, until) + chunkExt + c.Ext() + e.Ext()
 }
 
 // ParseChunkKey reports whether key names an oplog chunk under prefix, and what the name
@@ -47,13 +49,20 @@ func ParseChunkKey(prefix, key string) (ChunkName, bool) {
 	if !ok {
 		return ChunkName{}, false
 	}
+	var e Encryption
+	for _, e = range encryptions { // those with an extension first
+		if r, ok := strings.CutSuffix(rest, e.Ext()); ok {
+			rest = r
+			break
+		}
+	}
 	for _, c := range compressions {
 		if stem, ok := strings.CutSuffix(rest, chunkExt+c.Ext()); ok {
 			since, until, ok := parseRangeStem(stem)
 			if !ok || !since.Before(until) {
 				return ChunkName{}, false
 			}
-			return ChunkName{Key: key, Since: since, Until: until, Compression: c}, true
+			return ChunkName{Key: key, Since: since, Until: until, Compression: c, Encryption: e}, true
 		}
 	}
 	return ChunkName{}, false

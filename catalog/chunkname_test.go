@@ -12,23 +12,26 @@ func TestChunkKey(t *testing.T) {
 	for _, tc := range []struct {
 		prefix string
 		c      Compression
+		e      Encryption
 		want   string
 	}{
-		{"", Zstd, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst"},
-		{"prod/", Gzip, "prod/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.gz"},
-		{"db1-", None, "db1-oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson"},
+		{"", Zstd, Unencrypted, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst"},
+		{"prod/", Gzip, Unencrypted, "prod/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.gz"},
+		{"db1-", None, Unencrypted, "db1-oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson"},
+		{"", Zstd, Age, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst.age"},
+		{"x/", None, Age, "x/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.age"},
 	} {
-		got := ChunkKey(tc.prefix, since, until, tc.c)
+		got := ChunkKey(tc.prefix, since, until, tc.c, tc.e)
 		if got != tc.want {
-			t.Errorf("ChunkKey(%q, %s) = %q, want %q", tc.prefix, tc.c, got, tc.want)
+			t.Errorf("ChunkKey(%q, %s, %s) = %q, want %q", tc.prefix, tc.c, tc.e, got, tc.want)
 		}
 		name, ok := ParseChunkKey(tc.prefix, got)
-		if !ok || name != (ChunkName{Key: got, Since: since, Until: until, Compression: tc.c}) {
+		if !ok || name != (ChunkName{Key: got, Since: since, Until: until, Compression: tc.c, Encryption: tc.e}) {
 			t.Errorf("ParseChunkKey(%q) = %+v, %v", got, name, ok)
 		}
 	}
 	max := Timestamp{1<<32 - 1, 1<<32 - 1}
-	if k := ChunkKey("", Timestamp{}, max, Zstd); !strings.Contains(k, "19700101T000000Z.0000000000-21060207T062815Z.4294967295") {
+	if k := ChunkKey("", Timestamp{}, max, Zstd, Unencrypted); !strings.Contains(k, "19700101T000000Z.0000000000-21060207T062815Z.4294967295") {
 		t.Errorf("extremes: %s", k)
 	} else if n, ok := ParseChunkKey("", k); !ok || n.Since != (Timestamp{}) || n.Until != max {
 		t.Errorf("extremes do not parse back: %+v %v", n, ok)
@@ -73,7 +76,7 @@ func TestGapKey(t *testing.T) {
 	if _, ok := ParseChunkKey("p/", k); ok {
 		t.Error("a gap marker parses as a chunk")
 	}
-	if _, _, ok := ParseGapKey("p/", ChunkKey("p/", a, r, None)); ok {
+	if _, _, ok := ParseGapKey("p/", ChunkKey("p/", a, r, None, Unencrypted)); ok {
 		t.Error("a chunk parses as a gap marker")
 	}
 }
@@ -92,7 +95,7 @@ func TestChunkKeysSortByRange(t *testing.T) {
 			continue
 		}
 		ranges = append(ranges, rng{a, b})
-		keys = append(keys, ChunkKey("", a, b, Compression([]Compression{Zstd, Gzip, None}[r.IntN(3)])))
+		keys = append(keys, ChunkKey("", a, b, Compression([]Compression{Zstd, Gzip, None}[r.IntN(3)]), Unencrypted))
 	}
 	byKey := slices.Clone(keys)
 	slices.Sort(byKey)
@@ -115,7 +118,7 @@ func FuzzParseChunkKey(f *testing.F) {
 		if !ok {
 			return
 		}
-		if again := ChunkKey("", n.Since, n.Until, n.Compression); again != key {
+		if again := ChunkKey("", n.Since, n.Until, n.Compression, Unencrypted); again != key {
 			t.Fatalf("ParseChunkKey(%q) = %+v, which ChunkKey writes as %q", key, n, again)
 		}
 		if !n.Since.Before(n.Until) {

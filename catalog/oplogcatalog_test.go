@@ -18,7 +18,7 @@ func ts(n, i uint32) Timestamp { return Timestamp{T: 1795632534 + n, I: i} }
 // manifest; it returns the chunk's key.
 func putChunk(t *testing.T, s *mem.Store, prefix string, since, until Timestamp, complete bool) string {
 	t.Helper()
-	key := ChunkKey(prefix, since, until, Zstd)
+	key := ChunkKey(prefix, since, until, Zstd, Unencrypted)
 	data := []byte("chunk " + key)
 	s.SetBytes(key, data)
 	if !complete {
@@ -47,7 +47,7 @@ func TestReadOplogCatalog(t *testing.T) {
 	s.SetBytes(mismatch, []byte("grown since its manifest was written"))
 	bad := putChunk(t, s, p, ts(60, 0), ts(70, 0), false)
 	s.SetBytes(ManifestKey(bad), []byte("{not json"))
-	orphan := ManifestKey(ChunkKey(p, ts(80, 0), ts(90, 0), Zstd))
+	orphan := ManifestKey(ChunkKey(p, ts(80, 0), ts(90, 0), Zstd, Unencrypted))
 	s.SetBytes(orphan, []byte("{}"))
 	if _, err := WriteGapMarker(ctx, s, p, &GapMarker{After: ts(20, 5), Resume: ts(40, 1), DetectedAt: ts(41, 0).Time(), Reason: "test"}); err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestChunkManifestMustMatchItsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same manifest under another chunk's name is refused on write and on read.
-	other := ChunkKey("", ts(0, 0), ts(11, 0), Zstd)
+	other := ChunkKey("", ts(0, 0), ts(11, 0), Zstd, Unencrypted)
 	if err := WriteChunkManifest(ctx, s, "", other, m); err == nil {
 		t.Error("a manifest describing another range was written")
 	}

@@ -107,6 +107,8 @@ func (c *chunk) manifest(o *Options) catalog.ChunkManifest {
 		RawSize:     c.raw,
 		CRC32C:      catalog.FormatCRC32C(c.crc),
 		Compression: o.Encoding.Compression,
+		Encryption:  o.Encoding.Encryption(),
+		Recipients:  o.Encoding.Recipients.Keys(),
 		Scope:       o.Scope,
 	}
 }

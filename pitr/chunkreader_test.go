@@ -54,14 +54,14 @@ func writeChunk(t testing.TB, s storage.Store, since, until catalog.Timestamp, e
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	key := catalog.ChunkKey(prefix, since, until, enc.Compression)
+	key := catalog.ChunkKey(prefix, since, until, enc.Compression, enc.Encryption())
 	if _, err := s.Put(ctx, key, bytes.NewReader(stored.Bytes())); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(stored.Bytes())
 	m := &catalog.ChunkManifest{Tool: "mongostash", Since: since, Until: until, Entries: int64(len(entries)),
 		RawSize: int64(plain.Len()), CRC32C: catalog.FormatCRC32C(crc32.Checksum(plain.Bytes(), castagnoli)),
-		Compression: enc.Compression, Size: int64(stored.Len()), SHA256: hex.EncodeToString(sum[:]), WrittenAt: time.Now()}
+		Compression: enc.Compression, Encryption: enc.Encryption(), Recipients: enc.Recipients.Keys(), Size: int64(stored.Len()), SHA256: hex.EncodeToString(sum[:]), WrittenAt: time.Now()}
 	if len(entries) > 0 {
 		m.First, m.Last = entryTS(t, entries[0]), entryTS(t, entries[len(entries)-1])
 	}

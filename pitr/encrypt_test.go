@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"strings"
@@ -46,6 +47,10 @@ func TestArchiverEncryptsChunks(t *testing.T) {
 		t.Fatal("no chunk written")
 	}
 	for _, c := range oc.Chunks {
+		if !strings.HasSuffix(c.Key, ".bson.zst.age") || c.Manifest == nil || c.Manifest.Encryption != catalog.Age ||
+			fmt.Sprint(c.Manifest.Recipients) != fmt.Sprint([]string{key.Recipient().String()}) {
+			t.Errorf("%s: an encrypted chunk's key ends .age and its manifest names the encryption and recipients: %+v", c.Key, c.Manifest)
+		}
 		rc, err := s.Get(context.Background(), c.Key)
 		if err != nil {
 			t.Fatal(err)

@@ -25,7 +25,7 @@ func (a *Archiver) flush(ctx context.Context) error {
 	if err := c.seal(); err != nil {
 		return fmt.Errorf("encode the chunk since %s: %w", c.since, err)
 	}
-	key := catalog.ChunkKey(a.opts.Prefix, c.since, c.until, a.opts.Encoding.Compression)
+	key := catalog.ChunkKey(a.opts.Prefix, c.since, c.until, a.opts.Encoding.Compression, a.opts.Encoding.Encryption())
 	put, err := a.opts.Store.Put(ctx, key, bytes.NewReader(c.buf.Bytes()))
 	if err == nil {
 		m := c.manifest(&a.opts)

@@ -62,7 +62,12 @@ func ParseRecipients(r io.Reader) (*Recipients, error) {
 
 // Keys returns the recipients' public keys, for manifests and logs: public keys are not
 // secret.
-func (rs *Recipients) Keys() []string { return slices.Clone(rs.keys) }
+func (rs *Recipients) Keys() []string {
+	if rs == nil { // no encryption: no recipients
+		return nil
+	}
+	return slices.Clone(rs.keys)
+}
 
 // Encrypt wraps w so that what is written to the result is encrypted to rs with age, in
 // 64 KiB authenticated chunks. Closing the result writes the last chunk but does not close

@@ -81,7 +81,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	key := catalog.BackupKey(c.Store.Prefix, started, comp, enc.Encryption())
 	log := a.log.With("key", key)
 	attrs := []any{"store", store.String(), "compression", comp, "encryption", enc.Encryption().String()}
-	if keys := recipientKeys(enc); keys != nil {
+	if keys := enc.Recipients.Keys(); keys != nil {
 		attrs = append(attrs, "recipients", keys) // public keys: not secret
 	}
 	log.Info("backup started", attrs...)
@@ -118,7 +118,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 		Databases:     stats.Databases,
 		Compression:   comp,
 		Encryption:    enc.Encryption(),
-		Recipients:    recipientKeys(enc),
+		Recipients:    enc.Recipients.Keys(),
 		StartedAt:     started,
 		FinishedAt:    finished,
 		Size:          put.Size,
@@ -214,14 +214,6 @@ func backupStream(ctx context.Context, store storage.Store, key string, enc stre
 		return stats, put, cause
 	}
 	return stats, put, errors.Join(derr, putErr)
-}
-
-// recipientKeys are the public keys enc encrypts to, nil without encryption.
-func recipientKeys(enc stream.Encoding) []string {
-	if enc.Recipients == nil {
-		return nil
-	}
-	return enc.Recipients.Keys()
 }
 
 // mongodump runs the external mongodump as the archive producer. Its archive is decoded

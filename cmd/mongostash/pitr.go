@@ -124,7 +124,7 @@ func (c *pitrCmd) options(a *app) (pitr.Options, error) {
 		}
 		opts.Namespaces = filter.Match
 	}
-	if keys := recipientKeys(enc); keys != nil {
+	if keys := enc.Recipients.Keys(); keys != nil {
 		a.log.Info("chunks are encrypted with age", "recipients", keys)
 	}
 	return opts, nil

@@ -189,14 +189,14 @@ func writeTestChunkAs(t testing.TB, s storage.Store, since, until catalog.Timest
 	if err != nil {
 		t.Fatal(err)
 	}
-	key := catalog.ChunkKey("", since, until, enc.Compression)
+	key := catalog.ChunkKey("", since, until, enc.Compression, enc.Encryption())
 	if _, err := s.Put(ctx, key, bytes.NewReader(stored.Bytes())); err != nil {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(stored.Bytes())
 	m := &catalog.ChunkManifest{Tool: "mongostash", Since: since, Until: until, Entries: int64(len(es)),
 		RawSize: int64(plain.Len()), CRC32C: catalog.FormatCRC32C(crc32.Checksum(plain.Bytes(), crc32.MakeTable(crc32.Castagnoli))),
-		Compression: enc.Compression, Size: int64(stored.Len()), SHA256: hex.EncodeToString(sum[:]), WrittenAt: time.Now()}
+		Compression: enc.Compression, Encryption: enc.Encryption(), Recipients: enc.Recipients.Keys(), Size: int64(stored.Len()), SHA256: hex.EncodeToString(sum[:]), WrittenAt: time.Now()}
 	if len(es) > 0 {
 		m.First, m.Last = entryTS(es[0]), entryTS(es[len(es)-1])
 	}
@@ -432,7 +432,7 @@ func TestPruneOplogChains(t *testing.T) {
 	f.archive(t, f.newest, newest, 40) // the second chain goes on
 	// An upload in progress (a chunk without its manifest yet) and a manifest whose chunk
 	// is gone (a prune that died between its two deletes).
-	uploading := catalog.ChunkKey("", newest, catalog.Timestamp{T: newest.T + 60}, catalog.Zstd)
+	uploading := catalog.ChunkKey("", newest, catalog.Timestamp{T: newest.T + 60}, catalog.Zstd, catalog.Unencrypted)
 	if _, err := f.store.Put(context.Background(), uploading, strings.NewReader("partial")); err != nil {
 		t.Fatal(err)
 	}
