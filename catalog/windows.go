@@ -78,3 +78,18 @@ func DescribeWindows(ws []Window) string {
 	}
 	return "recovery windows: " + strings.Join(parts, "; ")
 }
+
+// LatestTarget is the newest point any window reaches: what `restore --to-time latest`
+// restores to. It fails, wrapping ErrNotRestorable, when there is no window.
+func LatestTarget(ws []Window) (Timestamp, error) {
+	if len(ws) == 0 {
+		return Timestamp{}, fmt.Errorf("%w: %s", ErrNotRestorable, DescribeWindows(ws))
+	}
+	latest := ws[0].To
+	for _, w := range ws[1:] {
+		if w.To.After(latest) {
+			latest = w.To
+		}
+	}
+	return latest, nil
+}

@@ -125,6 +125,15 @@ func TestPlanRestore(t *testing.T) {
 		ws[1].From != ts(65, 0) || ws[1].To != ts(70, 0) || ws[1].Base.Key != "b3" {
 		t.Fatalf("windows: %+v", ws)
 	}
+	if latest, err := LatestTarget(ws); err != nil || latest != ts(70, 0) {
+		t.Errorf("LatestTarget = %v, %v; want the end of the newest window %v", latest, err, ts(70, 0))
+	}
+	if latest, err := LatestTarget(ws[:1]); err != nil || latest != ts(30, 0) {
+		t.Errorf("LatestTarget of the first window = %v, %v; want %v", latest, err, ts(30, 0))
+	}
+	if _, err := LatestTarget(nil); !errors.Is(err, ErrNotRestorable) || !strings.Contains(err.Error(), "no recovery window exists") {
+		t.Errorf("LatestTarget without windows = %v, want ErrNotRestorable saying no window exists", err)
+	}
 	if last, ok := ws[0].LastSecond(); !ok || !last.Equal(ts(29, 0).Time()) {
 		t.Errorf("last whole second of (…, %v]: %v, want %v (the second of To may hold later entries)", ws[0].To, last, ts(29, 0).Time())
 	}

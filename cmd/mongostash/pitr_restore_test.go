@@ -262,8 +262,10 @@ func TestRestoreToTimeEqualsTheDatabaseAtT(t *testing.T) {
 		compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), f.atT)
 
 		// The same database brought to the newest entry with --drop: the source as it is.
-		if r := f.restoreInto(t, to, tsArg(f.newest), "--drop"); r.code != 0 {
-			t.Fatalf("restore --drop --to-time newest: %s", r)
+		// Named by its timestamp once, and once as latest (the end of the newest window).
+		newest := map[bool]string{true: tsArg(f.newest), false: "latest"}[strings.Contains(target, ",")]
+		if r := f.restoreInto(t, to, newest, "--drop"); r.code != 0 {
+			t.Fatalf("restore --drop --to-time %s: %s", newest, r)
 		}
 		compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB))
 	}
@@ -328,6 +330,12 @@ func TestRestoreToTimeRefusesBeforeWriting(t *testing.T) {
 	check("unreadable target", f.restoreInto(t, to, "yesterday"), 2, "RFC 3339")
 	check("with --from", runCLI(t, f.b.env, "restore", "--to-time", tsArg(f.t), "--from", "x.archive"), 2, "leave out --from")
 	check("with --oplog-limit", runCLI(t, f.b.env, "restore", "--to-time", tsArg(f.t), "--oplog-limit", tsArg(f.t)), 2, "give one")
+
+	// latest is the end of the newest window: the first chain's end, since the chain after
+	// the gap has no base backup yet.
+	if r := f.restoreInto(t, to, "latest", "--dry-run"); r.code != 0 || !strings.Contains(r.stdout, "target:      "+f.t.String()) {
+		t.Errorf("restore --to-time latest --dry-run: want the target %s (the end of the only window): %s", f.t, r)
+	}
 
 	// A chunk of the first chain deleted by hand: a hole, named as one.
 	victim := chain1[1]

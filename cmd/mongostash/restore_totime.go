@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -50,9 +51,13 @@ func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Id
 	case c.Engine == "mongotools":
 		return nil, usagef("--to-time needs --engine native: mongorestore cannot replay the archived oplog chunks")
 	}
-	target, err := catalog.ParseTarget(c.ToTime)
-	if err != nil {
-		return nil, usagef("--to-time: %v", err)
+	latest := strings.EqualFold(strings.TrimSpace(c.ToTime), "latest")
+	var target catalog.Timestamp
+	if !latest {
+		var err error
+		if target, err = catalog.ParseTarget(c.ToTime); err != nil {
+			return nil, usagef("--to-time: %v (or latest)", err)
+		}
 	}
 	store, err := c.Store.open(ctx, a)
 	if err != nil {
@@ -66,7 +71,13 @@ func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Id
 	if err != nil {
 		return nil, err
 	}
-	plan, err := catalog.PlanRestore(catalog.BasePoints(cat.Backups), oc.BuildChains(), target)
+	bases, chains := catalog.BasePoints(cat.Backups), oc.BuildChains()
+	if latest { // the newest point a window reaches: the last archived entry, usually
+		if target, err = catalog.LatestTarget(catalog.RecoveryWindows(bases, chains)); err != nil {
+			return nil, fmt.Errorf("restore --to-time latest: %w (nothing was written)", err)
+		}
+	}
+	plan, err := catalog.PlanRestore(bases, chains, target)
 	if err != nil {
 		return nil, fmt.Errorf("restore --to-time %s: %w (nothing was written)", c.ToTime, err)
 	}
