@@ -354,7 +354,14 @@ func TestRestoreToTimeRefusesBeforeWriting(t *testing.T) {
 // the temporary collections and the existing collections stay exactly as they were.
 func TestRestoreToTimeRefusesATamperedChunk(t *testing.T) {
 	f := newPITRFixture(t)
+	if r := runCLI(t, f.b.env, "verify", "--oplog"); r.code != 1 || !strings.Contains(r.stderr, "nothing to verify") {
+		t.Errorf("verify --oplog without chunks: %s", r)
+	}
 	keys := f.archive(t, f.baseEnd, f.newest, 37)
+	r := runCLI(t, f.b.env, "verify", "--oplog")
+	if r.code != 0 || strings.Count(r.stdout, "\tok\n")+strings.Count(r.stdout, " ok\n") != len(keys) {
+		t.Fatalf("verify --oplog of %d sound chunks: %s", len(keys), r)
+	}
 	to := f.newTarget(t)
 	if r := f.restoreInto(t, to, tsArg(f.t)); r.code != 0 {
 		t.Fatal(r)
@@ -376,8 +383,15 @@ func TestRestoreToTimeRefusesATamperedChunk(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// verify --oplog names the damaged chunk, checks the others and fails.
+	r = runCLI(t, f.b.env, "verify", "--oplog")
+	if r.code != 1 || !strings.Contains(r.stderr, "1 of "+fmt.Sprint(len(keys))+" do not match their manifests") || !strings.Contains(r.stderr, keys[2]) ||
+		!strings.Contains(r.stdout, keys[2]) || !strings.Contains(r.stdout, "DAMAGED") || strings.Count(r.stdout, " ok\n") != len(keys)-1 {
+		t.Fatalf("verify --oplog with a tampered chunk: %s", r)
+	}
+
 	fresh := f.newTarget(t)
-	r := f.restoreInto(t, fresh, tsArg(f.newest))
+	r = f.restoreInto(t, fresh, tsArg(f.newest))
 	t.Logf("refusal: %s", r.stderr)
 	if r.code != 1 || !strings.Contains(r.stderr, "does not match its manifest") || !strings.Contains(r.stderr, keys[2]) || !strings.Contains(r.stderr, "nothing was written") {
 		t.Fatalf("restore of a tampered chunk: %s", r)

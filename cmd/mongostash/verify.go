@@ -13,14 +13,21 @@ type verifyCmd struct {
 	Store StoreFlags       `embed:"" group:"Storage"`
 	Age   AgeIdentityFlags `embed:"" group:"Encryption"`
 
-	Key  string `arg:"" optional:"" default:"latest" help:"Backup key to verify, or 'latest'."`
-	From string `name:"from" help:"Verify a local archive file instead ('-' for standard input)."`
+	Key   string `arg:"" optional:"" default:"latest" help:"Backup key to verify, or 'latest'."`
+	From  string `name:"from" help:"Verify a local archive file instead ('-' for standard input)."`
+	Oplog bool   `name:"oplog" help:"Verify every complete oplog chunk of point-in-time recovery against its manifest instead of a backup (writes nothing)."`
 }
 
 func (c *verifyCmd) Run(ctx context.Context, a *app) error {
 	ids, err := c.Age.identities(a)
 	if err != nil {
 		return err
+	}
+	if c.Oplog {
+		if c.From != "" || c.Key != "latest" {
+			return usagef("verify --oplog checks the store's oplog chunks: leave out --from and the backup key")
+		}
+		return c.verifyOplog(ctx, a, ids)
 	}
 	src, err := openSource(ctx, a, c.From, c.Key, &c.Store)
 	if err != nil {
