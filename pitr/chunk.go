@@ -12,8 +12,6 @@ import (
 	"github.com/mongostash/mongostash/stream"
 )
 
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
-
 // chunk is the chunk being filled: the entries read since the last complete one, encoded
 // (compressed, and encrypted with recipients) as they come, so that what waits in memory
 // is the stored form, at most about one chunk's plain bytes. Once sealed its bytes do not
@@ -75,7 +73,7 @@ func (c *chunk) add(raw bson.Raw, ts catalog.Timestamp, op string) error {
 	c.entries++
 	c.ops[op]++
 	c.raw += int64(len(raw))
-	c.crc = crc32.Update(c.crc, crcTable, raw)
+	c.crc = crc32.Update(c.crc, castagnoli, raw)
 	return nil
 }
 
@@ -113,6 +111,7 @@ func (c *chunk) manifest(o *Options) catalog.ChunkManifest {
 	}
 }
 
+// tsOf is an oplog entry's timestamp; ok is false when it has none.
 func tsOf(raw bson.Raw) (catalog.Timestamp, bool) {
 	t, i, ok := raw.Lookup("ts").TimestampOK()
 	return catalog.Timestamp{T: t, I: i}, ok

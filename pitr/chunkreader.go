@@ -135,8 +135,7 @@ func (cr *chunkRead) entries(ctx context.Context, r io.Reader) error {
 
 // entry checks one entry's place in the chunk and hands it on when it is in range.
 func (cr *chunkRead) entry(doc bson.Raw) error {
-	t, i, ok := doc.Lookup("ts").TimestampOK()
-	ts := catalog.Timestamp{T: t, I: i}
+	ts, ok := tsOf(doc)
 	cr.st.Entries++
 	switch {
 	case !ok || doc.Validate() != nil:

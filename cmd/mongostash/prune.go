@@ -121,9 +121,9 @@ func (c *pruneCmd) once(ctx context.Context, a *app) (runResult, error) {
 		a.log.Warn("prune: no backups under the prefix", "store", describePrefix(store, c.Store.Prefix))
 	}
 	if c.DryRun {
-		chunks, gaps := op.deletes()
+		chunks, gaps := op.doomed()
 		a.log.Info("dry run: nothing deleted", "would_delete", countDeletes(decisions), "keep", len(decisions)-countDeletes(decisions),
-			"would_delete_oplog_chunks", chunks, "would_delete_gap_markers", gaps, "ignored_objects", len(cat.Ignored))
+			"would_delete_oplog_chunks", len(chunks), "would_delete_gap_markers", len(gaps), "ignored_objects", len(cat.Ignored))
 		if c.PurgeVersions {
 			return runResult{}, purgeVersions(ctx, a, store, c.Store.Prefix, now, true)
 		}
@@ -223,12 +223,8 @@ func countDeletes(decisions []retention.Decision) int {
 func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[string]catalog.Backup, oplogEntries []planEntry) error {
 	entries := make([]planEntry, 0, len(decisions))
 	for _, d := range decisions {
-		action := "keep"
-		if !d.Keep {
-			action = "delete"
-		}
 		b := byKey[d.Backup.Key]
-		e := planEntry{Key: d.Backup.Key, Time: d.Backup.Time.UTC(), Complete: b.Complete(), Legacy: b.Legacy(), Action: action, Reasons: d.Reasons}
+		e := planEntry{Key: d.Backup.Key, Time: d.Backup.Time.UTC(), Complete: b.Complete(), Legacy: b.Legacy(), Action: action(d.Keep), Reasons: d.Reasons}
 		if until := d.Backup.LockedUntil; !until.IsZero() {
 			until = until.UTC()
 			e.LockedUntil = &until

@@ -86,17 +86,7 @@ func action(keep bool) string {
 // lock is counted, any other refusal fails the run at the end.
 func (p *oplogPrune) deleteDecided(ctx context.Context, a *app, store storage.Store, now time.Time) (summary []any, err error) {
 	ctx = context.WithoutCancel(ctx) // as for backups: a half-done round is what the order protects against
-	var objects, gapKeys []string
-	for _, d := range p.chunks {
-		if !d.Keep {
-			objects = append(objects, d.Chunk.Key)
-		}
-	}
-	for _, d := range p.gaps {
-		if !d.Keep {
-			gapKeys = append(gapKeys, d.Gap.Key)
-		}
-	}
+	objects, gapKeys := p.doomed()
 	out, err := deleteReporting(ctx, a, store, "oplog chunk", objects)
 	if err != nil {
 		return nil, fmt.Errorf("prune: delete oplog chunks: %w", err)
@@ -136,16 +126,16 @@ func (p *oplogPrune) deleteDecided(ctx context.Context, a *app, store storage.St
 	return summary, nil
 }
 
-// deletes counts what the plan would delete.
-func (p *oplogPrune) deletes() (chunks, gaps int) {
+// doomed lists the chunks and gap markers the plan deletes.
+func (p *oplogPrune) doomed() (chunks, gaps []string) {
 	for _, d := range p.chunks {
 		if !d.Keep {
-			chunks++
+			chunks = append(chunks, d.Chunk.Key)
 		}
 	}
 	for _, d := range p.gaps {
 		if !d.Keep {
-			gaps++
+			gaps = append(gaps, d.Gap.Key)
 		}
 	}
 	return chunks, gaps
