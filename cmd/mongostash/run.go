@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	envs := &envSource{lookup: env}
 	parser, err := kong.New(&c,
 		kong.Name("mongostash"),
-		kong.Description("MongoDB backups to S3-compatible storage in one static binary: backup, prune, restore, list, verify.\n\nEvery flag can also be set by the environment variable shown next to it; flags win over the environment. Secrets can be read from a file named by the variable with _FILE appended (e.g. S3_SECRET_KEY_FILE)."),
+		kong.Description("MongoDB backups to S3-compatible storage in one static binary: backup, prune, restore, list, verify, and pitr (the oplog archived continuously, for restore --to-time).\n\nA flag with an environment variable shown next to it can also be set by that variable; flags win over the environment. Secrets can be read from a file named by the variable with _FILE appended (e.g. S3_SECRET_KEY_FILE)."),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars{"version": version},
 		kong.Writers(stdout, stderr),
