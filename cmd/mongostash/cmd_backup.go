@@ -19,14 +19,14 @@ import (
 
 type backupCmd struct {
 	Mongo MongoFlags        `embed:"" group:"MongoDB"`
-	Store StoreFlags        `embed:"" group:"Storage"`
+	Store WriteStoreFlags   `embed:"" group:"Storage"`
 	Age   AgeRecipientFlags `embed:"" group:"Encryption"`
 
 	Compression      string   `name:"compression" env:"BACKUP_COMPRESSION" default:"zstd" enum:"zstd,gzip,none" help:"Compression of the backup stream."`
-	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default: zstd 1, gzip 6)."`
+	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" range:"1..22" zero:"the default (zstd 1, gzip 6)" help:"Compression level: zstd 1 to 22, gzip 1 to 9; higher trades CPU for size."`
 	NsInclude        []string `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only namespaces matching these patterns (mongodump wildcards: 'db.*', '*.coll'; \\* for a literal star)."`
 	NsExclude        []string `name:"ns-exclude" env:"BACKUP_NS_EXCLUDE" help:"Leave out namespaces matching these patterns; excludes win over includes."`
-	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" help:"Collections dumped at once."`
+	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" range:"1..64" help:"Collections dumped at once."`
 	IncludeConfig    bool     `name:"include-config" env:"BACKUP_INCLUDE_CONFIG" help:"With no database named, dump the config database too."`
 	AllowEmpty       bool     `name:"allow-empty" env:"BACKUP_ALLOW_EMPTY" help:"Succeed (and store an empty backup) when there is nothing to dump."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"BACKUP_USERS_AND_ROLES" help:"Also dump users and roles: admin's for a full dump, the database's own with MONGO_DATABASE."`
@@ -92,11 +92,11 @@ type backupSource struct {
 
 // open checks the flags and connects to the store and the server, before anything is read.
 func (c *backupCmd) open(ctx context.Context, a *app) (*backupSource, error) {
-	comp, err := catalog.ParseCompression(c.Compression)
+	enc, err := encoding(c.Compression, c.CompressionLevel)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, err
 	}
-	src := &backupSource{enc: stream.Encoding{Compression: comp, Level: c.CompressionLevel}}
+	src := &backupSource{enc: enc}
 	if src.filter, err = namespaceFilter("", c.NsInclude, c.NsExclude); err != nil {
 		return nil, err
 	}
@@ -205,4 +205,17 @@ func (c *backupCmd) oplogWanted(ctx context.Context, a *app, client *mongo.Clien
 		a.log.Info("backup without an oplog: the oplog cannot be read, so the backup is not consistent at one moment", "reason", av.Reason)
 	}
 	return av.ReplicaSet && av.Readable, nil
+}
+
+// encoding checks the compression flags, shared by backup and pitr, and returns the
+// encoding they ask for (the recipients are added by the caller).
+func encoding(compression string, level int) (stream.Encoding, error) {
+	comp, err := catalog.ParseCompression(compression)
+	if err != nil {
+		return stream.Encoding{}, usageError{err}
+	}
+	if comp == catalog.Gzip && level > 9 {
+		return stream.Encoding{}, usagef("--compression-level (BACKUP_COMPRESSION_LEVEL) is %d: gzip's levels are 1 to 9 (0 = the default, 6)", level)
+	}
+	return stream.Encoding{Compression: comp, Level: level}, nil
 }

@@ -39,8 +39,8 @@ type restoreCmd struct {
 	OplogLimit       string   `name:"oplog-limit" env:"RESTORE_OPLOG_LIMIT" placeholder:"TS|TIME" help:"Replay only the oplog entries before this timestamp (<seconds>,<ordinal>) or RFC 3339 time (exclusive)."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"RESTORE_USERS_AND_ROLES" help:"Also restore the backup's users and roles (merged by the server with _mergeAuthzCollections)."`
 	PreserveUUID     bool     `name:"preserve-uuid" help:"Create collections with the UUIDs of the backup (needs --drop)."`
-	BatchSize        int      `name:"batch-size" env:"RESTORE_BATCH_SIZE" default:"1000" help:"Documents per insert."`
-	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" help:"Insertion workers per collection."`
+	BatchSize        int      `name:"batch-size" env:"RESTORE_BATCH_SIZE" default:"1000" range:"1..100000" help:"Documents per insert (a batch is also cut at 16 MiB)."`
+	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" range:"1..64" help:"Insertion workers per collection."`
 	Engine           string   `name:"engine" env:"RESTORE_ENGINE" default:"native" enum:"native,mongotools" help:"native: insert through the Go driver; mongotools: pipe the archive into the external mongorestore --archive (fallback)."`
 	ToTime           string   `name:"to-time" env:"RESTORE_TO_TIME" placeholder:"TIME|TS" help:"Point-in-time recovery: restore the newest base backup consistent before this RFC 3339 time (inclusive: every write of that second) or oplog timestamp <seconds>,<ordinal>, or latest (the newest point a recovery window reaches), then replay the archived oplog chunks up to it (see docs/pitr.md)."`
 	MongorestorePath string   `name:"mongorestore-path" env:"MONGORESTORE_PATH" help:"mongorestore binary for --engine mongotools (default: found on PATH)."`
@@ -101,6 +101,9 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
 // plan checks the flags and plans the restore before anything is opened: the scope, the
 // identities, the oplog limit and, with --to-time, the base backup and the chunks.
 func (c *restoreCmd) plan(ctx context.Context, a *app) (dump.RestoreOptions, *stream.Identities, *pointInTime, error) {
+	if err := checkEndpoint(c.Store.Endpoint); err != nil { // before MongoDB is waited for
+		return dump.RestoreOptions{}, nil, nil, err
+	}
 	filter, err := namespaceFilter(c.Mongo.Database, c.NsInclude, c.NsExclude)
 	if err != nil {
 		return dump.RestoreOptions{}, nil, nil, err

@@ -232,7 +232,7 @@ func TestPitrS3OutageFailsHealthThenRecovers(t *testing.T) {
 	b, gw := privateS3Bed(t)
 	m := testenv.NewMongoWithOplog(t)
 	b.mongo = m
-	e := b.env.with("MONGO_URL", m.URL, "MONGO_DATABASE", m.DB, "S3_MAX_RETRIES", "-1", "S3_TIMEOUT", "2s")
+	e := b.env.with("MONGO_URL", m.URL, "MONGO_DATABASE", m.DB, "S3_MAX_RETRIES", "0", "S3_TIMEOUT", "2s")
 	d := startCLI(t, e, "pitr", "--interval", "300ms", "--poll", "50ms", "--listen", "127.0.0.1:0")
 	url := d.listenAddr()
 	pwWrite(t, b, 0, 10)
