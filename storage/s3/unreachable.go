@@ -76,4 +76,3 @@ func (s *Store) unreachable(err error) error {
 	}
 	return &UnreachableError{Endpoint: redactURL(s.cfg.Endpoint), Host: host, Reason: reason, Err: err}
 }
-
