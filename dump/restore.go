@@ -134,7 +134,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		return stats, err
 	}
 	stats.Skipped = pl.skipped
-	if err := pl.checkNotEmpty(prelude); err != nil {
+	if err := pl.checkNotEmpty(prelude, opts.MoreOplog != nil); err != nil {
 		return stats, err
 	}
 	rs := &restorer{client: client, opts: opts, plan: pl, log: opts.Logger, states: map[string]*nsState{},
@@ -168,6 +168,9 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	err = errors.Join(readErr, waitErr)
 	if err == nil {
 		err = context.Cause(rctx) // a cancellation from outside
+	}
+	if err == nil && pl.emptyUnlessReplayed != nil && !rs.replayWrote() {
+		err = pl.emptyUnlessReplayed
 	}
 	if err == nil && opts.CheckArchive != nil {
 		err = opts.CheckArchive(ctx, archiveNamespaces(ar))

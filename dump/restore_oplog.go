@@ -56,6 +56,15 @@ func (rs *restorer) replayed() bool {
 	return rs.replay != nil && rs.replay.replayer != nil && rs.replay.stats.Entries > 0
 }
 
+// replayWrote reports whether the replay wrote anything (a dry run writes nothing).
+func (rs *restorer) replayWrote() bool {
+	if rs.replay == nil || rs.client == nil {
+		return false
+	}
+	st := rs.replay.stats
+	return st.Inserts+st.Updates+st.Deletes+st.Commands > 0
+}
+
 // deferIndexes: the collections' indexes wait for the replay.
 func (rs *restorer) deferIndexes() bool { return rs.replay != nil && rs.client != nil }
 
