@@ -38,6 +38,19 @@ type backupCmd struct {
 	Daemon   DaemonFlags `embed:"" group:"Schedule and metrics"`
 }
 
+// Help is the long help of the backup command: what it writes, and examples.
+func (backupCmd) Help() string {
+	return `Writes <prefix>backup-<time>.dump.zst (a mongodump archive; .gz, none, +.age when
+encrypted) and, last, its .manifest.json: a backup without a manifest is not complete.
+
+Examples:
+  mongostash backup                                      # MONGO_URL, S3_BUCKET, … from the environment
+  mongostash backup --oplog=true                         # consistent at one moment; a base for pitr
+  mongostash backup --ns-include 'shop.*' --ns-exclude 'shop.sessions'
+  mongostash backup --age-recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  mongostash backup --schedule '0 */6 * * *' --listen :9090   # a daemon with /metrics and /healthz`
+}
+
 func (c *backupCmd) Run(ctx context.Context, a *app) error {
 	return operation{name: "backup", database: c.Mongo.Database, schedule: c.Schedule, flags: &c.Daemon, once: c.once}.run(ctx, a)
 }

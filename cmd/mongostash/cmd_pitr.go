@@ -40,7 +40,13 @@ func (pitrCmd) Help() string {
 under <prefix>oplog/, named by their timestamp range; a chunk counts only once its manifest
 is written. Archiving resumes where the last complete chunk ends; with none, at the newest
 base backup's consistent point. If the oplog has lost entries meanwhile, a gap marker is
-written, /healthz fails, and a new base backup is needed for times after the gap.`
+written, /healthz fails, and a new base backup is needed for times after the gap.
+
+Examples:
+  mongostash pitr --listen :9090                         # a Deployment's container, with /metrics and /healthz
+  mongostash pitr --interval 5m                          # lose at most about 5 minutes of writes
+  MONGO_DATABASE=shop mongostash pitr                    # only shop's entries
+  mongostash list --windows                              # then: what restore --to-time can reach`
 }
 
 func (c *pitrCmd) Run(ctx context.Context, a *app) error {

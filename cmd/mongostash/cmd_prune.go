@@ -35,6 +35,20 @@ type pruneCmd struct {
 	Daemon          DaemonFlags `embed:"" group:"Schedule and metrics"`
 }
 
+// Help is the long help of the prune command: its safety rules, and examples.
+func (pruneCmd) Help() string {
+	return `A backup is kept when any rule keeps it. Whatever the rules, the newest complete backup
+and at least --min-keep complete ones stay, and nothing is deleted (exit 1) when the newest
+complete backup is older than --max-staleness: backups have stopped.
+
+Examples:
+  mongostash prune --dry-run                             # the plan: every backup, keep or delete, and why
+  mongostash prune --keep-daily 7 --keep-weekly 4 --keep-monthly 6 --max-age 0
+  S3_BACKUP_MAX_AGE=1209600 mongostash prune             # the seed's rule: delete what is 14 days old
+  mongostash prune --abort-stale-uploads --purge-versions
+  mongostash prune --schedule @daily --run-on-start      # a daemon`
+}
+
 func (c *pruneCmd) Run(ctx context.Context, a *app) error {
 	return operation{name: "prune", database: c.MetricsDatabase, schedule: c.Schedule, flags: &c.Daemon, once: c.once}.run(ctx, a)
 }

@@ -25,20 +25,20 @@ type restoreCmd struct {
 	Age   AgeIdentityFlags `embed:"" group:"Encryption"`
 
 	Object           string   `arg:"" optional:"" name:"key" env:"S3_DUMP_OBJECT" help:"Backup key to restore; empty or 'latest' means the newest complete backup."`
-	From             string   `name:"from" help:"Restore from a local archive file instead ('-' for standard input)."`
+	From             string   `name:"from" env:"RESTORE_FROM" placeholder:"FILE" help:"Restore from a local archive file instead ('-' for standard input)."`
 	NsInclude        []string `name:"ns-include" env:"RESTORE_NS_INCLUDE" help:"Only namespaces matching these patterns (mongorestore wildcards)."`
 	NsExclude        []string `name:"ns-exclude" env:"RESTORE_NS_EXCLUDE" help:"Leave out namespaces matching these patterns."`
-	NsFrom           []string `name:"ns-from" help:"Rename: source namespace pattern (pairs with --ns-to; '*' or \\$var\\$ placeholders)."`
-	NsTo             []string `name:"ns-to" help:"Rename: target namespace pattern."`
+	NsFrom           []string `name:"ns-from" env:"RESTORE_NS_FROM" help:"Rename: source namespace pattern (pairs with --ns-to; '*' or \\$var\\$ placeholders)."`
+	NsTo             []string `name:"ns-to" env:"RESTORE_NS_TO" help:"Rename: target namespace pattern."`
 	Drop             bool     `name:"drop" env:"RESTORE_DROP" help:"Replace existing collections — only after the whole backup proved good; a bad backup leaves them untouched."`
-	DryRun           bool     `name:"dry-run" help:"Decode and verify the backup and print what would be restored; write nothing."`
-	NoIndexRestore   bool     `name:"no-index-restore" help:"Do not build the backup's indexes."`
-	Bypass           bool     `name:"bypass-document-validation" help:"Insert documents even if they fail the collection's validator."`
-	StopOnError      bool     `name:"stop-on-error" help:"Stop at the first document the server refuses."`
+	DryRun           bool     `name:"dry-run" env:"RESTORE_DRY_RUN" help:"Decode and verify the backup and print what would be restored; write nothing."`
+	NoIndexRestore   bool     `name:"no-index-restore" env:"RESTORE_NO_INDEX_RESTORE" help:"Do not build the backup's indexes."`
+	Bypass           bool     `name:"bypass-document-validation" env:"RESTORE_BYPASS_DOCUMENT_VALIDATION" help:"Insert documents even if they fail the collection's validator."`
+	StopOnError      bool     `name:"stop-on-error" env:"RESTORE_STOP_ON_ERROR" help:"Stop at the first document the server refuses."`
 	OplogReplay      string   `name:"oplog-replay" env:"RESTORE_OPLOG_REPLAY" default:"auto" enum:"auto,true,false" help:"Replay the backup's oplog after the collections, to its consistent moment: auto = when the backup has one; true = required."`
 	OplogLimit       string   `name:"oplog-limit" env:"RESTORE_OPLOG_LIMIT" placeholder:"TS|TIME" help:"Replay only the oplog entries before this timestamp (<seconds>,<ordinal>) or RFC 3339 time (exclusive)."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"RESTORE_USERS_AND_ROLES" help:"Also restore the backup's users and roles (merged by the server with _mergeAuthzCollections)."`
-	PreserveUUID     bool     `name:"preserve-uuid" help:"Create collections with the UUIDs of the backup (needs --drop)."`
+	PreserveUUID     bool     `name:"preserve-uuid" env:"RESTORE_PRESERVE_UUID" help:"Create collections with the UUIDs of the backup (needs --drop)."`
 	BatchSize        int      `name:"batch-size" env:"RESTORE_BATCH_SIZE" default:"1000" range:"1..100000" help:"Documents per insert (a batch is also cut at 16 MiB)."`
 	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" range:"1..64" help:"Insertion workers per collection."`
 	Engine           string   `name:"engine" env:"RESTORE_ENGINE" default:"native" enum:"native,mongotools" help:"native: insert through the Go driver; mongotools: pipe the archive into the external mongorestore --archive (fallback)."`
@@ -53,6 +53,19 @@ type restoreCmd struct {
 type RestoreMetricsFlags struct {
 	MetricsFile string `name:"metrics-file" env:"METRICS_FILE" type:"path" placeholder:"PATH" help:"After the restore, write its metrics to this Prometheus textfile (for node_exporter's textfile collector; replaced atomically)."`
 	Pushgateway string `name:"pushgateway" env:"PUSHGATEWAY_URL" placeholder:"URL" help:"After the restore, push its metrics to this Prometheus Pushgateway (job mongostash, grouped by operation and database)."`
+}
+
+// Help is the long help of the restore command: what it picks, and examples.
+func (restoreCmd) Help() string {
+	return `Restores KEY (or S3_DUMP_OBJECT), else the newest complete backup, after checking it
+against its manifest; exits 1 if any document was refused or nothing matched the filters.
+
+Examples:
+  mongostash restore --dry-run                           # read and check the latest backup, write nothing
+  mongostash restore --drop                              # replace the collections, all or nothing
+  mongostash restore --ns-from 'shop.*' --ns-to 'shop_copy.*' backup-2026-11-25T18:48:54.123456Z.dump.zst
+  mongostash restore --to-time 2026-11-25T18:48:54Z --drop    # point in time, from pitr's chunks
+  AGE_IDENTITY_FILE=key.txt mongostash restore --from backup.dump.zst.age`
 }
 
 func (c *restoreCmd) Run(ctx context.Context, a *app) error {

@@ -14,8 +14,21 @@ type verifyCmd struct {
 	Age   AgeIdentityFlags `embed:"" group:"Encryption"`
 
 	Key   string `arg:"" optional:"" default:"latest" help:"Backup key to verify, or 'latest'."`
-	From  string `name:"from" help:"Verify a local archive file instead ('-' for standard input)."`
-	Oplog bool   `name:"oplog" help:"Verify every complete oplog chunk of point-in-time recovery against its manifest instead of a backup (writes nothing)."`
+	From  string `name:"from" env:"VERIFY_FROM" placeholder:"FILE" help:"Verify a local archive file instead ('-' for standard input)."`
+	Oplog bool   `name:"oplog" env:"VERIFY_OPLOG" help:"Verify every complete oplog chunk of point-in-time recovery against its manifest instead of a backup (writes nothing)."`
+}
+
+// Help is the long help of the verify command: examples.
+func (verifyCmd) Help() string {
+	return `Needs no MongoDB: decodes the whole backup, checks every CRC, and the stored object
+against its manifest (size, SHA-256, per-namespace counts and CRCs). Exit 1 if anything differs.
+
+Examples:
+  mongostash verify                                      # the latest backup
+  mongostash verify backup-2026-11-25T18:48:54.123456Z.dump.zst
+  mongostash verify --from ./backup.dump.zst             # a local file ('-' for standard input)
+  mongostash verify --oplog                              # every archived oplog chunk
+  AGE_IDENTITY_FILE=key.txt mongostash verify latest     # an encrypted backup`
 }
 
 func (c *verifyCmd) Run(ctx context.Context, a *app) error {
