@@ -3,7 +3,8 @@ GO        ?= go
 BIN       := bin
 TESTBED   := $(BIN)/testbed
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -s -w -X main.version=$(VERSION)
+COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOFILES   := $(shell git ls-files '*.go' 2>/dev/null)
 
 .PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 demo clean

@@ -89,8 +89,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
 	dur := finished.Sub(started)
 	log.Info("backup complete",
 		"size", put.Size, "documents", stats.Documents, "collections", len(stats.Namespaces),
-		"databases", strings.Join(stats.Databases, ","), "duration", dur.Round(time.Millisecond).String(),
-		"throughput_mb_s", fmt.Sprintf("%.1f", float64(stats.Bytes)/1e6/max(dur.Seconds(), 1e-9)))
+		"databases", strings.Join(stats.Databases, ","), "duration_seconds", daemon.Seconds(dur), "throughput_mb_s", daemon.MBPerSecond(stats.Bytes, dur))
 	return daemon.Result{Bytes: put.Size, Documents: stats.Documents}, nil
 }
 

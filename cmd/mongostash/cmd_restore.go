@@ -176,7 +176,7 @@ func (c *restoreCmd) restoreNative(ctx context.Context, a *app, client *mongo.Cl
 		}
 	}
 	log.Info(c.doneMessage(src.manifest != nil), "collections", len(stats.Namespaces), "documents", stats.Inserted,
-		"read_bytes", counted.n, "duration", time.Since(start).Round(time.Millisecond).String())
+		"read_bytes", counted.n, "duration_seconds", daemon.Seconds(time.Since(start)), "throughput_mb_s", daemon.MBPerSecond(counted.n, time.Since(start)))
 	return daemon.Result{Bytes: counted.n, Documents: stats.Inserted}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/internal/daemon"
 	"github.com/mongostash/mongostash/stream"
 )
 
@@ -80,6 +81,6 @@ func (c *verifyCmd) Run(ctx context.Context, a *app) error {
 	a.log.Info("backup verified", "source", src.name, "compression", layers.Compression, "encryption", layers.Encryption.String(), "collections", len(vs.Namespaces),
 		"documents", vs.Documents, "size", stored.n, "sha256", stored.sha256(),
 		"server_version", vs.Prelude.Header.ServerVersion, "detail", manifestState,
-		"duration", time.Since(start).Round(time.Millisecond).String())
+		"duration_seconds", daemon.Seconds(time.Since(start)))
 	return nil
 }

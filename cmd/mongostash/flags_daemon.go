@@ -41,7 +41,7 @@ func (op operation) run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	job := daemon.Job{Name: op.name, Database: op.database, Run: func(ctx context.Context) (daemon.Result, error) { return op.once(ctx, a) }}
+	job := daemon.Job{Name: op.name, Database: op.database, Build: buildInfo(), Run: func(ctx context.Context) (daemon.Result, error) { return op.once(ctx, a) }}
 	if op.schedule == "" {
 		return daemon.Once(ctx, job, exp)
 	}

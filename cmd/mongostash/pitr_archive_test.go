@@ -254,6 +254,9 @@ func TestPitrS3OutageFailsHealthThenRecovers(t *testing.T) {
 	if v, ok := metricValue(parseMetrics(t, text), "mongostash_pitr_failures_total", map[string]string{"operation": "pitr"}); !ok || v < 1 {
 		t.Errorf("mongostash_pitr_failures_total = %v (%v)", v, ok)
 	}
+	if v, ok := metricValue(parseMetrics(t, text), "mongostash_build_info", map[string]string{"version": buildInfo().Version}); !ok || v != 1 {
+		t.Errorf("mongostash_build_info = %v (%v)", v, ok)
+	}
 	before := len(withMsg(d.logs(), "chunk written"))
 	gw.Start()
 	pwWrite(t, b, 20, 10)

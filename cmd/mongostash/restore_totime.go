@@ -11,6 +11,7 @@ import (
 
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/internal/daemon"
 	"github.com/mongostash/mongostash/pitr"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/stream"
@@ -99,7 +100,7 @@ func (pt *pointInTime) verify(ctx context.Context, a *app) error {
 		return fmt.Errorf("restore --to-time: %w (checked before the restore: nothing was written)", chunkHint(err))
 	}
 	a.log.Info("oplog chunks checked", "chunks", len(ps.Chunks), "entries_to_replay", ps.Applied,
-		"bytes", ps.StoredBytes, "duration", time.Since(start).Round(time.Millisecond).String())
+		"bytes", ps.StoredBytes, "duration_seconds", daemon.Seconds(time.Since(start)))
 	return nil
 }
 

@@ -66,7 +66,7 @@ func (r *countingRetryer) RetryDelay(attempt int, err error) (time.Duration, err
 		if host, reason, ok := cannotConnect(err); ok { // not the SDK's "StatusCode: 0, RequestID: , …"
 			text = "cannot reach " + host + ": " + reason
 		}
-		r.s.log.Warn("retrying S3 request", "store", r.s.name, "attempt", attempt+1, "delay", d.Round(time.Millisecond).String(), "error", text)
+		r.s.log.Warn("retrying S3 request", "store", r.s.name, "attempt", attempt+1, "delay_seconds", d.Round(time.Millisecond).Seconds(), "error", text)
 	}
 	return d, derr
 }
