@@ -67,6 +67,7 @@ type Catalog struct {
 	// prune died between its two deletes). They are ours, so prune may remove them.
 	OrphanManifests []storage.Object
 	// Ignored is everything else under the prefix, sorted by key: not ours, never touched.
+	// The archived oplog (<prefix>oplog/) is ours and read by ReadOplogCatalog: never in it.
 	Ignored []storage.Object
 }
 
@@ -104,6 +105,9 @@ func ReadCatalog(ctx context.Context, s storage.Store, prefix string) (*Catalog,
 				c.OrphanManifests = append(c.OrphanManifests, o)
 				continue
 			}
+		}
+		if strings.HasPrefix(o.Key, prefix+OplogFolder) {
+			continue // the archived oplog: ReadOplogCatalog's, not something to ignore
 		}
 		c.Ignored = append(c.Ignored, o)
 	}

@@ -28,7 +28,8 @@ func TestReadCatalog(t *testing.T) {
 	mismatch := BackupKey(prefix, t0.Add(-time.Hour), None, Unencrypted)
 	seed := prefix + "backup-2026-11-20T03:00:00.dump"
 	orphan := ManifestKey(BackupKey(prefix, t0.Add(-48*time.Hour), Zstd, Unencrypted))
-	others := []string{prefix + "notes.txt", prefix + "old/" + "backup-2026-11-20T03:00:00.dump", "elsewhere/backup-2026-11-20T03:00:00.dump"}
+	others := []string{prefix + "notes.txt", prefix + "old/" + "backup-2026-11-20T03:00:00.dump", "elsewhere/backup-2026-11-20T03:00:00.dump",
+		prefix + OplogFolder + "anything"} // the archived oplog's folder: neither a backup nor ignored
 
 	data := []byte(strings.Repeat("backup bytes ", 400))
 	s.SetBytes(complete, data)

@@ -70,6 +70,7 @@ type RestoreStats struct {
 	Skipped    map[string]string
 	Inserted   int64
 	Failed     int64
+	Duplicates int64 // of Failed: refused as duplicate keys (code 11000), e.g. already in the target
 	Unsure     int64    // documents of inserts that failed without the server's answer: maybe inserted
 	Errors     []string // the first document errors, for the report
 	// Leftovers are the temporary collections of earlier interrupted restores found in the
@@ -179,6 +180,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		err = rs.finish(ctx)
 	}
 	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
+	stats.Duplicates = rs.duplicates.Load()
 	if rs.replay != nil {
 		stats.Oplog = &rs.replay.stats
 	}
@@ -256,6 +258,7 @@ type restorer struct {
 	mu                   sync.Mutex
 	states               map[string]*nsState // by data namespace
 	errs                 []string
+	duplicates           atomic.Int64
 	replay               *oplogReplay // nil when the archive's oplog is not replayed
 	authUsers, authRoles []bson.Raw   // small: held in memory until the merge
 	authDB               string       // "" for admin's own entries, else the dumped database

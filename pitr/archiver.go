@@ -38,6 +38,23 @@ type Archiver struct {
 	floating bool
 	// seen is the newest entry the reads saw: what the next round takes entries up to.
 	seen catalog.Timestamp
+	// slowWarned is when a read slower than Poll was last warned about (slowReadWarnEvery).
+	slowWarned time.Time
+}
+
+// slowReadWarnEvery spaces the warnings about reads slower than Poll: a server that is
+// slow stays slow, and one line per read would drown the log.
+const slowReadWarnEvery = 10 * time.Minute
+
+// warnSlowRead warns when one read of the oplog took longer than the pause between reads:
+// the archive then trails the oplog by whole reads, not by about one pause.
+func (a *Archiver) warnSlowRead(took time.Duration, entries int) {
+	if took <= a.opts.Poll || time.Since(a.slowWarned) < slowReadWarnEvery {
+		return
+	}
+	a.slowWarned = time.Now()
+	a.log.Warn("pitr: one read of the oplog took longer than the poll interval, so the archive trails the oplog by more than the interval says (a slow or loaded server; FerretDB reads its whole oplog for each query)",
+		"read_seconds", took.Seconds(), "poll_seconds", a.opts.Poll.Seconds(), "entries", entries)
 }
 
 // New checks that client's server has a readable oplog and returns an archiver of it.
@@ -186,7 +203,10 @@ var errAnchorGone = errors.New("pitr: the last entry read is no longer in the op
 func (a *Archiver) read(ctx context.Context, limit catalog.Timestamp) (full bool, err error) {
 	from, first := a.cur.until, true
 	var newest catalog.Timestamp
+	began, entries := time.Now(), 0
+	defer func() { a.warnSlowRead(time.Since(began), entries) }()
 	err = a.src.ReadRange(ctx, bson.Timestamp(from), endOfTime, defaultBatch, func(raw bson.Raw) error {
+		entries++
 		ts, ok := tsOf(raw)
 		if !ok {
 			return fmt.Errorf("%w: an oplog entry without a timestamp after %s", oplog.ErrBadEntry, from)

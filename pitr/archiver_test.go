@@ -1,11 +1,14 @@
 package pitr
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"hash/crc32"
+	"log/slog"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,4 +238,45 @@ func TestChunkDecompressesWithStockZstd(t *testing.T) {
 			t.Errorf("%s: zstd -d gave %d bytes (CRC-32C %s), the manifest says %d (%s)", c.Key, len(plain), crc, c.Manifest.RawSize, c.Manifest.CRC32C)
 		}
 	}
+}
+
+// TestArchiverWarnsOfSlowReads: a read of the oplog that takes longer than the pause
+// between reads is warned about (here with a pause of 1 ms, which every read of a real
+// server outlasts), once, not at every read.
+func TestArchiverWarnsOfSlowReads(t *testing.T) {
+	m := testenv.NewMongoWithOplog(t)
+	opts := archOptions(mem.New())
+	opts.Poll = time.Millisecond
+	var log lockedBuffer
+	opts.Logger = slog.New(slog.NewJSONHandler(&log, nil))
+	r := startArchiver(t, m.Client, opts)
+	writeOps(t, m, "c", 0, 20)
+	r.waitStatus(t, "a chunk", func(s Status) bool { return s.Chunks >= 1 })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "took longer than the poll interval"); n != 1 {
+		t.Errorf("%d warnings of slow reads, want 1:\n%s", n, log.String())
+	}
+	if !strings.Contains(log.String(), `"poll_seconds":0.001`) {
+		t.Errorf("the warning does not give the poll interval:\n%s", log.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer written by the archiver while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -58,10 +58,15 @@ func (c *pruneCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
 	if err != nil {
 		return daemon.Result{}, err
 	}
-	if err := c.printPlan(a, p.decisions, p.byKey, p.oplog.entries()); err != nil {
+	stale, why := retention.Stale(p.candidates(), p.staleness, p.now)
+	guard := ""
+	if stale && len(p.decisions) > 0 {
+		guard = "the staleness guard"
+	}
+	if err := c.printPlan(a, p.decisions, p.byKey, p.oplog.entries(), guard); err != nil {
 		return daemon.Result{}, err
 	}
-	if stale, why := retention.Stale(p.candidates(), p.staleness, p.now); stale && len(p.decisions) > 0 {
+	if stale && len(p.decisions) > 0 {
 		return daemon.Result{}, fmt.Errorf("prune: deleting nothing: %s; fix the backups first (or raise --max-staleness)", why)
 	} else if stale {
 		a.log.Warn("prune: no backups under the prefix", "store", describePrefix(p.store, c.Store.Prefix))

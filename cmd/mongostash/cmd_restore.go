@@ -160,7 +160,7 @@ func (c *restoreCmd) restoreNative(ctx context.Context, a *app, client *mongo.Cl
 	logRestoreStats(log, stats)
 	if err != nil {
 		if errors.Is(err, dump.ErrDocumentsFailed) && len(stats.Errors) > 0 {
-			return daemon.Result{}, fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
+			return daemon.Result{}, fmt.Errorf("restore %s: %w; first: %s%s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "), duplicatesHint(stats))
 		}
 		return daemon.Result{}, fmt.Errorf("restore %s: %w", src.name, withHint(err))
 	}
@@ -212,12 +212,32 @@ func logRestoreStats(log *slog.Logger, stats dump.RestoreStats) {
 	for k, why := range stats.Skipped {
 		log.Debug("skipped", "namespace", k, "reason", skipHint(why))
 	}
-	for _, e := range stats.Errors {
+	// A restore into a database that already holds the data has every document refused:
+	// a few of them say what the refusals are like, one line says what to do.
+	for _, e := range stats.Errors[:min(shownRefusals, len(stats.Errors))] {
 		log.Warn("document refused", "error", e)
+	}
+	if stats.Duplicates > 0 {
+		log.Warn("documents already in the target were refused as duplicates"+duplicatesHint(stats), "duplicates", stats.Duplicates, "refused", stats.Failed)
 	}
 	if len(stats.Leftovers) > 0 {
 		log.Warn("dropped the temporary collections of an earlier interrupted restore", "collections", strings.Join(stats.Leftovers, ", "))
 	}
+}
+
+// shownRefusals is how many refused documents a restore logs one by one.
+const shownRefusals = 3
+
+// duplicatesHint says what to do about documents refused because the target already
+// holds them, "" when none was.
+func duplicatesHint(stats dump.RestoreStats) string {
+	switch {
+	case stats.Duplicates == 0:
+		return ""
+	case stats.Duplicates == stats.Failed:
+		return fmt.Sprintf(" (all %d refused documents already exist in the target: restore with --drop to replace the collections, or beside them with --ns-from/--ns-to)", stats.Failed)
+	}
+	return fmt.Sprintf(" (%d of the %d refused documents already exist in the target: --drop replaces the collections, --ns-from/--ns-to restores beside them)", stats.Duplicates, stats.Failed)
 }
 
 // oplogLimit parses --oplog-limit (zero when unset).
