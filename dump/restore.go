@@ -70,7 +70,7 @@ type RestoreStats struct {
 	Skipped    map[string]string
 	Inserted   int64
 	Failed     int64
-	Duplicates int64 // of Failed: refused as duplicate keys (code 11000), e.g. already in the target
+	Duplicates int64    // of Failed: refused as duplicate keys (code 11000), e.g. already in the target
 	Unsure     int64    // documents of inserts that failed without the server's answer: maybe inserted
 	Errors     []string // the first document errors, for the report
 	// Leftovers are the temporary collections of earlier interrupted restores found in the
