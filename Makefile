@@ -14,15 +14,19 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/mongostash ./cmd/mongostash
 
-# The test-bed servers (FerretDB with SQLite, versitygw), built from testbed/go.mod's pinned
-# versions. Go's build cache makes the rebuild after the first one take seconds.
-testbed: $(TESTBED)/ferretdb $(TESTBED)/versitygw
+# The test bed (FerretDB with SQLite, versitygw, and kubeconform for the manifests' test),
+# built from testbed/go.mod's pinned versions. Go's build cache makes the rebuild after the
+# first one take seconds.
+testbed: $(TESTBED)/ferretdb $(TESTBED)/versitygw $(TESTBED)/kubeconform
 
 $(TESTBED)/ferretdb: testbed/go.mod testbed/go.sum $(wildcard testbed/ferretdb/*.go)
 	cd testbed && $(GO) build -o ../$@ ./ferretdb
 
 $(TESTBED)/versitygw: testbed/go.mod testbed/go.sum
 	cd testbed && $(GO) build -o ../$@ github.com/versity/versitygw/cmd/versitygw
+
+$(TESTBED)/kubeconform: testbed/go.mod testbed/go.sum
+	cd testbed && $(GO) build -o ../$@ github.com/yannh/kubeconform/cmd/kubeconform
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

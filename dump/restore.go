@@ -179,15 +179,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	if err == nil && !opts.DryRun {
 		err = rs.finish(ctx)
 	}
-	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
-	stats.Duplicates = rs.duplicates.Load()
-	if rs.replay != nil {
-		stats.Oplog = &rs.replay.stats
-	}
-	for _, st := range rs.sortedStates() {
-		stats.Unsure += st.unsure.Load()
-	}
-	stats.PeakBuffered = rs.heldPeak.Load()
+	rs.fillStats(&stats)
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
 	}
@@ -202,6 +194,19 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		err = fmt.Errorf("%w (%d documents had already been inserted and stay: this restore appended to the existing collections)", err, stats.Inserted)
 	}
 	return stats, err
+}
+
+// fillStats adds to stats what the restore did.
+func (rs *restorer) fillStats(stats *RestoreStats) {
+	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
+	stats.Duplicates = rs.duplicates.Load()
+	if rs.replay != nil {
+		stats.Oplog = &rs.replay.stats
+	}
+	for _, st := range rs.sortedStates() {
+		stats.Unsure += st.unsure.Load()
+	}
+	stats.PeakBuffered = rs.heldPeak.Load()
 }
 
 // createWithUUID wraps a create command in applyOps with the collection UUID, as
