@@ -7,11 +7,12 @@ COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOFILES   := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 demo clean
+.PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 demo demo-pitr demo-intro clean
 
 all: build
 
 build:
+	@echo "== building bin/mongostash"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/mongostash ./cmd/mongostash
 
 # The test bed (FerretDB with SQLite, versitygw, and kubeconform for the manifests' test),
@@ -20,12 +21,15 @@ build:
 testbed: $(TESTBED)/ferretdb $(TESTBED)/versitygw $(TESTBED)/kubeconform
 
 $(TESTBED)/ferretdb: testbed/go.mod testbed/go.sum $(wildcard testbed/ferretdb/*.go)
+	@echo "== building the test bed's FerretDB (the longest build: minutes the first time)"
 	cd testbed && $(GO) build -o ../$@ ./ferretdb
 
 $(TESTBED)/versitygw: testbed/go.mod testbed/go.sum
+	@echo "== building the test bed's versitygw (S3)"
 	cd testbed && $(GO) build -o ../$@ github.com/versity/versitygw/cmd/versitygw
 
 $(TESTBED)/kubeconform: testbed/go.mod testbed/go.sum
+	@echo "== building kubeconform (the manifests' validator)"
 	cd testbed && $(GO) build -o ../$@ github.com/yannh/kubeconform/cmd/kubeconform
 
 fmt-check:
@@ -69,8 +73,27 @@ test-v2: testbed
 	@.ci/with-ferretdb2 $(GO) test -race -count=1 -timeout 40m ./...; \
 	rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc
 
-demo: build testbed
-	$(GO) run ./internal/demo
+# The demos build mongostash, the test bed and the demo itself, then run it against servers
+# of its own on loopback ports. The first run on an empty Go build cache compiles about
+# 1,000 packages (FerretDB, versitygw, the AWS SDK, the MongoDB driver): 5 to 10 minutes
+# on 2 cores, each step named as it starts; later runs build nothing and take a minute.
+demo: demo-intro build testbed
+	@echo "== building the demo (internal/demo)"
+	@$(GO) build -o $(BIN)/demo ./internal/demo
+	$(BIN)/demo
+
+# Point-in-time recovery: backup --oplog (age-encrypted), pitr, list --windows,
+# verify --oplog, restore --to-time.
+demo-pitr: demo-intro build testbed
+	@echo "== building the demo (internal/demo)"
+	@$(GO) build -o $(BIN)/demo ./internal/demo
+	$(BIN)/demo -pitr
+
+demo-intro:
+	@echo "make $(MAKECMDGOALS): builds bin/mongostash, the test bed (FerretDB v1.24 on SQLite, versitygw,"
+	@echo "kubeconform) and the demo, then runs the demo against servers of its own."
+	@echo "A first run on an empty Go build cache compiles ~1,000 packages: 5-10 minutes on 2 cores;"
+	@echo "later runs take about a minute. Each build step is named as it starts."
 
 clean:
 	rm -rf $(BIN)
