@@ -7,7 +7,7 @@ COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOFILES   := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 demo demo-pitr demo-intro clean
+.PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 demo demo-pitr demo-intro install clean
 
 all: build
 
@@ -94,6 +94,12 @@ demo-intro:
 	@echo "kubeconform) and the demo, then runs the demo against servers of its own."
 	@echo "A first run on an empty Go build cache compiles ~1,000 packages: 5-10 minutes on 2 cores;"
 	@echo "later runs take about a minute. Each build step is named as it starts."
+
+# Install the binary built by make build (PREFIX=/usr/local by default; DESTDIR for packaging).
+PREFIX    ?= /usr/local
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BIN)/mongostash $(DESTDIR)$(PREFIX)/bin/mongostash
 
 clean:
 	rm -rf $(BIN)
