@@ -266,3 +266,33 @@ func TestIdentitiesNeverPrint(t *testing.T) {
 		t.Error("ParseIdentities(empty): no error")
 	}
 }
+
+// TestParseIdentitiesPassphraseProtected: an identity file encrypted with a passphrase
+// (`age -p`, binary or armored) is ErrPassphraseIdentity, not age's "unknown identity
+// type"; a plain one still parses.
+func TestParseIdentitiesPassphraseProtected(t *testing.T) {
+	id, _ := newKey(t)
+	rec, err := age.NewScryptRecipient("passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.SetWorkFactor(10)
+	var bin bytes.Buffer
+	w, err := age.Encrypt(&bin, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, id)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	armored := "-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCg==\n-----END AGE ENCRYPTED FILE-----\n"
+	for name, text := range map[string]string{"binary": bin.String(), "armored": armored} {
+		if _, err := ParseIdentities(strings.NewReader(text)); !errors.Is(err, ErrPassphraseIdentity) {
+			t.Errorf("%s: %v, want ErrPassphraseIdentity", name, err)
+		}
+	}
+	if _, err := ParseIdentities(strings.NewReader("# created: now\n" + id + "\n")); err != nil {
+		t.Errorf("a plain identity file: %v", err)
+	}
+}
