@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 )
 
@@ -29,12 +30,12 @@ type ChunkManifest struct {
 	// The chunk covers Since < ts <= Until. Since is the Until of the chunk before it in
 	// its chain or, for the first chunk of a chain, the point the chain starts after (a base
 	// backup's consistent point, or just before the oldest entry the oplog held).
-	Since Timestamp `json:"since"`
-	Until Timestamp `json:"until"`
+	Since optime.Timestamp `json:"since"`
+	Until optime.Timestamp `json:"until"`
 	// First and Last are the chunk's first and last entries; both zero when the range held
 	// no selected entry (a capture whose namespaces were quiet still advances its range).
-	First Timestamp `json:"first"`
-	Last  Timestamp `json:"last"`
+	First optime.Timestamp `json:"first"`
+	Last  optime.Timestamp `json:"last"`
 	// Previous is the key of the chunk whose Last is this chunk's Since; empty for the first
 	// chunk of a chain. It is informational: chains are rebuilt from the ranges.
 	Previous string `json:"previous,omitempty"`

@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mongostash/mongostash/optime"
 )
 
 func TestChunkKey(t *testing.T) {
-	since, until := Timestamp{1795632534, 3}, Timestamp{1795633134, 12}
+	since, until := optime.Timestamp{T: 1795632534, I: 3}, optime.Timestamp{T: 1795633134, I: 12}
 	for _, tc := range []struct {
 		prefix string
 		c      Compression
@@ -30,10 +32,10 @@ func TestChunkKey(t *testing.T) {
 			t.Errorf("ParseChunkKey(%q) = %+v, %v", got, name, ok)
 		}
 	}
-	max := Timestamp{1<<32 - 1, 1<<32 - 1}
-	if k := ChunkKey("", Timestamp{}, max, Zstd, Unencrypted); !strings.Contains(k, "19700101T000000Z.0000000000-21060207T062815Z.4294967295") {
+	max := optime.Timestamp{T: 1<<32 - 1, I: 1<<32 - 1}
+	if k := ChunkKey("", optime.Timestamp{}, max, Zstd, Unencrypted); !strings.Contains(k, "19700101T000000Z.0000000000-21060207T062815Z.4294967295") {
 		t.Errorf("extremes: %s", k)
-	} else if n, ok := ParseChunkKey("", k); !ok || n.Since != (Timestamp{}) || n.Until != max {
+	} else if n, ok := ParseChunkKey("", k); !ok || n.Since != (optime.Timestamp{}) || n.Until != max {
 		t.Errorf("extremes do not parse back: %+v %v", n, ok)
 	}
 }
@@ -65,7 +67,7 @@ func TestParseChunkKeyRefuses(t *testing.T) {
 }
 
 func TestGapKey(t *testing.T) {
-	a, r := Timestamp{1795632534, 3}, Timestamp{1795635999, 0}
+	a, r := optime.Timestamp{T: 1795632534, I: 3}, optime.Timestamp{T: 1795635999, I: 0}
 	k := GapKey("p/", a, r)
 	if k != "p/oplog/20261125T184854Z.0000000003-20261125T194639Z.0000000000.gap.json" {
 		t.Errorf("GapKey = %q", k)
@@ -85,12 +87,12 @@ func TestGapKey(t *testing.T) {
 // the range order, so the newest chunk is the last key.
 func TestChunkKeysSortByRange(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	type rng struct{ since, until Timestamp }
+	type rng struct{ since, until optime.Timestamp }
 	var ranges []rng
 	var keys []string
 	for range 2000 {
-		a := Timestamp{T: r.Uint32N(4) + 1795632534 + r.Uint32N(3)*r.Uint32(), I: r.Uint32N(3) * r.Uint32()}
-		b := Timestamp{T: a.T + r.Uint32N(3), I: r.Uint32()}
+		a := optime.Timestamp{T: r.Uint32N(4) + 1795632534 + r.Uint32N(3)*r.Uint32(), I: r.Uint32N(3) * r.Uint32()}
+		b := optime.Timestamp{T: a.T + r.Uint32N(3), I: r.Uint32()}
 		if !a.Before(b) {
 			continue
 		}

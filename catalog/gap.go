@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 )
 
@@ -16,11 +17,11 @@ import (
 // lasts), so the entries after After and before Resume may have existed and are lost. No
 // restore can cross it; times after it need a base backup taken after it.
 type GapMarker struct {
-	FormatVersion int       `json:"format_version"`
-	After         Timestamp `json:"after"`  // the last archived entry before the gap
-	Resume        Timestamp `json:"resume"` // the first entry of the chain after the gap
-	DetectedAt    time.Time `json:"detected_at"`
-	Reason        string    `json:"reason"`
+	FormatVersion int              `json:"format_version"`
+	After         optime.Timestamp `json:"after"`  // the last archived entry before the gap
+	Resume        optime.Timestamp `json:"resume"` // the first entry of the chain after the gap
+	DetectedAt    time.Time        `json:"detected_at"`
+	Reason        string           `json:"reason"`
 }
 
 // WriteGapMarker stores g under GapKey and returns the key.
@@ -45,7 +46,7 @@ func WriteGapMarker(ctx context.Context, s storage.Store, prefix string, g *GapM
 
 // readGapMarker reads the marker under key; its bounds are the key's, whatever the body
 // says, so that a marker is never lost to a damaged body.
-func readGapMarker(ctx context.Context, s storage.Store, key string, after, resume Timestamp) (GapMarker, error) {
+func readGapMarker(ctx context.Context, s storage.Store, key string, after, resume optime.Timestamp) (GapMarker, error) {
 	g := GapMarker{After: after, Resume: resume}
 	r, err := s.Get(ctx, key)
 	if err != nil {

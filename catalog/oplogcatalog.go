@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"golang.org/x/sync/errgroup"
 )
@@ -93,7 +94,7 @@ func ReadOplogCatalog(ctx context.Context, s storage.Store, prefix string) (*Opl
 	return c, nil
 }
 
-func compareRange(a1, a2, b1, b2 Timestamp) int {
+func compareRange(a1, a2, b1, b2 optime.Timestamp) int {
 	if n := a1.Compare(b1); n != 0 {
 		return n
 	}

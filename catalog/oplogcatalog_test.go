@@ -8,15 +8,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage/mem"
 )
 
 // ts is a timestamp n seconds after a fixed second, ordinal i.
-func ts(n, i uint32) Timestamp { return Timestamp{T: 1795632534 + n, I: i} }
+func ts(n, i uint32) optime.Timestamp { return optime.Timestamp{T: 1795632534 + n, I: i} }
 
 // putChunk stores a chunk covering (since, until] with made-up bytes and, when complete, its
 // manifest; it returns the chunk's key.
-func putChunk(t *testing.T, s *mem.Store, prefix string, since, until Timestamp, complete bool) string {
+func putChunk(t *testing.T, s *mem.Store, prefix string, since, until optime.Timestamp, complete bool) string {
 	t.Helper()
 	key := ChunkKey(prefix, since, until, Zstd, Unencrypted)
 	data := []byte("chunk " + key)
@@ -138,7 +139,7 @@ func TestChunkManifestValidation(t *testing.T) {
 		}
 	}
 	empty := good
-	empty.Entries, empty.First, empty.Last = 0, Timestamp{}, Timestamp{}
+	empty.Entries, empty.First, empty.Last = 0, optime.Timestamp{}, optime.Timestamp{}
 	if err := empty.validate(); err != nil {
 		t.Errorf("a chunk of a quiet range (no entries) refused: %v", err)
 	}

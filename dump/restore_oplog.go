@@ -10,6 +10,7 @@ import (
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/dump/ns"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // The oplog of an archive comes after every collection (the archive format requires it),
@@ -151,11 +152,11 @@ func (rs *restorer) startReplay(ctx context.Context) error {
 	return nil
 }
 
-func limitText(ts bson.Timestamp) string {
-	if oplog.IsZero(ts) {
+func limitText(ts optime.Timestamp) string {
+	if ts.IsZero() {
 		return "none"
 	}
-	return oplog.FormatTimestamp(ts)
+	return ts.String()
 }
 
 // endReplay writes what the replayer holds, at the oplog's end.
@@ -171,7 +172,7 @@ func (rs *restorer) endReplay(ctx context.Context) error {
 	}
 	rs.log.Info("oplog replayed", "entries", st.Entries, "inserts", st.Inserts, "updates", st.Updates,
 		"deletes", st.Deletes, "commands", st.Commands, "transactions", st.Transactions, "skipped", st.Skipped,
-		"first", oplog.FormatTimestamp(st.First), "last", oplog.FormatTimestamp(st.Last), "limit_reached", st.LimitReached)
+		"first", st.First.String(), "last", st.Last.String(), "limit_reached", st.LimitReached)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -123,7 +124,7 @@ func TestReplayRenameAcrossSelectionRefused(t *testing.T) {
 
 func TestReplayLimitAndOrder(t *testing.T) {
 	b := newBed(t)
-	r := b.replayer(Options{Limit: bson.Timestamp{T: 1700000000, I: 3}})
+	r := b.replayer(Options{Limit: optime.Timestamp{T: 1700000000, I: 3}})
 	for i := uint32(1); i <= 5; i++ {
 		doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(i)}})
 		if err := r.Apply(ctxT(t), op(i, "i", "src.c", doc, nil)); err != nil {
@@ -137,7 +138,7 @@ func TestReplayLimitAndOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(b.docs("c")); n != 2 || !st.LimitReached || st.Last != (bson.Timestamp{T: 1700000000, I: 2}) {
+	if n := len(b.docs("c")); n != 2 || !st.LimitReached || st.Last != (optime.Timestamp{T: 1700000000, I: 2}) {
 		t.Errorf("limit 3 (exclusive): %d documents, stats %+v", n, st)
 	}
 	_, err = b.replay(Options{}, op(5, "i", "src.c", idDoc(5), nil), op(4, "i", "src.c", idDoc(4), nil))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -16,15 +17,15 @@ var ErrBadEntry = errors.New("oplog: malformed entry")
 // carries (O, O2) stay raw and share the bytes of Raw.
 type Entry struct {
 	Raw       bson.Raw
-	TS        bson.Timestamp
+	TS        optime.Timestamp
 	Op        string // i, u, d, c, n (and a few internal ones that are skipped)
 	NS        string // "db.collection", or "db.$cmd" for commands
 	O         bson.Raw
 	O2        bson.Raw // nil when absent
 	LSID      bson.Raw // session of a transaction or retryable write, nil when absent
 	TxnNumber int64
-	HasTxn    bool           // TxnNumber is set
-	PrevTS    bson.Timestamp // prevOpTime.ts: the previous entry of the same transaction
+	HasTxn    bool             // TxnNumber is set
+	PrevTS    optime.Timestamp // prevOpTime.ts: the previous entry of the same transaction
 	HasPrev   bool
 	MultiOp   bool // multiOpType 1: a batched write in a retryable session, not a transaction
 	FromMulti bool // an operation taken out of an applyOps entry (its TS is the parent's)
@@ -43,7 +44,7 @@ func ParseEntry(raw bson.Raw) (Entry, error) {
 		}
 	}
 	if e.Op == "" {
-		return e, fmt.Errorf("%w: entry at %s has no op field", ErrBadEntry, FormatTimestamp(e.TS))
+		return e, fmt.Errorf("%w: entry at %s has no op field", ErrBadEntry, e.TS.String())
 	}
 	return e, nil
 }
@@ -53,9 +54,7 @@ func (e *Entry) setField(el bson.RawElement) error {
 	var ok bool
 	switch el.Key() {
 	case "ts":
-		var t, i uint32
-		t, i, ok = v.TimestampOK()
-		e.TS = bson.Timestamp{T: t, I: i}
+		e.TS, ok = timestampOf(v)
 	case "op":
 		e.Op, ok = v.StringValueOK()
 	case "ns":
@@ -72,9 +71,8 @@ func (e *Entry) setField(el bson.RawElement) error {
 	case "prevOpTime":
 		var doc bson.Raw
 		if doc, ok = v.DocumentOK(); ok {
-			var t, i uint32
-			t, i, ok = doc.Lookup("ts").TimestampOK()
-			e.PrevTS, e.HasPrev = bson.Timestamp{T: t, I: i}, ok
+			e.PrevTS, ok = timestampOf(doc.Lookup("ts"))
+			e.HasPrev = ok
 		}
 	case "multiOpType":
 		var n int64
@@ -84,7 +82,7 @@ func (e *Entry) setField(el bson.RawElement) error {
 		return nil
 	}
 	if !ok {
-		return fmt.Errorf("%w: field %q of the entry at %s has BSON type %s", ErrBadEntry, el.Key(), FormatTimestamp(e.TS), v.Type)
+		return fmt.Errorf("%w: field %q of the entry at %s has BSON type %s", ErrBadEntry, el.Key(), e.TS.String(), v.Type)
 	}
 	return nil
 }
@@ -124,7 +122,7 @@ func (e *Entry) IsTransaction() bool {
 
 // describe names the entry in errors: its timestamp, operation and namespace.
 func (e *Entry) describe() string {
-	s := fmt.Sprintf("oplog entry at %s (op %q on %s", FormatTimestamp(e.TS), e.Op, e.NS)
+	s := fmt.Sprintf("oplog entry at %s (op %q on %s", e.TS.String(), e.Op, e.NS)
 	if c := e.Command(); c != "" {
 		s += ", command " + c
 	}

@@ -6,7 +6,7 @@ import (
 )
 
 // Sentinel errors. Errors of this package wrap one of these (or ErrBadEntry,
-// ErrBadDiff, ErrBadLimit), so test them with errors.Is.
+// ErrBadDiff), so test them with errors.Is.
 var (
 	// ErrUnknownOp: an operation or update format the replay does not know.
 	ErrUnknownOp = errors.New("oplog: unknown operation")

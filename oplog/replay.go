@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
@@ -16,7 +17,7 @@ type Options struct {
 	Target TargetFunc
 	// Limit: entries at or after it are not applied (exclusive, as mongorestore's
 	// --oplogLimit); zero: no limit.
-	Limit bson.Timestamp
+	Limit optime.Timestamp
 	// Indexes, when set, receives the index commands instead of the server: restore
 	// builds every index once the replay is done, as mongorestore does, because a
 	// unique index could refuse the intermediate states of a replay over a dump that
@@ -67,7 +68,7 @@ type Stats struct {
 	Aborted      int64 // transactions aborted, or still open at the end (never committed)
 	Fetches      int64 // documents read to apply $v:2 diffs
 	Writes       int64 // write commands sent
-	First, Last  bson.Timestamp
+	First, Last  optime.Timestamp
 	LimitReached bool // an entry at or after Limit ended the replay
 }
 
@@ -130,12 +131,12 @@ func (r *Replayer) Apply(ctx context.Context, raw bson.Raw) error {
 	if err != nil {
 		return err
 	}
-	if !IsZero(r.opts.Limit) && !Before(e.TS, r.opts.Limit) {
+	if !r.opts.Limit.IsZero() && !e.TS.Before(r.opts.Limit) {
 		r.done, r.stats.LimitReached = true, true
 		return nil
 	}
-	if r.stats.Entries > 0 && Before(e.TS, r.stats.Last) {
-		return entryError(&e, fmt.Errorf("%w: it comes after the entry at %s", ErrOrder, FormatTimestamp(r.stats.Last)))
+	if r.stats.Entries > 0 && e.TS.Before(r.stats.Last) {
+		return entryError(&e, fmt.Errorf("%w: it comes after the entry at %s", ErrOrder, r.stats.Last.String()))
 	}
 	if r.stats.Entries == 0 {
 		r.stats.First = e.TS
@@ -229,7 +230,7 @@ func (r *Replayer) Flush(ctx context.Context) error {
 func (r *Replayer) Close(ctx context.Context) (Stats, error) {
 	err := r.Flush(ctx)
 	for key, t := range r.txns {
-		r.log.Info("transaction not committed within the oplog range: left out", "started", FormatTimestamp(t.first))
+		r.log.Info("transaction not committed within the oplog range: left out", "started", t.first.String())
 		r.stats.Aborted++
 		_ = t.spool.Close()
 		delete(r.txns, key)

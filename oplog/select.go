@@ -150,7 +150,7 @@ func (s *Selector) refuse(e *Entry) error {
 
 func (s *Selector) refuseOne(e *Entry) error {
 	if e.NS == "admin.system.version" {
-		return fmt.Errorf("%w: admin.system.version (the auth schema or the feature compatibility version) changed during the backup, at %s; run the backup again once that change is done", ErrRefused, FormatTimestamp(e.TS))
+		return fmt.Errorf("%w: admin.system.version (the auth schema or the feature compatibility version) changed during the backup, at %s; run the backup again once that change is done", ErrRefused, e.TS.String())
 	}
 	if e.Op != "c" {
 		return nil
@@ -160,16 +160,16 @@ func (s *Selector) refuseOne(e *Entry) error {
 		from, _ := e.O.Lookup("renameCollection").StringValueOK()
 		to, _ := e.O.Lookup("to").StringValueOK()
 		if s.all || s.nsSelected(from) || s.nsSelected(to) {
-			return fmt.Errorf("%w: %s was renamed to %s during the backup, at %s: a rename cannot be part of a consistent backup; run the backup again when no rename is running", ErrRefused, from, to, FormatTimestamp(e.TS))
+			return fmt.Errorf("%w: %s was renamed to %s during the backup, at %s: a rename cannot be part of a consistent backup; run the backup again when no rename is running", ErrRefused, from, to, e.TS.String())
 		}
 	case "importCollection":
-		return fmt.Errorf("%w: importCollection ran during the backup, at %s; run the backup again", ErrRefused, FormatTimestamp(e.TS))
+		return fmt.Errorf("%w: importCollection ran during the backup, at %s; run the backup again", ErrRefused, e.TS.String())
 	case "upgradeDowngradeViewlessTimeseries":
-		return fmt.Errorf("%w: a feature compatibility version change converted time-series collections during the backup, at %s; run the backup again", ErrRefused, FormatTimestamp(e.TS))
+		return fmt.Errorf("%w: a feature compatibility version change converted time-series collections during the backup, at %s; run the backup again", ErrRefused, e.TS.String())
 	case "create":
 		name, _ := e.O.Lookup("create").StringValueOK()
 		if e.DB() == "config" && reshardingCollections[name] {
-			return fmt.Errorf("%w: a resharding ran during the backup (config.%s created at %s); run the backup again once it is done", ErrRefused, name, FormatTimestamp(e.TS))
+			return fmt.Errorf("%w: a resharding ran during the backup (config.%s created at %s); run the backup again once it is done", ErrRefused, name, e.TS.String())
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -20,8 +21,8 @@ import (
 // openTxn is a transaction whose commit the replay has not seen yet.
 type openTxn struct {
 	spool *Spool
-	first bson.Timestamp // its first entry
-	last  bson.Timestamp // its latest entry, which the next must name in prevOpTime
+	first optime.Timestamp // its first entry
+	last  optime.Timestamp // its latest entry, which the next must name in prevOpTime
 }
 
 func txnKey(e *Entry) string {
@@ -37,14 +38,14 @@ func (r *Replayer) transaction(ctx context.Context, e *Entry) error {
 	}
 	decision := e.Command() != "applyOps"
 	switch {
-	case t == nil && e.HasPrev && !IsZero(e.PrevTS):
-		return fmt.Errorf("%w: the transaction's earlier entries (from %s on) are not in the replayed range; it started before the range", ErrTransaction, FormatTimestamp(e.PrevTS))
+	case t == nil && e.HasPrev && !e.PrevTS.IsZero():
+		return fmt.Errorf("%w: the transaction's earlier entries (from %s on) are not in the replayed range; it started before the range", ErrTransaction, e.PrevTS.String())
 	case t != nil && !e.HasPrev:
-		return fmt.Errorf("%w: the entry has no prevOpTime, but the transaction has earlier entries (from %s on)", ErrTransaction, FormatTimestamp(t.first))
+		return fmt.Errorf("%w: the entry has no prevOpTime, but the transaction has earlier entries (from %s on)", ErrTransaction, t.first.String())
 	case t != nil && e.PrevTS != t.last && !(decision && e.PrevTS == t.first):
 		// A commit or abort may name the first entry of the chain (mongo-tools' test
 		// entries of large prepared transactions do) or the last one.
-		return fmt.Errorf("%w: the entry names %s as the transaction's previous entry, but that was %s", ErrTransaction, FormatTimestamp(e.PrevTS), FormatTimestamp(t.last))
+		return fmt.Errorf("%w: the entry names %s as the transaction's previous entry, but that was %s", ErrTransaction, e.PrevTS.String(), t.last.String())
 	}
 	if t == nil {
 		t = &openTxn{spool: NewSpool(r.opts.SpoolDir, r.opts.SpoolMemory), first: e.TS}

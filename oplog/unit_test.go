@@ -10,36 +10,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-func TestParseLimit(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want bson.Timestamp
-	}{
-		{"1700000000,3", bson.Timestamp{T: 1700000000, I: 3}},
-		{"1700000000:3", bson.Timestamp{T: 1700000000, I: 3}},
-		{"1700000000", bson.Timestamp{T: 1700000000}},
-		{"1700000000:", bson.Timestamp{T: 1700000000}},
-		{" 1700000000,0 ", bson.Timestamp{T: 1700000000}},
-		{"2023-11-14T22:13:20Z", bson.Timestamp{T: 1700000000}},
-		{"2023-11-14T23:13:20+01:00", bson.Timestamp{T: 1700000000}},
-		{"2023-11-14T22:13:20.999Z", bson.Timestamp{T: 1700000000}}, // fraction cut off
-	} {
-		got, err := ParseLimit(c.in)
-		if err != nil || got != c.want {
-			t.Errorf("ParseLimit(%q) = %v, %v; want %v", c.in, got, err, c.want)
-		}
-	}
-	for _, bad := range []string{"", "yesterday", "1,2,3", "99999999999,1", "1,99999999999", "1969-01-01T00:00:00Z", "2023-11-14 22:13:20"} {
-		if _, err := ParseLimit(bad); !errors.Is(err, ErrBadLimit) {
-			t.Errorf("ParseLimit(%q): got %v, want ErrBadLimit", bad, err)
-		}
-	}
-	ts := bson.Timestamp{T: 1700000000, I: 7}
-	if got := FormatTimestamp(ts); got != "1700000000,7 (2023-11-14T22:13:20Z)" {
-		t.Errorf("FormatTimestamp: %s", got)
-	}
-}
-
 func TestSpoolMemoryThenFile(t *testing.T) {
 	dir := t.TempDir()
 	s := NewSpool(dir, 1000)

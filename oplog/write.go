@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -31,7 +32,7 @@ type write struct {
 	doc    bson.Raw      // wInsert: the new document
 	update []bson.Raw    // wUpdate: update documents, applied in order (the last one upserts)
 	diff   bson.Raw      // wDiff: the diff; wUpdate from a $v:2 entry: the diff it expresses
-	ts     bson.Timestamp
+	ts     optime.Timestamp
 	size   int // bytes it holds, for the batch's budget
 }
 
@@ -227,7 +228,7 @@ func plainFields(fields []bson.RawElement, ordered bool) bool {
 	prev := ""
 	for i, el := range fields {
 		k := el.Key()
-		if k == "" || k == "_id" || strings.ContainsRune(k, '.') || k[0] == '$' || allDigits(k) {
+		if k == "" || k == "_id" || strings.ContainsRune(k, '.') || k[0] == '$' || strings.Trim(k, "0123456789") == "" {
 			return false
 		}
 		if ordered && i > 0 && k <= prev {

@@ -17,6 +17,7 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
 	"github.com/mongostash/mongostash/stream"
@@ -25,7 +26,7 @@ import (
 const prefix = "db/"
 
 // testEntry is an insert entry at ts.
-func testEntry(t *testing.T, ts catalog.Timestamp, id int) bson.Raw {
+func testEntry(t *testing.T, ts optime.Timestamp, id int) bson.Raw {
 	t.Helper()
 	b, err := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: ts.T, I: ts.I}}, {Key: "op", Value: "i"},
 		{Key: "ns", Value: "app.c"}, {Key: "o", Value: bson.D{{Key: "_id", Value: id}}}})
@@ -37,7 +38,7 @@ func testEntry(t *testing.T, ts catalog.Timestamp, id int) bson.Raw {
 
 // writeChunk stores entries as the chunk (since, until] as the archiver does: the object
 // through stream.NewWriter, then its manifest. It returns the chunk as the catalog reads it.
-func writeChunk(t testing.TB, s storage.Store, since, until catalog.Timestamp, entries []bson.Raw, enc stream.Encoding) catalog.Chunk {
+func writeChunk(t testing.TB, s storage.Store, since, until optime.Timestamp, entries []bson.Raw, enc stream.Encoding) catalog.Chunk {
 	t.Helper()
 	ctx := context.Background()
 	var plain, stored bytes.Buffer
@@ -86,13 +87,13 @@ func findChunk(t testing.TB, s storage.Store, key string) catalog.Chunk {
 	return catalog.Chunk{}
 }
 
-func entryTS(t testing.TB, e bson.Raw) catalog.Timestamp {
+func entryTS(t testing.TB, e bson.Raw) optime.Timestamp {
 	t.Helper()
 	ts, i, ok := e.Lookup("ts").TimestampOK()
 	if !ok {
 		t.Fatalf("entry without ts: %s", e)
 	}
-	return catalog.Timestamp{T: ts, I: i}
+	return optime.Timestamp{T: ts, I: i}
 }
 
 func ageKeys(t *testing.T) (*stream.Recipients, *stream.Identities) {
@@ -112,7 +113,7 @@ func ageKeys(t *testing.T) (*stream.Recipients, *stream.Identities) {
 	return rs, ids
 }
 
-func ts(t, i uint32) catalog.Timestamp { return catalog.Timestamp{T: t, I: i} }
+func ts(t, i uint32) optime.Timestamp { return optime.Timestamp{T: t, I: i} }
 
 // tenEntries are entries at 1000,1 … 1000,10 and the chunk range (999,max] → 1000,10.
 func tenEntries(t *testing.T) []bson.Raw {
@@ -273,7 +274,7 @@ func TestReadPlanFromRealOplog(t *testing.T) {
 		t.Fatal(err)
 	}
 	var all []bson.Raw
-	if err := src.ReadRange(ctx, bson.Timestamp{}, bson.Timestamp{T: ^uint32(0), I: ^uint32(0)}, 1000, collect(&all)); err != nil {
+	if err := src.ReadRange(ctx, optime.Timestamp{}, optime.Max, 1000, collect(&all)); err != nil {
 		t.Fatal(err)
 	}
 	if len(all) < 40 {
@@ -338,7 +339,7 @@ func BenchmarkReadChunk(b *testing.B) {
 	first, last := es[0].Lookup("ts"), es[len(es)-1].Lookup("ts")
 	ft, fi := first.Timestamp()
 	lt, li := last.Timestamp()
-	ch := writeChunk(b, s, catalog.Timestamp{T: ft, I: fi}.Prev(), catalog.Timestamp{T: lt, I: li}, es, stream.Encoding{Compression: catalog.Zstd})
+	ch := writeChunk(b, s, optime.Timestamp{T: ft, I: fi}.Prev(), optime.Timestamp{T: lt, I: li}, es, stream.Encoding{Compression: catalog.Zstd})
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	for b.Loop() {

@@ -11,12 +11,14 @@ import (
 
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
 )
 
 // storeBaseBackup stores a complete backup (object and manifest) whose oplog ends at end.
-func storeBaseBackup(t *testing.T, s storage.Store, at time.Time, end catalog.Timestamp) string {
+func storeBaseBackup(t *testing.T, s storage.Store, at time.Time, end optime.Timestamp) string {
 	t.Helper()
 	ctx := context.Background()
 	key := catalog.BackupKey(archPrefix, at, catalog.Zstd, catalog.Unencrypted)
@@ -75,7 +77,7 @@ func TestArchiverBaseBackupOlderThanTheOplog(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldest := oplogBetween(t, m.Client, consistent, newestEntry(t, m.Client))[0]
-	oldestTS, _ := tsOf(oldest)
+	oldestTS, _ := oplog.EntryTimestamp(oldest)
 	r := startArchiver(t, m.Client, archOptions(s))
 	r.waitStatus(t, "a chunk", func(st Status) bool { return st.Chunks >= 1 })
 	if err := r.stop(t); err != nil {

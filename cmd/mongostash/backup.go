@@ -128,8 +128,8 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 		m.Namespaces = append(m.Namespaces, catalog.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: catalog.FormatCRC(n.CRC)})
 	}
 	if o := stats.Oplog; o != nil {
-		m.Oplog = &catalog.OplogRange{Start: catalog.Timestamp(o.Start), End: catalog.Timestamp(o.End), Entries: o.Entries}
-		log = log.With("consistent_at", oplog.Time(o.End).Format(time.RFC3339), "oplog_entries", o.Entries)
+		m.Oplog = &catalog.OplogRange{Start: o.Start, End: o.End, Entries: o.Entries}
+		log = log.With("consistent_at", o.End.Time().Format(time.RFC3339), "oplog_entries", o.Entries)
 	}
 	// The manifest is written last: its presence is what marks the backup complete.
 	if err := catalog.SealBackup(context.WithoutCancel(ctx), store, key, m); err != nil {
