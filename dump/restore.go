@@ -82,7 +82,7 @@ type RestoreStats struct {
 	// archive and not yet inserted. The memory budget bounds it to restoreMemoryBudget, or
 	// to one batch when a single document is larger.
 	PeakBuffered int64
-	Oplog        *oplog.Stats // what the oplog replay did, nil without one
+	Oplog        *oplog.ReplayStats // what the oplog replay did, nil without one
 }
 
 // restoreMemoryBudget bounds the bytes of documents read from the archive and not yet

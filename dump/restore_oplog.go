@@ -30,7 +30,7 @@ type oplogReplay struct {
 	indexes  *oplog.IndexCatalog
 	started  bool
 	skipped  string // why the entries are read but not applied, "" when they are
-	stats    oplog.Stats
+	stats    oplog.ReplayStats
 }
 
 // initOplog decides, from the plan, whether this restore replays an oplog.
@@ -83,7 +83,7 @@ func (rs *restorer) replayRecord(ctx context.Context, rec archive.Record) error 
 func (rs *restorer) applyEntry(ctx context.Context, doc bson.Raw) error {
 	or := rs.replay
 	if or.replayer == nil {
-		if _, err := oplog.ParseEntry(doc); err != nil {
+		if err := oplog.CheckEntry(doc); err != nil {
 			return fmt.Errorf("oplog replay: %w", err)
 		}
 		or.stats.Entries++
@@ -144,7 +144,7 @@ func (rs *restorer) startReplay(ctx context.Context) error {
 			return fmt.Errorf("restore %s: %w", st.t.namespace(), err)
 		}
 	}
-	rs.replay.replayer = oplog.NewReplayer(rs.client, oplog.Options{
+	rs.replay.replayer = oplog.NewReplayer(rs.client, oplog.ReplayOptions{
 		Target: rs.oplogTarget, Limit: rs.opts.OplogLimit, Indexes: rs.replay.indexes,
 		Known: known, Logger: rs.log,
 	})

@@ -101,10 +101,10 @@ type Capture struct {
 	ended   bool
 }
 
-// Begin starts a capture: it finds the start of the range, and must be called before the
+// BeginCapture starts a capture: it finds the start of the range, and must be called before the
 // dump reads any collection. It fails with ErrNoOplog when the server has no readable
 // oplog.
-func Begin(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Capture, error) {
+func BeginCapture(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Capture, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -133,9 +133,6 @@ func Begin(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Cap
 	opts.Logger.Debug("oplog capture started", "start", c.start.String(), "open_transaction", hasTxn)
 	return c, nil
 }
-
-// Start is where the range begins (included): zero when the oplog was empty.
-func (c *Capture) Start() optime.Timestamp { return c.start }
 
 // End takes the end of the range: the newest entry now. Call it once every collection
 // has been read.

@@ -13,9 +13,9 @@ import (
 // wrong type.
 var ErrBadEntry = errors.New("oplog: malformed entry")
 
-// Entry is one oplog entry, decoded only as far as routing it needs. The documents it
+// entry is one oplog entry, decoded only as far as routing it needs. The documents it
 // carries (O, O2) stay raw and share the bytes of Raw.
-type Entry struct {
+type entry struct {
 	Raw       bson.Raw
 	TS        optime.Timestamp
 	Op        string // i, u, d, c, n (and a few internal ones that are skipped)
@@ -31,9 +31,16 @@ type Entry struct {
 	FromMulti bool // an operation taken out of an applyOps entry (its TS is the parent's)
 }
 
-// ParseEntry decodes the routing fields of an oplog entry.
-func ParseEntry(raw bson.Raw) (Entry, error) {
-	e := Entry{Raw: raw}
+// CheckEntry returns why raw is not an oplog entry a replay can route (an error wrapping
+// ErrBadEntry), or nil: what a dry run checks of the entries it does not apply.
+func CheckEntry(raw bson.Raw) error {
+	_, err := parseEntry(raw)
+	return err
+}
+
+// parseEntry decodes the routing fields of an oplog entry.
+func parseEntry(raw bson.Raw) (entry, error) {
+	e := entry{Raw: raw}
 	elems, err := raw.Elements()
 	if err != nil {
 		return e, fmt.Errorf("%w: %v", ErrBadEntry, err)
@@ -49,7 +56,7 @@ func ParseEntry(raw bson.Raw) (Entry, error) {
 	return e, nil
 }
 
-func (e *Entry) setField(el bson.RawElement) error {
+func (e *entry) setField(el bson.RawElement) error {
 	v := el.Value()
 	var ok bool
 	switch el.Key() {
@@ -88,13 +95,13 @@ func (e *Entry) setField(el bson.RawElement) error {
 }
 
 // DB is the database of the entry's namespace.
-func (e *Entry) DB() string {
+func (e *entry) DB() string {
 	db, _, _ := strings.Cut(e.NS, ".")
 	return db
 }
 
 // Command is the name of a command entry's command (the first field of o), or "".
-func (e *Entry) Command() string {
+func (e *entry) Command() string {
 	if e.Op != "c" || e.O == nil {
 		return ""
 	}
@@ -109,7 +116,7 @@ func (e *Entry) Command() string {
 // applyOps, commitTransaction or abortTransaction command in a session with a transaction
 // number (batched writes of retryable sessions carry the same fields with multiOpType 1
 // and are not transactions).
-func (e *Entry) IsTransaction() bool {
+func (e *entry) IsTransaction() bool {
 	if e.Op != "c" || e.LSID == nil || !e.HasTxn || e.MultiOp {
 		return false
 	}
@@ -121,7 +128,7 @@ func (e *Entry) IsTransaction() bool {
 }
 
 // describe names the entry in errors: its timestamp, operation and namespace.
-func (e *Entry) describe() string {
+func (e *entry) describe() string {
 	s := fmt.Sprintf("oplog entry at %s (op %q on %s", e.TS.String(), e.Op, e.NS)
 	if c := e.Command(); c != "" {
 		s += ", command " + c

@@ -27,23 +27,23 @@ var (
 	ErrRefused = errors.New("oplog: capture refused")
 )
 
-// EntryError is an error about one oplog entry: it names the entry by timestamp,
+// entryErr is an error about one oplog entry: it names the entry by timestamp,
 // operation and namespace, so that an operator can find it with --oplog-limit or in the
 // oplog itself.
-type EntryError struct {
-	Entry string // the entry, as Entry.describe writes it
+type entryErr struct {
+	about string // the entry, as entry.describe writes it
 	Err   error
 }
 
-func (e *EntryError) Error() string { return fmt.Sprintf("%s: %v", e.Entry, e.Err) }
+func (e *entryErr) Error() string { return fmt.Sprintf("%s: %v", e.about, e.Err) }
 
-func (e *EntryError) Unwrap() error { return e.Err }
+func (e *entryErr) Unwrap() error { return e.Err }
 
 // entryError wraps err with the entry it concerns, once.
-func entryError(e *Entry, err error) error {
-	var ee *EntryError
+func entryError(e *entry, err error) error {
+	var ee *entryErr
 	if err == nil || errors.As(err, &ee) {
 		return err
 	}
-	return &EntryError{Entry: e.describe(), Err: err}
+	return &entryErr{about: e.describe(), Err: err}
 }

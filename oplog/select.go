@@ -42,7 +42,7 @@ func (s *Selector) dbSelected(db string) bool { return s.databases == nil || s.d
 // Keep returns the entry to write (the same bytes, or an applyOps entry without the
 // operations on namespaces left out) and whether to write it.
 func (s *Selector) Keep(raw bson.Raw) (bson.Raw, bool, error) {
-	e, err := ParseEntry(raw)
+	e, err := parseEntry(raw)
 	if err != nil {
 		return nil, false, err
 	}
@@ -61,7 +61,7 @@ func (s *Selector) Keep(raw bson.Raw) (bson.Raw, bool, error) {
 	return nil, false, nil // no-ops and internal entries carry nothing of the selection
 }
 
-func (s *Selector) keepCommand(e *Entry) (bson.Raw, bool, error) {
+func (s *Selector) keepCommand(e *entry) (bson.Raw, bool, error) {
 	switch e.Command() {
 	case "applyOps":
 		out, kept, err := s.filterApplyOps(e)
@@ -77,7 +77,7 @@ func (s *Selector) keepCommand(e *Entry) (bson.Raw, bool, error) {
 }
 
 // filterApplyOps rebuilds an applyOps entry with the operations of selected namespaces.
-func (s *Selector) filterApplyOps(e *Entry) (bson.Raw, int, error) {
+func (s *Selector) filterApplyOps(e *entry) (bson.Raw, int, error) {
 	ops, ok := e.O.Lookup("applyOps").ArrayOK()
 	if !ok {
 		return nil, 0, fmt.Errorf("%w: applyOps is not an array", ErrBadEntry)
@@ -93,7 +93,7 @@ func (s *Selector) filterApplyOps(e *Entry) (bson.Raw, int, error) {
 		if !ok {
 			return nil, 0, fmt.Errorf("%w: applyOps operation is not a document", ErrBadEntry)
 		}
-		inner, err := ParseEntry(doc)
+		inner, err := parseEntry(doc)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -111,7 +111,7 @@ func (s *Selector) filterApplyOps(e *Entry) (bson.Raw, int, error) {
 	return replaceField(e.Raw, "o", bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: o}), kept, nil
 }
 
-func (s *Selector) innerSelected(e *Entry) bool {
+func (s *Selector) innerSelected(e *entry) bool {
 	if e.Op == "c" {
 		return s.dbSelected(e.DB())
 	}
@@ -138,7 +138,7 @@ func replaceField(doc bson.Raw, key string, v bson.RawValue) bson.Raw {
 }
 
 // refuse fails on an entry that a consistent backup cannot hold, looking into applyOps.
-func (s *Selector) refuse(e *Entry) error {
+func (s *Selector) refuse(e *entry) error {
 	if err := s.refuseOne(e); err != nil {
 		return err
 	}
@@ -148,7 +148,7 @@ func (s *Selector) refuse(e *Entry) error {
 	return eachInnerOp(e, s.refuseOne)
 }
 
-func (s *Selector) refuseOne(e *Entry) error {
+func (s *Selector) refuseOne(e *entry) error {
 	if e.NS == "admin.system.version" {
 		return fmt.Errorf("%w: admin.system.version (the auth schema or the feature compatibility version) changed during the backup, at %s; run the backup again once that change is done", ErrRefused, e.TS.String())
 	}

@@ -20,16 +20,16 @@ import (
 
 // openTxn is a transaction whose commit the replay has not seen yet.
 type openTxn struct {
-	spool *Spool
+	spool *spool
 	first optime.Timestamp // its first entry
 	last  optime.Timestamp // its latest entry, which the next must name in prevOpTime
 }
 
-func txnKey(e *Entry) string {
+func txnKey(e *entry) string {
 	return string(e.LSID) + "#" + strconv.FormatInt(e.TxnNumber, 10)
 }
 
-func (r *Replayer) transaction(ctx context.Context, e *Entry) error {
+func (r *Replayer) transaction(ctx context.Context, e *entry) error {
 	key := txnKey(e)
 	t := r.txns[key]
 	if t == nil && e.Command() == "abortTransaction" {
@@ -48,7 +48,7 @@ func (r *Replayer) transaction(ctx context.Context, e *Entry) error {
 		return fmt.Errorf("%w: the entry names %s as the transaction's previous entry, but that was %s", ErrTransaction, e.PrevTS.String(), t.last.String())
 	}
 	if t == nil {
-		t = &openTxn{spool: NewSpool(r.opts.SpoolDir, r.opts.SpoolMemory), first: e.TS}
+		t = &openTxn{spool: newSpool(r.opts.SpoolDir, r.opts.SpoolMemory), first: e.TS}
 		r.txns[key] = t
 	}
 	t.last = e.TS
@@ -77,11 +77,11 @@ func (r *Replayer) commit(ctx context.Context, key string, t *openTxn) error {
 	defer t.spool.Close()
 	r.stats.Transactions++
 	return t.spool.Each(func(doc bson.Raw) error {
-		e, err := ParseEntry(append(bson.Raw(nil), doc...))
+		e, err := parseEntry(append(bson.Raw(nil), doc...))
 		if err != nil {
 			return err
 		}
-		return eachInnerOp(&e, func(inner *Entry) error {
+		return eachInnerOp(&e, func(inner *entry) error {
 			return r.dispatch(ctx, inner, 1)
 		})
 	})

@@ -12,7 +12,7 @@ import (
 
 func TestSpoolMemoryThenFile(t *testing.T) {
 	dir := t.TempDir()
-	s := NewSpool(dir, 1000)
+	s := newSpool(dir, 1000)
 	var want [][]byte
 	for i := 0; i < 200; i++ {
 		doc, _ := bson.Marshal(bson.D{{Key: "i", Value: int32(i)}, {Key: "pad", Value: fmt.Sprint(i)}})
@@ -43,7 +43,7 @@ func TestSpoolMemoryThenFile(t *testing.T) {
 	if files, _ := os.ReadDir(dir); len(files) != 0 {
 		t.Errorf("files left after Close: %v", files)
 	}
-	if err := NewSpool(dir, 0).Add([]byte{9, 0, 0, 0, 0}); !errors.Is(err, ErrBadEntry) {
+	if err := newSpool(dir, 0).Add([]byte{9, 0, 0, 0, 0}); !errors.Is(err, ErrBadEntry) {
 		t.Errorf("bad document: %v", err)
 	}
 }
@@ -70,7 +70,7 @@ func TestUpdateTranslationForms(t *testing.T) {
 		{"v2 array", `{"$v": 2, "diff": {"sa": {"a": true, "u0": 1}}}`, wDiff, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := Entry{Op: "u", NS: "db.c", O: ejson(t, c.o), O2: ejson(t, `{"_id": 1, "shard": "x"}`)}
+			e := entry{Op: "u", NS: "db.c", O: ejson(t, c.o), O2: ejson(t, `{"_id": 1, "shard": "x"}`)}
 			w, err := updateWrite(&e)
 			if err != nil {
 				t.Fatal(err)

@@ -66,7 +66,7 @@ func wholeNumber(v bson.RawValue) (int64, bool) {
 // insertWrite turns an "i" entry into a replace-upsert by _id. Entries of sharded
 // collections carry the document key in o2; the _id of the document itself is enough
 // here, and matching on a shard key value that changed later would create a duplicate.
-func insertWrite(e *Entry) (*write, error) {
+func insertWrite(e *entry) (*write, error) {
 	id, err := e.O.LookupErr("_id")
 	if err != nil {
 		return nil, fmt.Errorf("%w: insert without _id", ErrBadEntry)
@@ -76,7 +76,7 @@ func insertWrite(e *Entry) (*write, error) {
 
 // deleteWrite turns a "d" entry into a delete by _id (o is the document key: _id and,
 // for sharded collections, the shard key, which is left out for the same reason).
-func deleteWrite(e *Entry) (*write, error) {
+func deleteWrite(e *entry) (*write, error) {
 	id, err := e.O.LookupErr("_id")
 	if err != nil {
 		return nil, fmt.Errorf("%w: delete without _id", ErrBadEntry)
@@ -91,7 +91,7 @@ func deleteWrite(e *Entry) (*write, error) {
 //     are (the form of MongoDB up to 4.4, and of FerretDB);
 //   - "$v": 2 with a diff: update operators when they express the diff exactly,
 //     otherwise the diff, applied to the current document by the replay.
-func updateWrite(e *Entry) (*write, error) {
+func updateWrite(e *entry) (*write, error) {
 	if e.O2 == nil {
 		return nil, fmt.Errorf("%w: update without o2", ErrBadEntry)
 	}

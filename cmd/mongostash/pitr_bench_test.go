@@ -89,7 +89,7 @@ func benchRestoreToTime(b *testing.B, tb *bed, entries []bson.Raw, target string
 		}
 		bareDB := fmt.Sprintf("%s_bare%d", m.DB, i)
 		start = time.Now()
-		r := oplog.NewReplayer(m.Client, oplog.Options{Target: func(_ context.Context, ns string) (string, bool, error) {
+		r := oplog.NewReplayer(m.Client, oplog.ReplayOptions{Target: func(_ context.Context, ns string) (string, bool, error) {
 			return bareDB + strings.TrimPrefix(ns, m.DB), true, nil
 		}})
 		for _, e := range entries {
