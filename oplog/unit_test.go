@@ -106,3 +106,28 @@ func TestIDKeyNumbers(t *testing.T) {
 		t.Error("1.5 and \"1\" are other _ids")
 	}
 }
+
+// TestCRUDWithoutDocumentsRefused: CRUD entries that lack the documents their operation
+// needs are refused as malformed (found by FuzzEntry: an update without o panicked while
+// its replacement was built).
+func TestCRUDWithoutDocumentsRefused(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		doc  string
+		tr   func(*entry) (*write, error)
+	}{
+		{"update without o", `{"op": "u", "ns": "db.c", "o2": {"_id": 1}}`, updateWrite},
+		{"update without o2", `{"op": "u", "ns": "db.c", "o": {"a": 1}}`, updateWrite},
+		{"update without o2._id", `{"op": "u", "ns": "db.c", "o": {"a": 1}, "o2": {}}`, updateWrite},
+		{"insert without o", `{"op": "i", "ns": "db.c"}`, insertWrite},
+		{"delete without o", `{"op": "d", "ns": "db.c"}`, deleteWrite},
+	} {
+		e, err := parseEntry(ejson(t, c.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.tr(&e); !errors.Is(err, ErrBadEntry) {
+			t.Errorf("%s: got %v, want ErrBadEntry", c.name, err)
+		}
+	}
+}

@@ -92,8 +92,8 @@ func deleteWrite(e *entry) (*write, error) {
 //   - "$v": 2 with a diff: update operators when they express the diff exactly,
 //     otherwise the diff, applied to the current document by the replay.
 func updateWrite(e *entry) (*write, error) {
-	if e.O2 == nil {
-		return nil, fmt.Errorf("%w: update without o2", ErrBadEntry)
+	if e.O == nil || e.O2 == nil {
+		return nil, fmt.Errorf("%w: update without o or o2", ErrBadEntry)
 	}
 	id, err := e.O2.LookupErr("_id")
 	if err != nil {
