@@ -10,6 +10,7 @@ import (
 
 	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // ChunkManifestFormatVersion is the chunk manifest format this package writes and the
@@ -47,15 +48,15 @@ type ChunkManifest struct {
 	// RawSize is the size of the plain BSON entries before compression; CRC32C is their
 	// CRC-32C (Castagnoli) in 8 lowercase hex digits, which checks the decompressed bytes
 	// independently of the stored object's SHA-256.
-	RawSize     int64       `json:"raw_size"`
-	CRC32C      string      `json:"crc32c"`
-	Compression Compression `json:"compression"`
+	RawSize     int64              `json:"raw_size"`
+	CRC32C      string             `json:"crc32c"`
+	Compression stream.Compression `json:"compression"`
 	// Encryption is the layer applied after compression, and Recipients the public keys
 	// ("age1…") the chunk is encrypted to, as in a backup's manifest.
-	Encryption Encryption `json:"encryption,omitempty"`
-	Recipients []string   `json:"recipients,omitempty"`
-	Size       int64      `json:"size"`   // bytes of the stored object
-	SHA256     string     `json:"sha256"` // lowercase hex SHA-256 of the stored object
+	Encryption stream.Encryption `json:"encryption,omitempty"`
+	Recipients []string          `json:"recipients,omitempty"`
+	Size       int64             `json:"size"`   // bytes of the stored object
+	SHA256     string            `json:"sha256"` // lowercase hex SHA-256 of the stored object
 	// Scope is the namespace selection the chunk was captured with; a chunk holds only the
 	// entries of namespaces it selects.
 	Scope     ChunkScope `json:"scope"`
@@ -190,7 +191,7 @@ func (m *ChunkManifest) validate() error {
 		return fmt.Errorf("unknown compression %q", m.Compression)
 	case !m.Encryption.Valid():
 		return fmt.Errorf("unknown encryption %q", m.Encryption)
-	case (m.Encryption == Unencrypted) != (len(m.Recipients) == 0):
+	case (m.Encryption == stream.Unencrypted) != (len(m.Recipients) == 0):
 		return fmt.Errorf("encryption %s with %d recipients", m.Encryption, len(m.Recipients))
 	case !isLowerHex(m.SHA256, 64):
 		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", m.SHA256)

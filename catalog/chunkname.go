@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/optime"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // OplogFolder is the folder, under a store's prefix, of the oplog chunks and gap markers
@@ -33,15 +34,15 @@ type ChunkName struct {
 	Key         string // the full object key, prefix included
 	Since       optime.Timestamp
 	Until       optime.Timestamp
-	Compression Compression
-	Encryption  Encryption
+	Compression stream.Compression
+	Encryption  stream.Encryption
 }
 
 // ChunkKey returns the key of the chunk covering Since < ts <= Until, named as backups are
 // after their layers: prefix + "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson"
-// + c.Ext() + e.Ext().
-func ChunkKey(prefix string, since, until optime.Timestamp, c Compression, e Encryption) string {
-	return prefix + OplogFolder + rangeStem(since, until) + chunkExt + c.Ext() + e.Ext()
+// + compressionExt(c) + encryptionExt(e).
+func ChunkKey(prefix string, since, until optime.Timestamp, c stream.Compression, e stream.Encryption) string {
+	return prefix + OplogFolder + rangeStem(since, until) + chunkExt + compressionExt(c) + encryptionExt(e)
 }
 
 // ParseChunkKey reports whether key names an oplog chunk under prefix, and what the name
@@ -51,15 +52,15 @@ func ParseChunkKey(prefix, key string) (ChunkName, bool) {
 	if !ok {
 		return ChunkName{}, false
 	}
-	var e Encryption
+	var e stream.Encryption
 	for _, e = range encryptions { // those with an extension first
-		if r, ok := strings.CutSuffix(rest, e.Ext()); ok {
+		if r, ok := strings.CutSuffix(rest, encryptionExt(e)); ok {
 			rest = r
 			break
 		}
 	}
 	for _, c := range compressions {
-		if stem, ok := strings.CutSuffix(rest, chunkExt+c.Ext()); ok {
+		if stem, ok := strings.CutSuffix(rest, chunkExt+compressionExt(c)); ok {
 			since, until, ok := parseRangeStem(stem)
 			if !ok || !since.Before(until) {
 				return ChunkName{}, false

@@ -7,21 +7,22 @@ import (
 	"testing"
 
 	"github.com/mongostash/mongostash/optime"
+	"github.com/mongostash/mongostash/stream"
 )
 
 func TestChunkKey(t *testing.T) {
 	since, until := optime.Timestamp{T: 1795632534, I: 3}, optime.Timestamp{T: 1795633134, I: 12}
 	for _, tc := range []struct {
 		prefix string
-		c      Compression
-		e      Encryption
+		c      stream.Compression
+		e      stream.Encryption
 		want   string
 	}{
-		{"", Zstd, Unencrypted, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst"},
-		{"prod/", Gzip, Unencrypted, "prod/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.gz"},
-		{"db1-", None, Unencrypted, "db1-oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson"},
-		{"", Zstd, Age, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst.age"},
-		{"x/", None, Age, "x/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.age"},
+		{"", stream.Zstd, stream.Unencrypted, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst"},
+		{"prod/", stream.Gzip, stream.Unencrypted, "prod/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.gz"},
+		{"db1-", stream.None, stream.Unencrypted, "db1-oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson"},
+		{"", stream.Zstd, stream.Age, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst.age"},
+		{"x/", stream.None, stream.Age, "x/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.age"},
 	} {
 		got := ChunkKey(tc.prefix, since, until, tc.c, tc.e)
 		if got != tc.want {
@@ -33,7 +34,7 @@ func TestChunkKey(t *testing.T) {
 		}
 	}
 	max := optime.Timestamp{T: 1<<32 - 1, I: 1<<32 - 1}
-	if k := ChunkKey("", optime.Timestamp{}, max, Zstd, Unencrypted); !strings.Contains(k, "19700101T000000Z.0000000000-21060207T062815Z.4294967295") {
+	if k := ChunkKey("", optime.Timestamp{}, max, stream.Zstd, stream.Unencrypted); !strings.Contains(k, "19700101T000000Z.0000000000-21060207T062815Z.4294967295") {
 		t.Errorf("extremes: %s", k)
 	} else if n, ok := ParseChunkKey("", k); !ok || n.Since != (optime.Timestamp{}) || n.Until != max {
 		t.Errorf("extremes do not parse back: %+v %v", n, ok)
@@ -78,7 +79,7 @@ func TestGapKey(t *testing.T) {
 	if _, ok := ParseChunkKey("p/", k); ok {
 		t.Error("a gap marker parses as a chunk")
 	}
-	if _, _, ok := ParseGapKey("p/", ChunkKey("p/", a, r, None, Unencrypted)); ok {
+	if _, _, ok := ParseGapKey("p/", ChunkKey("p/", a, r, stream.None, stream.Unencrypted)); ok {
 		t.Error("a chunk parses as a gap marker")
 	}
 }
@@ -97,7 +98,7 @@ func TestChunkKeysSortByRange(t *testing.T) {
 			continue
 		}
 		ranges = append(ranges, rng{a, b})
-		keys = append(keys, ChunkKey("", a, b, Compression([]Compression{Zstd, Gzip, None}[r.IntN(3)]), Unencrypted))
+		keys = append(keys, ChunkKey("", a, b, stream.Compression([]stream.Compression{stream.Zstd, stream.Gzip, stream.None}[r.IntN(3)]), stream.Unencrypted))
 	}
 	byKey := slices.Clone(keys)
 	slices.Sort(byKey)
@@ -120,7 +121,7 @@ func FuzzParseChunkKey(f *testing.F) {
 		if !ok {
 			return
 		}
-		if again := ChunkKey("", n.Since, n.Until, n.Compression, Unencrypted); again != key {
+		if again := ChunkKey("", n.Since, n.Until, n.Compression, stream.Unencrypted); again != key {
 			t.Fatalf("ParseChunkKey(%q) = %+v, which ChunkKey writes as %q", key, n, again)
 		}
 		if !n.Since.Before(n.Until) {

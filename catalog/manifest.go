@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // ManifestFormatVersion is the manifest format this package writes and the newest it reads.
@@ -30,19 +31,19 @@ var ErrInvalidManifest = errors.New("catalog: invalid manifest")
 // Manifest describes a complete backup. It is written after the backup object is fully
 // stored, so its presence means the object is whole.
 type Manifest struct {
-	FormatVersion int         `json:"format_version"`
-	Tool          string      `json:"tool"`                     // "mongostash"
-	ToolVersion   string      `json:"tool_version"`             // version of the tool that wrote the backup
-	ServerVersion string      `json:"server_version,omitempty"` // MongoDB server version, when known
-	Databases     []string    `json:"databases"`
-	Compression   Compression `json:"compression"`
+	FormatVersion int                `json:"format_version"`
+	Tool          string             `json:"tool"`                     // "mongostash"
+	ToolVersion   string             `json:"tool_version"`             // version of the tool that wrote the backup
+	ServerVersion string             `json:"server_version,omitempty"` // MongoDB server version, when known
+	Databases     []string           `json:"databases"`
+	Compression   stream.Compression `json:"compression"`
 	// Encryption is the layer applied after compression (Unencrypted: none), and
 	// Recipients the public keys the object is encrypted to ("age1…"), so that anyone
 	// can tell which private key restores it. Public keys only: never an identity.
-	Encryption Encryption `json:"encryption,omitempty"`
-	Recipients []string   `json:"recipients,omitempty"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt time.Time  `json:"finished_at"`
+	Encryption stream.Encryption `json:"encryption,omitempty"`
+	Recipients []string          `json:"recipients,omitempty"`
+	StartedAt  time.Time         `json:"started_at"`
+	FinishedAt time.Time         `json:"finished_at"`
 	// Size and SHA256 are of the stored object: after compression and encryption.
 	Size   int64  `json:"size"`   // bytes of the stored object
 	SHA256 string `json:"sha256"` // lowercase hex SHA-256 of the stored object
@@ -144,7 +145,7 @@ func (m *Manifest) validate() error {
 	if !m.Encryption.Valid() {
 		return fmt.Errorf("unknown encryption %q", m.Encryption)
 	}
-	if (m.Encryption == Unencrypted) != (len(m.Recipients) == 0) {
+	if (m.Encryption == stream.Unencrypted) != (len(m.Recipients) == 0) {
 		return fmt.Errorf("encryption %s with %d recipients", m.Encryption, len(m.Recipients))
 	}
 	for i, r := range m.Recipients {

@@ -24,7 +24,7 @@ import (
 // up to the newest entry written before the shutdown. Each manifest records what its
 // chunk holds.
 func TestArchiverChunksHoldTheOplogExactly(t *testing.T) {
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip, catalog.None} {
+	for _, c := range []stream.Compression{stream.Zstd, stream.Gzip, stream.None} {
 		t.Run(string(c), func(t *testing.T) {
 			m := testenv.NewMongoWithOplog(t)
 			s := mem.New()

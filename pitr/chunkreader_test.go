@@ -136,7 +136,7 @@ func collect(got *[]bson.Raw) func(bson.Raw) error {
 // whole chunk (every entry counted, every byte read).
 func TestReadChunkEveryEncoding(t *testing.T) {
 	rs, ids := ageKeys(t)
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip, catalog.None} {
+	for _, c := range []stream.Compression{stream.Zstd, stream.Gzip, stream.None} {
 		for _, encrypted := range []bool{false, true} {
 			enc := stream.Encoding{Compression: c}
 			var readIDs *stream.Identities
@@ -169,7 +169,7 @@ func TestReadChunkEveryEncoding(t *testing.T) {
 // TestReadChunkEmpty: a chunk whose range held no selected entry (the archiver still
 // advances its range) reads as no entries, uncompressed too (an empty object).
 func TestReadChunkEmpty(t *testing.T) {
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.None} {
+	for _, c := range []stream.Compression{stream.Zstd, stream.None} {
 		s := mem.New()
 		ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), nil, stream.Encoding{Compression: c})
 		st, err := ReadChunk(context.Background(), s, nil, ch, ts(999, 0), ts(1000, 10), func(bson.Raw) error {
@@ -187,16 +187,16 @@ func TestReadChunkEmpty(t *testing.T) {
 func TestReadChunkDamaged(t *testing.T) {
 	cases := []struct {
 		name string
-		c    catalog.Compression
+		c    stream.Compression
 		edit func(b []byte) []byte
 		want string
 	}{
-		{"byte flipped in a zstd chunk", catalog.Zstd, func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }, ""},
-		{"zstd chunk cut short", catalog.Zstd, func(b []byte) []byte { return b[:len(b)-7] }, ""},
-		{"zstd chunk with trailing bytes", catalog.Zstd, func(b []byte) []byte { return append(b, 0, 0, 0) }, ""},
-		{"byte flipped in an entry's value", catalog.None, func(b []byte) []byte { b[len(b)-3] ^= 0x01; return b }, "SHA-256"},
-		{"uncompressed chunk cut inside an entry", catalog.None, func(b []byte) []byte { return b[:len(b)-5] }, "cut short"},
-		{"uncompressed chunk missing its last entry", catalog.None, func(b []byte) []byte { return b[:len(b)-len(testEntryBytes(t))] }, "9 entries, the manifest records 10"},
+		{"byte flipped in a zstd chunk", stream.Zstd, func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }, ""},
+		{"zstd chunk cut short", stream.Zstd, func(b []byte) []byte { return b[:len(b)-7] }, ""},
+		{"zstd chunk with trailing bytes", stream.Zstd, func(b []byte) []byte { return append(b, 0, 0, 0) }, ""},
+		{"byte flipped in an entry's value", stream.None, func(b []byte) []byte { b[len(b)-3] ^= 0x01; return b }, "SHA-256"},
+		{"uncompressed chunk cut inside an entry", stream.None, func(b []byte) []byte { return b[:len(b)-5] }, "cut short"},
+		{"uncompressed chunk missing its last entry", stream.None, func(b []byte) []byte { return b[:len(b)-len(testEntryBytes(t))] }, "9 entries, the manifest records 10"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -226,7 +226,7 @@ func TestReadChunkRefusesEntriesOutOfPlace(t *testing.T) {
 		"duplicate":    {testEntry(t, ts(1000, 1), 1), testEntry(t, ts(1000, 1), 2)},
 	} {
 		s := mem.New()
-		ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), es, stream.Encoding{Compression: catalog.Zstd})
+		ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), es, stream.Encoding{Compression: stream.Zstd})
 		_, err := ReadChunk(context.Background(), s, nil, ch, ts(999, 0), ts(1000, 10), func(bson.Raw) error { return nil })
 		if !errors.Is(err, ErrChunkDamaged) || !strings.Contains(err.Error(), "does not come after") {
 			t.Errorf("%s: %v", name, err)
@@ -240,7 +240,7 @@ func TestReadChunkWrongIdentity(t *testing.T) {
 	rs, _ := ageKeys(t)
 	_, other := ageKeys(t)
 	s := mem.New()
-	ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), tenEntries(t), stream.Encoding{Compression: catalog.Zstd, Recipients: rs})
+	ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), tenEntries(t), stream.Encoding{Compression: stream.Zstd, Recipients: rs})
 	for _, ids := range []*stream.Identities{nil, other} {
 		_, err := ReadChunk(context.Background(), s, ids, ch, ts(999, 0), ts(1000, 10), func(bson.Raw) error {
 			t.Fatal("an entry without the identity")
@@ -283,9 +283,9 @@ func TestReadPlanFromRealOplog(t *testing.T) {
 	s := mem.New()
 	cut1, cut2 := len(all)/3, 2*len(all)/3
 	since := entryTS(t, all[0]).Prev()
-	writeChunk(t, s, since, entryTS(t, all[cut1-1]), all[:cut1], stream.Encoding{Compression: catalog.Zstd})
-	writeChunk(t, s, entryTS(t, all[cut1-1]), entryTS(t, all[cut2-1]), all[cut1:cut2], stream.Encoding{Compression: catalog.Gzip})
-	writeChunk(t, s, entryTS(t, all[cut2-1]), entryTS(t, all[len(all)-1]), all[cut2:], stream.Encoding{Compression: catalog.None})
+	writeChunk(t, s, since, entryTS(t, all[cut1-1]), all[:cut1], stream.Encoding{Compression: stream.Zstd})
+	writeChunk(t, s, entryTS(t, all[cut1-1]), entryTS(t, all[cut2-1]), all[cut1:cut2], stream.Encoding{Compression: stream.Gzip})
+	writeChunk(t, s, entryTS(t, all[cut2-1]), entryTS(t, all[len(all)-1]), all[cut2:], stream.Encoding{Compression: stream.None})
 	oc, err := catalog.ReadOplogCatalog(ctx, s, prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -339,7 +339,7 @@ func BenchmarkReadChunk(b *testing.B) {
 	first, last := es[0].Lookup("ts"), es[len(es)-1].Lookup("ts")
 	ft, fi := first.Timestamp()
 	lt, li := last.Timestamp()
-	ch := writeChunk(b, s, optime.Timestamp{T: ft, I: fi}.Prev(), optime.Timestamp{T: lt, I: li}, es, stream.Encoding{Compression: catalog.Zstd})
+	ch := writeChunk(b, s, optime.Timestamp{T: ft, I: fi}.Prev(), optime.Timestamp{T: lt, I: li}, es, stream.Encoding{Compression: stream.Zstd})
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	for b.Loop() {

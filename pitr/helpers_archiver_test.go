@@ -186,7 +186,7 @@ func storedEntries(t *testing.T, s storage.Store, c catalog.Chunk) []bson.Raw {
 		t.Fatalf("%s: %d bytes with SHA-256 %x; the manifest says %d and %s", c.Key, len(data), sum, m.Size, m.SHA256)
 	}
 	plain := data
-	if m.Compression != catalog.None {
+	if m.Compression != stream.None {
 		zr, _, err := stream.Open(bytes.NewReader(data), nil)
 		if err != nil {
 			t.Fatalf("%s: %v", c.Key, err)

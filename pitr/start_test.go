@@ -15,18 +15,19 @@ import (
 	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // storeBaseBackup stores a complete backup (object and manifest) whose oplog ends at end.
 func storeBaseBackup(t *testing.T, s storage.Store, at time.Time, end optime.Timestamp) string {
 	t.Helper()
 	ctx := context.Background()
-	key := catalog.BackupKey(archPrefix, at, catalog.Zstd, catalog.Unencrypted)
+	key := catalog.BackupKey(archPrefix, at, stream.Zstd, stream.Unencrypted)
 	put, err := s.Put(ctx, key, bytes.NewReader([]byte("a backup's bytes")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &catalog.Manifest{Tool: "mongostash", ToolVersion: "test", Databases: []string{"d"}, Compression: catalog.Zstd,
+	m := &catalog.Manifest{Tool: "mongostash", ToolVersion: "test", Databases: []string{"d"}, Compression: stream.Zstd,
 		StartedAt: at, FinishedAt: at.Add(time.Second), Size: put.Size, SHA256: put.SHA256,
 		Oplog: &catalog.OplogRange{Start: end, End: end, Entries: 1}}
 	if err := catalog.SealBackup(ctx, s, key, m); err != nil {

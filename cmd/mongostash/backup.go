@@ -43,7 +43,7 @@ func (c *backupCmd) Run(ctx context.Context, a *app) error {
 }
 
 func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
-	comp, err := catalog.ParseCompression(c.Compression)
+	comp, err := stream.ParseCompression(c.Compression)
 	if err != nil {
 		return runResult{}, usageError{err}
 	}

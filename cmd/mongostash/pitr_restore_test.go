@@ -164,14 +164,14 @@ func entryTS(e bson.Raw) optime.Timestamp {
 // stream.NewWriter (zstd) under catalog.ChunkKey, then catalog.WriteChunkManifest.
 func writeTestChunk(t testing.TB, s storage.Store, since, until optime.Timestamp, es []bson.Raw) string {
 	t.Helper()
-	return writeTestChunkAs(t, s, since, until, es, stream.Encoding{Compression: catalog.Zstd})
+	return writeTestChunkAs(t, s, since, until, es, stream.Encoding{Compression: stream.Zstd})
 }
 
 // writeTestChunkAs is writeTestChunk with the given encoding (zstd when none is given).
 func writeTestChunkAs(t testing.TB, s storage.Store, since, until optime.Timestamp, es []bson.Raw, enc stream.Encoding) string {
 	t.Helper()
 	if enc.Compression == "" {
-		enc.Compression = catalog.Zstd
+		enc.Compression = stream.Zstd
 	}
 	ctx := context.Background()
 	var plain, stored bytes.Buffer
@@ -453,7 +453,7 @@ func TestPruneOplogChains(t *testing.T) {
 	f.archive(t, f.newest, newest, 40) // the second chain goes on
 	// An upload in progress (a chunk without its manifest yet) and a manifest whose chunk
 	// is gone (a prune that died between its two deletes).
-	uploading := catalog.ChunkKey("", newest, optime.Timestamp{T: newest.T + 60}, catalog.Zstd, catalog.Unencrypted)
+	uploading := catalog.ChunkKey("", newest, optime.Timestamp{T: newest.T + 60}, stream.Zstd, stream.Unencrypted)
 	if _, err := f.store.Put(context.Background(), uploading, strings.NewReader("partial")); err != nil {
 		t.Fatal(err)
 	}
@@ -541,7 +541,7 @@ func TestRestoreToTimeEncryptedChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.enc = stream.Encoding{Compression: catalog.Gzip, Recipients: rs}
+	f.enc = stream.Encoding{Compression: stream.Gzip, Recipients: rs}
 	f.archive(t, f.baseEnd, f.newest, 50)
 	to := f.newTarget(t)
 	r := f.restoreInto(t, to, tsArg(f.t))
