@@ -1,11 +1,8 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/mongostash/mongostash/optime"
@@ -106,77 +103,37 @@ func equalStrings(a, b []string) bool {
 // only after the chunk object is fully stored. The manifest's range must be the one the
 // key names.
 func WriteChunkManifest(ctx context.Context, s storage.Store, prefix, chunkKey string, m *ChunkManifest) error {
-	mk := ManifestKey(chunkKey)
-	if m == nil {
-		return fmt.Errorf("write chunk manifest %s: no manifest given", mk)
-	}
-	c := *m
-	if c.FormatVersion == 0 {
-		c.FormatVersion = ChunkManifestFormatVersion
-	}
-	if err := c.validate(); err != nil {
-		return fmt.Errorf("write chunk manifest %s: %w", mk, err)
-	}
-	if err := c.matches(prefix, chunkKey); err != nil {
-		return fmt.Errorf("write chunk manifest %s: %w", mk, err)
-	}
-	b, err := json.MarshalIndent(&c, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write chunk manifest %s: encode: %w", mk, err)
-	}
-	if _, err := s.Put(ctx, mk, bytes.NewReader(append(b, '\n'))); err != nil {
-		return fmt.Errorf("write chunk manifest %s: %w", mk, err)
-	}
-	return nil
+	return writeManifest(ctx, s, "chunk manifest", ManifestKey(chunkKey), m, func(c *ChunkManifest) error {
+		if c.FormatVersion == 0 {
+			c.FormatVersion = ChunkManifestFormatVersion
+		}
+		if err := c.validate(); err != nil {
+			return err
+		}
+		return c.matches(prefix, chunkKey)
+	})
 }
 
 // ReadChunkManifest reads the manifest of the chunk stored under chunkKey. Its errors wrap
 // storage.ErrNotFound when there is none and ErrInvalidManifest when the object is not a
 // chunk manifest this version understands or describes another range than the key names.
 func ReadChunkManifest(ctx context.Context, s storage.Store, prefix, chunkKey string) (*ChunkManifest, error) {
-	mk := ManifestKey(chunkKey)
-	r, err := s.Get(ctx, mk)
-	if err != nil {
-		return nil, fmt.Errorf("read chunk manifest: %w", err) // the store's error names the key
-	}
-	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, maxChunkManifestSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read chunk manifest %s: %w", mk, err)
-	}
-	m, err := DecodeChunkManifest(b)
-	if err == nil {
-		if merr := m.matches(prefix, chunkKey); merr != nil {
-			err = fmt.Errorf("%w: %v", ErrInvalidManifest, merr)
+	return readManifest(ctx, s, "chunk manifest", ManifestKey(chunkKey), maxChunkManifestSize, func(b []byte) (*ChunkManifest, error) {
+		m, err := decodeManifest[ChunkManifest](b, maxChunkManifestSize)
+		if err == nil {
+			if merr := m.matches(prefix, chunkKey); merr != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, merr)
+			}
 		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read chunk manifest %s: %w", mk, err)
-	}
-	return m, nil
-}
-
-// DecodeChunkManifest parses a chunk manifest's JSON. Its errors wrap ErrInvalidManifest.
-func DecodeChunkManifest(b []byte) (*ChunkManifest, error) {
-	if len(b) > maxChunkManifestSize {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidManifest, maxChunkManifestSize)
-	}
-	var m ChunkManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
-	}
-	if err := m.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
-	}
-	return &m, nil
+		return m, err
+	})
 }
 
 func (m *ChunkManifest) validate() error {
+	if err := checkFormatVersion(m.FormatVersion, ChunkManifestFormatVersion); err != nil {
+		return err
+	}
 	switch {
-	case m.FormatVersion < 1:
-		return fmt.Errorf("format version %d is not valid", m.FormatVersion)
-	case m.FormatVersion > ChunkManifestFormatVersion:
-		return fmt.Errorf("format version %d is newer than this mongostash understands (%d)", m.FormatVersion, ChunkManifestFormatVersion)
 	case !m.Since.Before(m.Until):
 		return fmt.Errorf("range since %s until %s is empty", m.Since, m.Until)
 	case m.Entries < 0:
