@@ -20,6 +20,14 @@ import (
 // included, goes into the backup. Replayed over the collections, they bring every one of
 // them to the state at the end: the backup is consistent at that moment.
 
+// The errors of a capture.
+var (
+	// ErrNoOplog: the server has no readable oplog.
+	ErrNoOplog = errors.New("oplog: no readable oplog")
+	// ErrOverflow: the oplog no longer holds the start of the range being captured.
+	ErrOverflow = errors.New("oplog: the oplog rolled over during the capture")
+)
+
 // Database and collection of the oplog of a replica-set member.
 const (
 	oplogDB   = "local"

@@ -63,18 +63,29 @@ func (r *Replayer) onCollection(ctx context.Context, e *entry, op collectionOp) 
 	if !ok || coll == "" {
 		return fmt.Errorf("%w: %s without a collection name", ErrBadEntry, first.Key())
 	}
-	target, ok, err := r.resolve(ctx, e.DB()+"."+coll)
+	target, ok, err := r.commandTarget(ctx, e.DB()+"."+coll)
+	if err != nil || !ok {
+		return err
+	}
+	return op(ctx, e, target)
+}
+
+// commandTarget resolves the source namespace ns of a command, counting the command as
+// skipped when the namespace is left out (ok false) and as a command when it is not, and
+// writes the batch queued for its target first.
+func (r *Replayer) commandTarget(ctx context.Context, ns string) (target string, ok bool, err error) {
+	target, ok, err = r.resolve(ctx, ns)
 	if err != nil || !ok {
 		if !ok {
 			r.stats.Skipped++
 		}
-		return err
+		return "", false, err
 	}
 	if err := r.settle(ctx, target); err != nil {
-		return err
+		return "", false, err
 	}
 	r.stats.Commands++
-	return op(ctx, e, target)
+	return target, true, nil
 }
 
 // settle writes the target's queued writes and forgets what the replay knew of its
@@ -250,16 +261,9 @@ func dropTarget(o bson.Raw) bool {
 func (r *Replayer) createIndexes(ctx context.Context, e *entry, target string) error {
 	var specs []bson.Raw
 	if indexes, ok := e.O.Lookup("indexes").ArrayOK(); ok { // commitIndexBuild
-		values, err := indexes.Values()
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadEntry, err)
-		}
-		for _, v := range values {
-			doc, ok := v.DocumentOK()
-			if !ok {
-				return fmt.Errorf("%w: index spec is not a document", ErrBadEntry)
-			}
-			specs = append(specs, doc)
+		var err error
+		if specs, err = arrayDocuments(indexes, "index spec"); err != nil {
+			return err
 		}
 	} else { // createIndexes: the spec is the rest of the command
 		raw, err := bson.Marshal(commandBody(e.O))
@@ -321,19 +325,11 @@ func (r *Replayer) applyOps(ctx context.Context, e *entry, depth int) error {
 
 // eachInnerOp calls fn with every operation of an applyOps entry.
 func eachInnerOp(e *entry, fn func(inner *entry) error) error {
-	ops, ok := e.O.Lookup("applyOps").ArrayOK()
-	if !ok {
-		return fmt.Errorf("%w: applyOps is not an array", ErrBadEntry)
-	}
-	values, err := ops.Values()
+	ops, err := innerOps(e)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadEntry, err)
+		return err
 	}
-	for _, v := range values {
-		doc, ok := v.DocumentOK()
-		if !ok {
-			return fmt.Errorf("%w: applyOps operation is not a document", ErrBadEntry)
-		}
+	for _, doc := range ops {
 		inner, err := parseEntry(doc)
 		if err != nil {
 			return err
@@ -346,6 +342,33 @@ func eachInnerOp(e *entry, fn func(inner *entry) error) error {
 	return nil
 }
 
+// innerOps are the operations of an applyOps entry.
+func innerOps(e *entry) ([]bson.Raw, error) {
+	ops, ok := e.O.Lookup("applyOps").ArrayOK()
+	if !ok {
+		return nil, fmt.Errorf("%w: applyOps is not an array", ErrBadEntry)
+	}
+	return arrayDocuments(ops, "applyOps operation")
+}
+
+// arrayDocuments returns the documents of an array of an entry; what names one in the
+// error when it is not a document.
+func arrayDocuments(arr bson.RawArray, what string) ([]bson.Raw, error) {
+	values, err := arr.Values()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadEntry, err)
+	}
+	docs := make([]bson.Raw, 0, len(values))
+	for _, v := range values {
+		doc, ok := v.DocumentOK()
+		if !ok {
+			return nil, fmt.Errorf("%w: %s is not a document", ErrBadEntry, what)
+		}
+		docs = append(docs, doc)
+	}
+	return docs, nil
+}
+
 func isLegacyIndexNS(ns string) bool { return strings.HasSuffix(ns, ".system.indexes") }
 
 // legacyIndexInsert replays an index creation of servers before 3.2: an insert into
@@ -355,16 +378,9 @@ func (r *Replayer) legacyIndexInsert(ctx context.Context, e *entry) error {
 	if !ok {
 		return fmt.Errorf("%w: index insert without ns", ErrBadEntry)
 	}
-	target, ok, err := r.resolve(ctx, ns)
+	target, ok, err := r.commandTarget(ctx, ns)
 	if err != nil || !ok {
-		if !ok {
-			r.stats.Skipped++
-		}
 		return err
 	}
-	if err := r.settle(ctx, target); err != nil {
-		return err
-	}
-	r.stats.Commands++
 	return r.indexes.create(ctx, target, []bson.Raw{e.O})
 }

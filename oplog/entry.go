@@ -59,19 +59,13 @@ func parseEntry(raw bson.Raw) (entry, error) {
 func (e *entry) setField(el bson.RawElement) error {
 	v := el.Value()
 	var ok bool
-	switch el.Key() {
+	switch key := el.Key(); key {
 	case "ts":
 		e.TS, ok = timestampOf(v)
-	case "op":
-		e.Op, ok = v.StringValueOK()
-	case "ns":
-		e.NS, ok = v.StringValueOK()
-	case "o":
-		e.O, ok = v.DocumentOK()
-	case "o2":
-		e.O2, ok = v.DocumentOK()
-	case "lsid":
-		e.LSID, ok = v.DocumentOK()
+	case "op", "ns":
+		*e.stringField(key), ok = v.StringValueOK()
+	case "o", "o2", "lsid": // kept raw: they share the entry's bytes
+		*e.documentField(key), ok = v.DocumentOK()
 	case "txnNumber":
 		e.TxnNumber, ok = v.AsInt64OK()
 		e.HasTxn = ok
@@ -92,6 +86,25 @@ func (e *entry) setField(el bson.RawElement) error {
 		return fmt.Errorf("%w: field %q of the entry at %s has BSON type %s", ErrBadEntry, el.Key(), e.TS.String(), v.Type)
 	}
 	return nil
+}
+
+// stringField and documentField are the entry's fields that setField reads as a string
+// and as a document, by key.
+func (e *entry) stringField(key string) *string {
+	if key == "op" {
+		return &e.Op
+	}
+	return &e.NS
+}
+
+func (e *entry) documentField(key string) *bson.Raw {
+	switch key {
+	case "o":
+		return &e.O
+	case "o2":
+		return &e.O2
+	}
+	return &e.LSID
 }
 
 // DB is the database of the entry's namespace.

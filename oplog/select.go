@@ -1,10 +1,14 @@
 package oplog
 
 import (
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
+
+// ErrRefused: the oplog range holds an entry a consistent capture cannot include.
+var ErrRefused = errors.New("oplog: capture refused")
 
 // Selector decides which captured entries a backup keeps, and refuses the ones a
 // consistent backup cannot hold (as mongodump does): a rename, a change of
@@ -78,21 +82,13 @@ func (s *Selector) keepCommand(e *entry) (bson.Raw, bool, error) {
 
 // filterApplyOps rebuilds an applyOps entry with the operations of selected namespaces.
 func (s *Selector) filterApplyOps(e *entry) (bson.Raw, int, error) {
-	ops, ok := e.O.Lookup("applyOps").ArrayOK()
-	if !ok {
-		return nil, 0, fmt.Errorf("%w: applyOps is not an array", ErrBadEntry)
-	}
-	values, err := ops.Values()
+	ops, err := innerOps(e)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrBadEntry, err)
+		return nil, 0, err
 	}
 	arr, start := beginDoc(nil)
 	kept := 0
-	for _, v := range values {
-		doc, ok := v.DocumentOK()
-		if !ok {
-			return nil, 0, fmt.Errorf("%w: applyOps operation is not a document", ErrBadEntry)
-		}
+	for _, doc := range ops {
 		inner, err := parseEntry(doc)
 		if err != nil {
 			return nil, 0, err
@@ -100,11 +96,11 @@ func (s *Selector) filterApplyOps(e *entry) (bson.Raw, int, error) {
 		if !s.innerSelected(&inner) {
 			continue
 		}
-		arr = appendValue(arr, arrayKey(kept), v)
+		arr = appendValue(arr, arrayKey(kept), bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: doc})
 		kept++
 	}
 	arr = endDoc(arr, start)
-	if kept == len(values) {
+	if kept == len(ops) {
 		return e.Raw, kept, nil
 	}
 	o := replaceField(e.O, "applyOps", bson.RawValue{Type: bson.TypeArray, Value: arr})

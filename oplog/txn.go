@@ -2,12 +2,16 @@ package oplog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
+
+// ErrTransaction: the entries of a transaction do not form a complete chain.
+var ErrTransaction = errors.New("oplog: incomplete transaction")
 
 // Transactions in the oplog (MongoDB 4.0 and later): the operations of a transaction are
 // in applyOps entries carrying the session (lsid) and transaction number. A small
