@@ -23,7 +23,7 @@ type diffVectors struct {
 	}
 }
 
-func loadDiffVectors(t *testing.T) diffVectors {
+func loadDiffVectors(t testing.TB) diffVectors {
 	t.Helper()
 	b, err := os.ReadFile("testdata/server/diff_applier.json")
 	if err != nil {

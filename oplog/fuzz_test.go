@@ -162,14 +162,7 @@ func checkDiff(t *testing.T, pre, diff bson.Raw, valid bool) {
 // diff into update operators. Seeds: the server's own diff cases, and the time-series
 // buckets with the diffs the oplog applied to them.
 func FuzzDiff(f *testing.F) {
-	b, err := os.ReadFile("testdata/server/diff_applier.json")
-	if err != nil {
-		f.Fatal(err)
-	}
-	var v diffVectors
-	if err := json.Unmarshal(b, &v); err != nil {
-		f.Fatal(err)
-	}
+	v := loadDiffVectors(f)
 	for _, c := range v.Cases {
 		f.Add([]byte(rawJSON(f, c.Pre)), []byte(rawJSON(f, c.Diff)))
 	}
