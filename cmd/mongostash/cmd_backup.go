@@ -67,7 +67,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
 	finished := time.Now().UTC()
 	m := backupManifest(stats, put, src.enc, started, finished)
 	if o := stats.Oplog; o != nil {
-		log = log.With("consistent_at", oplog.Time(o.End).Format(time.RFC3339), "oplog_entries", o.Entries)
+		log = log.With("consistent_at", o.End.Time().Format(time.RFC3339), "oplog_entries", o.Entries)
 	}
 	// The manifest is written last: its presence is what marks the backup complete.
 	if err := catalog.SealBackup(context.WithoutCancel(ctx), src.store, key, m); err != nil {
@@ -92,7 +92,7 @@ type backupSource struct {
 
 // open checks the flags and connects to the store and the server, before anything is read.
 func (c *backupCmd) open(ctx context.Context, a *app) (*backupSource, error) {
-	comp, err := catalog.ParseCompression(c.Compression)
+	comp, err := stream.ParseCompression(c.Compression)
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -175,7 +175,7 @@ func backupManifest(stats dump.DumpStats, put storage.PutResult, enc stream.Enco
 		m.Namespaces = append(m.Namespaces, catalog.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: catalog.FormatCRC(n.CRC)})
 	}
 	if o := stats.Oplog; o != nil {
-		m.Oplog = &catalog.OplogRange{Start: catalog.Timestamp(o.Start), End: catalog.Timestamp(o.End), Entries: o.Entries}
+		m.Oplog = &catalog.OplogRange{Start: o.Start, End: o.End, Entries: o.Entries}
 	}
 	return m
 }

@@ -98,7 +98,7 @@ func (c *pitrCmd) options(a *app) (pitr.Options, error) {
 	case c.Poll <= 0 || c.FlushTimeout <= 0:
 		return pitr.Options{}, usagef("--poll and --flush-timeout must be positive")
 	}
-	comp, err := catalog.ParseCompression(c.Compression)
+	comp, err := stream.ParseCompression(c.Compression)
 	if err != nil {
 		return pitr.Options{}, usageError{err}
 	}
