@@ -19,6 +19,7 @@ import (
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/dump/ns"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // RestoreOptions says what Restore writes and how.
@@ -32,7 +33,7 @@ type RestoreOptions struct {
 	StopOnError   bool                       // stop at the first refused document
 	OplogReplay   bool                       // apply the archive's oplog entries after the collections
 	OplogRequired bool                       // with OplogReplay: an archive without an oplog is an error
-	OplogLimit    bson.Timestamp             // apply only the entries before this one (zero: all)
+	OplogLimit    optime.Timestamp           // a Before bound (exclusive): apply only the entries before it (zero: all)
 	UsersAndRoles bool                       // merge the archive's users and roles (_mergeAuthzCollections)
 	PreserveUUID  bool                       // create collections with the archive's UUIDs (applyOps; needs Drop)
 	BatchDocs     int                        // documents per insert; default 1000
@@ -82,7 +83,7 @@ type RestoreStats struct {
 	// archive and not yet inserted. The memory budget bounds it to restoreMemoryBudget, or
 	// to one batch when a single document is larger.
 	PeakBuffered int64
-	Oplog        *oplog.Stats // what the oplog replay did, nil without one
+	Oplog        *oplog.ReplayStats // what the oplog replay did, nil without one
 }
 
 // restoreMemoryBudget bounds the bytes of documents read from the archive and not yet

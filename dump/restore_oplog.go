@@ -10,6 +10,7 @@ import (
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/dump/ns"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // The oplog of an archive comes after every collection (the archive format requires it),
@@ -29,7 +30,7 @@ type oplogReplay struct {
 	indexes  *oplog.IndexCatalog
 	started  bool
 	skipped  string // why the entries are read but not applied, "" when they are
-	stats    oplog.Stats
+	stats    oplog.ReplayStats
 }
 
 // initOplog decides, from the plan, whether this restore replays an oplog.
@@ -91,7 +92,7 @@ func (rs *restorer) replayRecord(ctx context.Context, rec archive.Record) error 
 func (rs *restorer) applyEntry(ctx context.Context, doc bson.Raw) error {
 	or := rs.replay
 	if or.replayer == nil {
-		if _, err := oplog.ParseEntry(doc); err != nil {
+		if err := oplog.CheckEntry(doc); err != nil {
 			return fmt.Errorf("oplog replay: %w", err)
 		}
 		or.stats.Entries++
@@ -152,7 +153,7 @@ func (rs *restorer) startReplay(ctx context.Context) error {
 			return fmt.Errorf("restore %s: %w", st.t.namespace(), err)
 		}
 	}
-	rs.replay.replayer = oplog.NewReplayer(rs.client, oplog.Options{
+	rs.replay.replayer = oplog.NewReplayer(rs.client, oplog.ReplayOptions{
 		Target: rs.oplogTarget, Limit: rs.opts.OplogLimit, Indexes: rs.replay.indexes,
 		Known: known, Logger: rs.log,
 	})
@@ -160,11 +161,11 @@ func (rs *restorer) startReplay(ctx context.Context) error {
 	return nil
 }
 
-func limitText(ts bson.Timestamp) string {
-	if oplog.IsZero(ts) {
+func limitText(ts optime.Timestamp) string {
+	if ts.IsZero() {
 		return "none"
 	}
-	return oplog.FormatTimestamp(ts)
+	return ts.String()
 }
 
 // endReplay writes what the replayer holds, at the oplog's end.
@@ -180,7 +181,7 @@ func (rs *restorer) endReplay(ctx context.Context) error {
 	}
 	rs.log.Info("oplog replayed", "entries", st.Entries, "inserts", st.Inserts, "updates", st.Updates,
 		"deletes", st.Deletes, "commands", st.Commands, "transactions", st.Transactions, "skipped", st.Skipped,
-		"first", oplog.FormatTimestamp(st.First), "last", oplog.FormatTimestamp(st.Last), "limit_reached", st.LimitReached)
+		"first", st.First.String(), "last", st.Last.String(), "limit_reached", st.LimitReached)
 	return nil
 }
 

@@ -10,8 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // errFull stops a read when the chunk has reached its size: it is written before the
@@ -32,12 +32,12 @@ type Archiver struct {
 	// chunk's end when that is an entry read before (or the end of a chunk or a backup's
 	// oplog), else the oldest entry a chain starts before. A read that finds it finds that
 	// nothing after the chunk's end was lost.
-	expect catalog.Timestamp
+	expect optime.Timestamp
 	// floating: the chain starts just before the oldest entry, which the next read finds
 	// (its first entry); nothing can be lost before it.
 	floating bool
 	// seen is the newest entry the reads saw: what the next round takes entries up to.
-	seen catalog.Timestamp
+	seen optime.Timestamp
 	// slowWarned is when a read slower than Poll was last warned about (slowReadWarnEvery).
 	slowWarned time.Time
 }
@@ -72,7 +72,7 @@ func New(ctx context.Context, client *mongo.Client, opts Options) (*Archiver, er
 		return nil, err
 	}
 	// The first round takes entries up to this one.
-	a := &Archiver{src: src, opts: opts, log: opts.Logger, seen: catalog.Timestamp(newest)}
+	a := &Archiver{src: src, opts: opts, log: opts.Logger, seen: newest}
 	if opts.Namespaces != nil || len(opts.Databases) > 0 {
 		a.sel = oplog.NewSelector(oplog.CaptureOptions{Namespaces: opts.Namespaces, Databases: opts.Databases})
 	}
@@ -140,7 +140,7 @@ func (a *Archiver) poll(ctx context.Context) error {
 		if err != nil || !ok {
 			return err // an empty oplog: nothing to archive yet
 		}
-		a.saw(catalog.Timestamp(newest))
+		a.saw(newest)
 	}
 	if err := a.archive(ctx, a.seen); err != nil {
 		return err
@@ -155,7 +155,7 @@ func (a *Archiver) poll(ctx context.Context) error {
 func (a *Archiver) pending() bool { return a.cur != nil && a.seen.After(a.cur.until) }
 
 // saw records the newest entry a read returned.
-func (a *Archiver) saw(ts catalog.Timestamp) {
+func (a *Archiver) saw(ts optime.Timestamp) {
 	if ts.After(a.seen) {
 		a.seen = ts
 	}
@@ -171,7 +171,7 @@ func (a *Archiver) saw(ts catalog.Timestamp) {
 // and writes a chunk each time one fills up. Before a read from a point that is not an
 // entry read before (the start of a chain), and when that entry is gone, it checks that
 // the oplog still holds everything after that point; if not, the gap is recorded.
-func (a *Archiver) archive(ctx context.Context, limit catalog.Timestamp) error {
+func (a *Archiver) archive(ctx context.Context, limit optime.Timestamp) error {
 	for {
 		if a.expect.IsZero() && !a.floating {
 			if err := a.checkGap(ctx); err != nil {
@@ -181,7 +181,7 @@ func (a *Archiver) archive(ctx context.Context, limit catalog.Timestamp) error {
 		full, err := a.read(ctx, limit)
 		switch {
 		case errors.Is(err, errAnchorGone):
-			a.expect = catalog.Timestamp{} // the next pass checks for a gap first
+			a.expect = optime.Timestamp{} // the next pass checks for a gap first
 			continue
 		case err != nil:
 			return err
@@ -200,14 +200,14 @@ var errAnchorGone = errors.New("pitr: the last entry read is no longer in the op
 // read reads the oplog from the current chunk's end on, adding the entries up to limit
 // to the chunk; full says it stopped because the chunk is full. It goes on to the end
 // of the oplog, to learn the limit of the next round.
-func (a *Archiver) read(ctx context.Context, limit catalog.Timestamp) (full bool, err error) {
+func (a *Archiver) read(ctx context.Context, limit optime.Timestamp) (full bool, err error) {
 	from, first := a.cur.until, true
-	var newest catalog.Timestamp
+	var newest optime.Timestamp
 	began, entries := time.Now(), 0
 	defer func() { a.warnSlowRead(time.Since(began), entries) }()
-	err = a.src.ReadRange(ctx, bson.Timestamp(from), endOfTime, defaultBatch, func(raw bson.Raw) error {
+	err = a.src.ReadRange(ctx, from, optime.Max, defaultBatch, func(raw bson.Raw) error {
 		entries++
-		ts, ok := tsOf(raw)
+		ts, ok := oplog.EntryTimestamp(raw)
 		if !ok {
 			return fmt.Errorf("%w: an oplog entry without a timestamp after %s", oplog.ErrBadEntry, from)
 		}
@@ -241,12 +241,9 @@ func (a *Archiver) read(ctx context.Context, limit catalog.Timestamp) (full bool
 	return false, err
 }
 
-// endOfTime is the upper bound of a read to the end of the oplog.
-var endOfTime = bson.Timestamp{T: ^uint32(0), I: ^uint32(0)}
-
 // take adds an entry read to the chunk: as it is, when everything is archived; else as
 // the selection keeps it, or only as the end of the range when it keeps nothing.
-func (a *Archiver) take(raw bson.Raw, ts catalog.Timestamp) error {
+func (a *Archiver) take(raw bson.Raw, ts optime.Timestamp) error {
 	if a.sel == nil {
 		return a.cur.add(raw, ts, entryOp(raw))
 	}
@@ -269,7 +266,7 @@ func (a *Archiver) take(raw bson.Raw, ts catalog.Timestamp) error {
 
 // restartChunk replaces the current chunk with an empty one starting after since; expect
 // is the entry the next read must find first, zero when unknown.
-func (a *Archiver) restartChunk(since, expect catalog.Timestamp, previous, chainStart string) error {
+func (a *Archiver) restartChunk(since, expect optime.Timestamp, previous, chainStart string) error {
 	c, err := newChunk(since, a.opts.Encoding)
 	if err != nil {
 		return err

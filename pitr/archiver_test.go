@@ -12,13 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
 	"github.com/mongostash/mongostash/stream"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestArchiverChunksHoldTheOplogExactly: while writes go on, the archiver writes chunks
@@ -27,7 +27,7 @@ import (
 // up to the newest entry written before the shutdown. Each manifest records what its
 // chunk holds.
 func TestArchiverChunksHoldTheOplogExactly(t *testing.T) {
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip, catalog.None} {
+	for _, c := range []stream.Compression{stream.Zstd, stream.Gzip, stream.None} {
 		t.Run(string(c), func(t *testing.T) {
 			m := testenv.NewMongoWithOplog(t)
 			s := mem.New()
@@ -174,11 +174,11 @@ func TestArchiverGap(t *testing.T) {
 	end1, _ := first.Last()
 	writeOps(t, m, "c", 30, 30)
 	lost := oplogBetween(t, m.Client, end1, newestEntry(t, m.Client))
-	trimTo, _ := tsOf(lost[len(lost)/2])
+	trimTo, _ := oplog.EntryTimestamp(lost[len(lost)/2])
 	if err := testenv.TrimOplog(context.Background(), m.Client, bson.Timestamp(trimTo)); err != nil {
 		t.Fatal(err)
 	}
-	resume, _ := tsOf(lost[len(lost)/2+1])
+	resume, _ := oplog.EntryTimestamp(lost[len(lost)/2+1])
 
 	r = startArchiver(t, m.Client, opts)
 	st := r.waitStatus(t, "the gap", func(st Status) bool { return st.Gaps == 1 })

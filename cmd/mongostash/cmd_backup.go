@@ -80,7 +80,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
 	finished := time.Now().UTC()
 	m := backupManifest(stats, put, src.enc, started, finished)
 	if o := stats.Oplog; o != nil {
-		log = log.With("consistent_at", oplog.Time(o.End).Format(time.RFC3339), "oplog_entries", o.Entries)
+		log = log.With("consistent_at", o.End.Time().Format(time.RFC3339), "oplog_entries", o.Entries)
 	}
 	// The manifest is written last: its presence is what marks the backup complete.
 	if err := catalog.SealBackup(context.WithoutCancel(ctx), src.store, key, m); err != nil {
@@ -187,7 +187,7 @@ func backupManifest(stats dump.DumpStats, put storage.PutResult, enc stream.Enco
 		m.Namespaces = append(m.Namespaces, catalog.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: catalog.FormatCRC(n.CRC)})
 	}
 	if o := stats.Oplog; o != nil {
-		m.Oplog = &catalog.OplogRange{Start: catalog.Timestamp(o.Start), End: catalog.Timestamp(o.End), Entries: o.Entries}
+		m.Oplog = &catalog.OplogRange{Start: o.Start, End: o.End, Entries: o.Entries}
 	}
 	return m
 }
@@ -222,11 +222,11 @@ func (c *backupCmd) oplogWanted(ctx context.Context, a *app, client *mongo.Clien
 // encoding checks the compression flags, shared by backup and pitr, and returns the
 // encoding they ask for (the recipients are added by the caller).
 func encoding(compression string, level int) (stream.Encoding, error) {
-	comp, err := catalog.ParseCompression(compression)
+	comp, err := stream.ParseCompression(compression)
 	if err != nil {
 		return stream.Encoding{}, usageError{err}
 	}
-	if comp == catalog.Gzip && level > 9 {
+	if comp == stream.Gzip && level > 9 {
 		return stream.Encoding{}, usagef("--compression-level (BACKUP_COMPRESSION_LEVEL) is %d: gzip's levels are 1 to 9 (0 = the default, 6)", level)
 	}
 	return stream.Encoding{Compression: comp, Level: level}, nil

@@ -9,13 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/dump/ns"
 	"github.com/mongostash/mongostash/internal/daemon"
-	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/stream"
 )
 
@@ -36,13 +35,13 @@ type restoreCmd struct {
 	Bypass           bool     `name:"bypass-document-validation" env:"RESTORE_BYPASS_DOCUMENT_VALIDATION" help:"Insert documents even if they fail the collection's validator."`
 	StopOnError      bool     `name:"stop-on-error" env:"RESTORE_STOP_ON_ERROR" help:"Stop at the first document the server refuses."`
 	OplogReplay      string   `name:"oplog-replay" env:"RESTORE_OPLOG_REPLAY" default:"auto" enum:"auto,true,false" help:"Replay the backup's oplog after the collections, to its consistent moment: auto = when the backup has one; true = required."`
-	OplogLimit       string   `name:"oplog-limit" env:"RESTORE_OPLOG_LIMIT" placeholder:"TS|TIME" help:"Replay only the oplog entries before this timestamp (<seconds>,<ordinal>) or RFC 3339 time (exclusive)."`
+	OplogLimit       string   `name:"oplog-limit" env:"RESTORE_OPLOG_LIMIT" placeholder:"TS|TIME" help:"Replay only the oplog entries before this point (exclusive: an RFC 3339 time or <seconds> leaves out its whole second, <seconds>,<ordinal> that entry and every later one), as mongorestore's --oplogLimit."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"RESTORE_USERS_AND_ROLES" help:"Also restore the backup's users and roles (merged by the server with _mergeAuthzCollections)."`
 	PreserveUUID     bool     `name:"preserve-uuid" env:"RESTORE_PRESERVE_UUID" help:"Create collections with the UUIDs of the backup (needs --drop)."`
 	BatchSize        int      `name:"batch-size" env:"RESTORE_BATCH_SIZE" default:"1000" range:"1..100000" help:"Documents per insert (a batch is also cut at 16 MiB)."`
 	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" range:"1..64" help:"Insertion workers per collection."`
 	Engine           string   `name:"engine" env:"RESTORE_ENGINE" default:"native" enum:"native,mongotools" help:"native: insert through the Go driver; mongotools: pipe the archive into the external mongorestore --archive (fallback)."`
-	ToTime           string   `name:"to-time" env:"RESTORE_TO_TIME" placeholder:"TIME|TS" help:"Point-in-time recovery: restore the newest base backup consistent before this RFC 3339 time (inclusive: every write of that second) or oplog timestamp <seconds>,<ordinal>, or latest (the newest point a recovery window reaches), then replay the archived oplog chunks up to it (see docs/pitr.md)."`
+	ToTime           string   `name:"to-time" env:"RESTORE_TO_TIME" placeholder:"TIME|TS" help:"Point-in-time recovery: restore the newest base backup consistent before this point, then replay the archived oplog chunks up to it (inclusive: an RFC 3339 time or <seconds> takes every write of its second, <seconds>,<ordinal> up to and including that entry, latest the newest point a recovery window reaches; see docs/pitr.md)."`
 	MongorestorePath string   `name:"mongorestore-path" env:"MONGORESTORE_PATH" help:"mongorestore binary for --engine mongotools (default: found on PATH)."`
 
 	Metrics RestoreMetricsFlags `embed:"" group:"Metrics"`
@@ -165,7 +164,7 @@ func (c *restoreCmd) restoreNative(ctx context.Context, a *app, client *mongo.Cl
 		return daemon.Result{}, fmt.Errorf("restore %s: %w", src.name, withHint(err))
 	}
 	if o := stats.Oplog; o != nil && o.Entries > 0 && !c.DryRun {
-		log = log.With("oplog_entries", o.Entries, "restored_to", oplog.Time(o.Last).Format(time.RFC3339))
+		log = log.With("oplog_entries", o.Entries, "restored_to", o.Last.Time().Format(time.RFC3339))
 	}
 	if pt != nil {
 		log = log.With("target", pt.plan.Target.String(), "chunk_entries", pt.read.Applied)
@@ -193,7 +192,7 @@ func (c *restoreCmd) doneMessage(withManifest bool) string {
 }
 
 // restoreOptions are the dump options the flags give.
-func (c *restoreCmd) restoreOptions(a *app, filter dump.NamespaceFilter, renamer *ns.Renamer, limit bson.Timestamp) dump.RestoreOptions {
+func (c *restoreCmd) restoreOptions(a *app, filter dump.NamespaceFilter, renamer *ns.Renamer, limit optime.Timestamp) dump.RestoreOptions {
 	return dump.RestoreOptions{
 		Filter: filter, Renamer: renamer, Drop: c.Drop, DryRun: c.DryRun,
 		NoIndex: c.NoIndexRestore, Bypass: c.Bypass, StopOnError: c.StopOnError,
@@ -240,12 +239,12 @@ func duplicatesHint(stats dump.RestoreStats) string {
 	return fmt.Sprintf(" (%d of the %d refused documents already exist in the target: --drop replaces the collections, --ns-from/--ns-to restores beside them)", stats.Duplicates, stats.Failed)
 }
 
-// oplogLimit parses --oplog-limit (zero when unset).
-func (c *restoreCmd) oplogLimit() (bson.Timestamp, error) {
+// oplogLimit parses --oplog-limit, a Before bound (exclusive); zero when unset.
+func (c *restoreCmd) oplogLimit() (optime.Timestamp, error) {
 	if c.OplogLimit == "" {
-		return bson.Timestamp{}, nil
+		return optime.Timestamp{}, nil
 	}
-	ts, err := oplog.ParseLimit(c.OplogLimit)
+	ts, err := optime.ParseBefore(c.OplogLimit)
 	if err != nil {
 		return ts, usagef("--oplog-limit: %v", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // TestRestoreIntoExistingDataHints: a restore into the database that already holds the
@@ -47,7 +48,7 @@ func TestPruneDryRunSaysKeepWhenStale(t *testing.T) {
 	b := newBed(t)
 	for _, age := range []time.Duration{40, 50, 60} {
 		at := time.Now().Add(-age * 24 * time.Hour)
-		key := catalog.BackupKey("", at, catalog.Zstd, catalog.Unencrypted)
+		key := catalog.BackupKey("", at, stream.Zstd, stream.Unencrypted)
 		putObject(t, b, key, []byte("complete"))
 		manifestFor(t, b, key, []byte("complete"), at)
 	}
