@@ -75,7 +75,7 @@ test-v2: testbed
 
 # The demos build mongostash, the test bed and the demo itself, then run it against servers
 # of its own on loopback ports. The first run on an empty Go build cache compiles about
-# 1,000 packages (FerretDB, versitygw, the AWS SDK, the MongoDB driver): 5 to 10 minutes
+# 1,000 packages (FerretDB, versitygw, the AWS SDK, the MongoDB driver): about 10 minutes
 # on 2 cores, each step named as it starts; later runs build nothing and take a minute.
 demo: demo-intro build testbed
 	@echo "== building the demo (internal/demo)"
@@ -92,7 +92,7 @@ demo-pitr: demo-intro build testbed
 demo-intro:
 	@echo "make $(MAKECMDGOALS): builds bin/mongostash, the test bed (FerretDB v1.24 on SQLite, versitygw,"
 	@echo "kubeconform) and the demo, then runs the demo against servers of its own."
-	@echo "A first run on an empty Go build cache compiles ~1,000 packages: 5-10 minutes on 2 cores;"
+	@echo "A first run on an empty Go build cache compiles ~1,000 packages: about 10 minutes on 2 cores;"
 	@echo "later runs take about a minute. Each build step is named as it starts."
 
 # Install the binary built by make build (PREFIX=/usr/local by default; DESTDIR for packaging).
