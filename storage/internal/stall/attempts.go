@@ -35,12 +35,16 @@ type counterKey struct{}
 
 // WithAttempts returns a context whose requests share one count of stalls: the SDKs retry
 // a request with the context of the call, so the transport sees its attempts as one.
-// Call it once per operation (one upload, one listing, one download's reads).
+// Call it once per operation (one request and its retries, one download's reads). The
+// count is of stalls in a row: an answer or a byte received starts it again.
 func WithAttempts(ctx context.Context) context.Context {
-	if _, ok := ctx.Value(counterKey{}).(*atomic.Int32); ok {
-		return ctx
-	}
 	return context.WithValue(ctx, counterKey{}, new(atomic.Int32))
+}
+
+func reset(ctx context.Context) {
+	if n, ok := ctx.Value(counterKey{}).(*atomic.Int32); ok {
+		n.Store(0)
+	}
 }
 
 // limitTransport counts the stalls of each operation's requests and, at MaxAttempts, turns
@@ -61,6 +65,9 @@ func (t limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
+	if err == nil {
+		reset(req.Context()) // an answer came: the stalls before it are forgotten
+	}
 	if resp != nil && resp.Body != nil {
 		resp.Body = &countingBody{ReadCloser: resp.Body, ctx: req.Context()}
 	}
@@ -75,6 +82,9 @@ type countingBody struct {
 
 func (b *countingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		reset(b.ctx)
+	}
 	if err != nil && errors.Is(err, ErrStalled) {
 		if c, ok := b.ctx.Value(counterKey{}).(*atomic.Int32); ok {
 			if got := int(c.Add(1)); got >= MaxAttempts {
