@@ -103,6 +103,10 @@ type Store struct {
 	policyLock bool // the bucket's retention policy is locked
 }
 
+// testWrap, set by this package's tests, wraps the transport of the stores New builds
+// next, to watch their requests.
+var testWrap func(http.RoundTripper) http.RoundTripper
+
 var (
 	_ ourstorage.Store             = (*Store)(nil)
 	_ ourstorage.LockReader        = (*Store)(nil)
@@ -128,7 +132,11 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	base := stall.Limit(stall.NewTransport(cfg.Timeout, 8))
+	var base http.RoundTripper = stall.NewTransport(cfg.Timeout, 8)
+	if testWrap != nil {
+		base = testWrap(base)
+	}
+	base = stall.Limit(base)
 	var opts []option.ClientOption
 	if cfg.EmulatorHost != "" {
 		host := cfg.EmulatorHost

@@ -144,7 +144,9 @@ func (s *Store) deleteRefs(ctx context.Context, refs []ref) error {
 		return fmt.Errorf("delete from %s: %w", s, explain(fatal))
 	}
 	if len(failed) > 0 {
-		slices.SortFunc(failed, func(a, b ourstorage.KeyError) int { return strings.Compare(a.Key+"\x00"+a.VersionID, b.Key+"\x00"+b.VersionID) })
+		slices.SortFunc(failed, func(a, b ourstorage.KeyError) int {
+			return strings.Compare(a.Key+"\x00"+a.VersionID, b.Key+"\x00"+b.VersionID)
+		})
 		return fmt.Errorf("delete from %s: %w", s, &ourstorage.DeleteError{Failed: failed})
 	}
 	return nil
