@@ -21,7 +21,10 @@ func explain(err error) error {
 	switch {
 	case bloberror.HasCode(err, bloberror.ContainerNotFound, bloberror.ContainerBeingDeleted):
 		return fmt.Errorf("%w: create it first, or check the container name and the account (%s)", ErrNoSuchContainer, serviceWords(err))
-	case bloberror.HasCode(err, bloberror.AuthenticationFailed, bloberror.InvalidAuthenticationInfo, bloberror.NoAuthenticationInformation):
+	case bloberror.HasCode(err, bloberror.AuthenticationFailed, bloberror.InvalidAuthenticationInfo, bloberror.NoAuthenticationInformation),
+		// Azurite says AuthorizationFailure where Azure says AuthenticationFailed; the
+		// message tells a bad signature from a missing permission.
+		bloberror.HasCode(err, bloberror.AuthorizationFailure) && strings.Contains(serviceWords(err), "failed to authenticate"):
 		return fmt.Errorf("%w: check the account name and its key, SAS token or connection string (%s)", ErrAuthentication, serviceWords(err))
 	case bloberror.HasCode(err, bloberror.AuthorizationPermissionMismatch, bloberror.AuthorizationFailure,
 		bloberror.AuthorizationResourceTypeMismatch, bloberror.AuthorizationServiceMismatch, bloberror.InsufficientAccountPermissions):
