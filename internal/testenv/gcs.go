@@ -19,8 +19,10 @@ import (
 const GCSProject = "mongostash-test"
 
 var (
-	gcsHost string
-	gcsErr  error
+	gcsHost    string
+	gcsErr     error
+	gcsMemHost string // a second emulator, on its memory backend: the only one with versioning
+	gcsMemErr  error
 )
 
 // GCSBucket is a fresh, empty bucket on the test Google Cloud Storage emulator.
@@ -46,7 +48,7 @@ func EnsureGCS() (string, error) {
 	mu.Lock()
 	defer mu.Unlock()
 	if gcsHost == "" && gcsErr == nil {
-		gcsHost, gcsErr = startGCS()
+		gcsHost, gcsErr = startGCS("filesystem")
 	}
 	return gcsHost, gcsErr
 }
@@ -60,18 +62,29 @@ func GCSClient(ctx context.Context, host string) (*storage.Client, error) {
 // NewGCSBucket creates a fresh bucket on the test GCS emulator.
 func NewGCSBucket(tb testing.TB) *GCSBucket {
 	tb.Helper()
-	return newGCSBucket(tb, nil)
+	return newGCSBucket(tb, GCSHost(tb), nil)
 }
 
-// NewVersionedGCSBucket creates a fresh bucket with object versioning on.
+// NewVersionedGCSBucket creates a fresh bucket with object versioning on. It lives on a
+// second fake-gcs-server that keeps objects in memory: its filesystem backend cannot
+// version objects. Keep what it stores small.
 func NewVersionedGCSBucket(tb testing.TB) *GCSBucket {
 	tb.Helper()
-	return newGCSBucket(tb, &storage.BucketAttrs{VersioningEnabled: true})
+	mu.Lock()
+	if gcsMemHost == "" && gcsMemErr == nil {
+		gcsMemHost, gcsMemErr = startGCS("memory")
+	}
+	host, err := gcsMemHost, gcsMemErr
+	mu.Unlock()
+	if err != nil {
+		tb.Fatalf("testenv: GCS test server (memory backend): %v", err)
+	}
+	return newGCSBucket(tb, host, &storage.BucketAttrs{VersioningEnabled: true})
 }
 
-func newGCSBucket(tb testing.TB, attrs *storage.BucketAttrs) *GCSBucket {
+func newGCSBucket(tb testing.TB, host string, attrs *storage.BucketAttrs) *GCSBucket {
 	tb.Helper()
-	b := &GCSBucket{Host: GCSHost(tb), Name: UniqueName("mongostash-")}
+	b := &GCSBucket{Host: host, Name: UniqueName("mongostash-")}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var err error
@@ -84,8 +97,9 @@ func newGCSBucket(tb testing.TB, attrs *storage.BucketAttrs) *GCSBucket {
 	return b
 }
 
-func startGCS() (string, error) {
-	if host := os.Getenv("MONGOSTASH_TEST_GCS_HOST"); host != "" {
+// startGCS starts fake-gcs-server with the given backend ("filesystem" or "memory").
+func startGCS(backend string) (string, error) {
+	if host := os.Getenv("MONGOSTASH_TEST_GCS_HOST"); host != "" && backend == "filesystem" {
 		return host, nil
 	}
 	bin, err := Binary("fake-gcs-server")
@@ -106,7 +120,7 @@ func startGCS() (string, error) {
 		// The filesystem backend keeps objects on disk as GCS keeps them off the heap; the
 		// external URL makes resumable uploads come back to this address.
 		cmd := exec.Command(bin, "-scheme", "http", "-host", "127.0.0.1", "-port", port,
-			"-backend", "filesystem", "-filesystem-root", filepath.Join(dir, "root"),
+			"-backend", backend, "-filesystem-root", filepath.Join(dir, "root"),
 			"-external-url", "http://"+addr, "-public-host", addr, "-log-level", "warn")
 		if _, err := s.start(cmd, false); err != nil {
 			return "", err

@@ -28,6 +28,9 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (ourstorage.Pu
 		if ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
 			err = fmt.Errorf("%w (%w)", context.Cause(ctx), err)
 		}
+		if statusOf(err) == 404 { // an upload needs nothing else to exist
+			err = fmt.Errorf("%w: create it first, or check the bucket name (%w)", ErrNoSuchBucket, err)
+		}
 		return ourstorage.PutResult{}, fmt.Errorf("upload %s to %s: %w", key, s, explain(err))
 	}
 	return res, nil
