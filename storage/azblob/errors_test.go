@@ -136,4 +136,3 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 		}
 	}
 }
-

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"sync"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
