@@ -138,6 +138,10 @@ var (
 	_ storage.ConditionalWriter  = (*Store)(nil)
 )
 
+// testWrap, set by this package's tests, wraps the transport of the stores New builds
+// next, to watch or disturb their requests.
+var testWrap func(http.RoundTripper) http.RoundTripper
+
 // New checks cfg and builds a client. It does no I/O; call CheckContainer to test the
 // container and the credentials.
 func New(cfg Config) (*Store, error) {
@@ -156,8 +160,12 @@ func newStore(cfg Config) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	var base http.RoundTripper = stall.NewTransport(cfg.Timeout, cfg.Concurrency+4)
+	if testWrap != nil {
+		base = testWrap(base)
+	}
 	opts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Transport: &http.Client{Transport: stall.Limit(stall.NewTransport(cfg.Timeout, cfg.Concurrency+4))},
+		Transport: &http.Client{Transport: stall.Limit(base)},
 		Retry: policy.RetryOptions{
 			MaxRetries:    int32(cfg.MaxRetries),
 			RetryDelay:    200 * time.Millisecond,

@@ -67,7 +67,9 @@ func (s *Store) PutIf(ctx context.Context, key string, data []byte, ifTag string
 	id := hex.EncodeToString(idb[:])
 	obj := s.bucket.Object(key)
 	w := obj.If(cond).NewWriter(stall.WithAttempts(ctx))
-	w.ChunkSize = 0 // one request: the object is small
+	// One request, as the data fit in one chunk; a chunk size of zero would also mean one
+	// request, but one the library never retries.
+	w.ChunkSize = (len(data)/MinChunkSize + 1) * MinChunkSize
 	w.Metadata = map[string]string{writeIDKey: id}
 	w.Retention = s.retention()
 	_, err := io.Copy(w, bytes.NewReader(data))
