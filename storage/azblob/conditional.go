@@ -68,7 +68,7 @@ func (s *Store) PutIf(ctx context.Context, key string, data []byte, ifTag string
 	_, _ = rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
 	opts := &blockblob.UploadOptions{
-		TransactionalValidation: blob.TransferValidationTypeComputeCRC64(),
+		TransactionalValidation: crcOf(data),
 		AccessConditions:        &blob.AccessConditions{ModifiedAccessConditions: cond},
 		Metadata:                map[string]*string{writeIDKey: &id},
 	}

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
-	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 
 	"github.com/mongostash/mongostash/storage"
@@ -113,7 +112,7 @@ func (u *upload) readBlock(ctx context.Context, buf []byte) (n int, last bool, e
 // putBlob stores a stream that fit in one block with one request, which either stores it
 // whole or not at all.
 func (u *upload) putBlob(ctx context.Context, data []byte) error {
-	opts := &blockblob.UploadOptions{TransactionalValidation: blob.TransferValidationTypeComputeCRC64()}
+	opts := &blockblob.UploadOptions{TransactionalValidation: crcOf(data)}
 	opts.ImmutabilityPolicyMode, opts.ImmutabilityPolicyExpiryTime = u.s.immutability()
 	_, err := u.bb.Upload(stall.WithAttempts(ctx), streaming.NopCloser(bytes.NewReader(data)), opts)
 	if err != nil {
@@ -192,7 +191,7 @@ func (u *upload) stageBlock(ctx context.Context, n int, data []byte) error {
 	u.staged = true
 	u.mu.Unlock()
 	_, err := u.bb.StageBlock(stall.WithAttempts(ctx), u.blockID(n), streaming.NopCloser(bytes.NewReader(data)),
-		&blockblob.StageBlockOptions{TransactionalValidation: blob.TransferValidationTypeComputeCRC64()})
+		&blockblob.StageBlockOptions{TransactionalValidation: crcOf(data)})
 	return short(err)
 }
 
