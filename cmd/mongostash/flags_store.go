@@ -12,10 +12,14 @@ import (
 	s3store "github.com/mongostash/mongostash/storage/s3"
 )
 
-// StoreFlags say where backups live: an S3 bucket, or a local directory when no bucket
-// is set. The seed's variables (S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY,
-// S3_REGION) work unchanged; empty keys use the AWS default credential chain.
+// StoreFlags say where backups live: the --store URL (s3://, gs://, azblob://, file://),
+// or else an S3 bucket, or a local directory when no bucket is set. The seed's variables
+// (S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION) work unchanged; empty
+// keys use the AWS default credential chain.
 type StoreFlags struct {
+	StoreURL           string        `name:"store" env:"STORE_URL" placeholder:"URL" help:"Where the backups live: s3://bucket/prefix, gs://bucket/prefix, azblob://container/prefix (account from AZURE_STORAGE_ACCOUNT or the connection string) or file:///dir. Without it: S3_BUCKET, else --target-dir."`
+	Cloud              CloudFlags    `embed:""`
+	url                storeURL      // --store taken apart by applyURL
 	Endpoint           string        `name:"s3-endpoint" env:"S3_ENDPOINT" help:"S3 endpoint URL for non-AWS stores (MinIO, Ceph, R2, …); empty for AWS."`
 	Bucket             string        `name:"s3-bucket" env:"S3_BUCKET" help:"Bucket holding the backups. Without a bucket, backups go to --target-dir."`
 	Region             string        `name:"s3-region" env:"S3_REGION" help:"S3 region (default us-east-1 with a custom endpoint)."`
@@ -49,13 +53,22 @@ func (f *StoreFlags) open(ctx context.Context, a *app) (storage.Store, error) {
 	}
 	a.secrets.Register(f.SecretKey)
 	a.secrets.Register(f.AccessKey)
+	if err := f.applyURL(); err != nil {
+		return nil, err
+	}
 	if f.Prefix != "" && !strings.HasSuffix(f.Prefix, "/") {
 		// A prefix names a folder; 'prod' would otherwise also match 'production/…'.
 		f.Prefix += "/"
 	}
+	switch f.url.scheme {
+	case "azblob":
+		return f.openAzure(ctx, a)
+	case "gs":
+		return f.openGCS(ctx, a)
+	}
 	if f.Bucket == "" {
 		if f.ObjectLockMode != "" || f.ObjectLockDays != 0 {
-			return nil, usagef("S3_OBJECT_LOCK_MODE and S3_OBJECT_LOCK_DAYS need an S3 bucket (S3_BUCKET): a local directory cannot lock files")
+			return nil, usagef("S3_OBJECT_LOCK_MODE and S3_OBJECT_LOCK_DAYS need an object store (STORE_URL or S3_BUCKET): a local directory cannot lock files")
 		}
 		if f.Endpoint != "" {
 			return nil, usagef("S3_ENDPOINT is set but S3_BUCKET is empty: name the bucket")
