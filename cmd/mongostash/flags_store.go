@@ -36,8 +36,8 @@ type StoreFlags struct {
 	Concurrency        int           `name:"s3-concurrency" env:"S3_CONCURRENCY" default:"4" help:"Parts uploaded at once."`
 	MaxParts           int           `name:"s3-max-parts" env:"S3_MAX_PARTS" default:"10000" help:"Most parts the store accepts in one upload."`
 	Checksum           string        `name:"s3-checksum" env:"S3_CHECKSUM" default:"crc32c" enum:"crc32c,md5" help:"Integrity checksum sent with every part: crc32c, or md5 for stores that refuse CRC32C."`
-	Timeout            time.Duration `name:"s3-timeout" env:"S3_TIMEOUT" default:"60s" help:"Give up a request on which nothing was sent or received for this long (a stalled endpoint); tried 3 times in all. A slow transfer that moves is never cut."`
-	MaxRetries         int           `name:"s3-max-retries" env:"S3_MAX_RETRIES" default:"10" help:"Retries of a failed S3 request (throttling, 5xx, lost connections), with exponential backoff up to 20s."`
+	Timeout            time.Duration `name:"s3-timeout" env:"S3_TIMEOUT" default:"60s" help:"Give up a request on which nothing was sent or received for this long (a stalled endpoint); tried 3 times in all. A slow transfer that moves is never cut. Applies to every store (S3, Azure, GCS)."`
+	MaxRetries         int           `name:"s3-max-retries" env:"S3_MAX_RETRIES" default:"10" help:"Retries of a failed request (throttling, 5xx, lost connections), with exponential backoff up to 20s, on every store."`
 	TargetDir          string        `name:"target-dir" env:"BACKUP_DIR" default:"./backups" help:"Local directory for backups when no S3 bucket is set." type:"path"`
 	ObjectLockMode     string        `name:"s3-object-lock-mode" env:"S3_OBJECT_LOCK_MODE" placeholder:"MODE" help:"Write every object with S3 Object Lock retention in this mode: governance or compliance (the bucket needs Object Lock). Prune never deletes an object before its retention ends."`
 	ObjectLockDays     int           `name:"s3-object-lock-days" env:"S3_OBJECT_LOCK_DAYS" default:"0" placeholder:"N" help:"Days of Object Lock retention from the moment each object is written."`
