@@ -51,7 +51,8 @@ test-faults: testbed
 	MONGOSTASH_TEST_FAULTS_LONG=1 $(GO) test -race -count=1 -timeout 15m -run '^TestFaultS3DownThreeMinutes$$' -v ./cmd/mongostash/
 
 # Benchmarks: the packages' own with the usual -benchtime (pitr's BenchmarkArchiver* among
-# them: oplog entries archived per second and peak RSS), then the end-to-end ones of
+# them: oplog entries archived per second and peak RSS; storage/internal/storebench: each
+# store against its test-bed server, side by side), then the end-to-end ones of
 # internal/bench (real binary, server and S3 store; side by side with mongodump and
 # mongorestore when they are on PATH) with three runs each, for medians.
 # BENCH selects benchmarks by name, e.g. make bench-v2 BENCH='Restore$$'.

@@ -130,7 +130,9 @@ func (f *StoreFlags) openAzure(ctx context.Context, a *app) (storage.Store, erro
 		return nil, err
 	}
 	cfg := azstore.Config{Account: c.AzureAccount, Container: f.url.bucket, Key: c.AzureKey, ConnectionString: c.AzureConnectionString,
-		SASToken: c.AzureSASToken, Endpoint: c.AzureBlobEndpoint, Timeout: f.Timeout, MaxRetries: f.MaxRetries, Logger: a.log}
+		SASToken: c.AzureSASToken, Endpoint: c.AzureBlobEndpoint, Timeout: f.Timeout, MaxRetries: f.MaxRetries, Logger: a.log,
+		// The S3 part settings size Azure's blocks too, so that both hold the same memory.
+		BlockSize: f.PartSize, Concurrency: f.Concurrency}
 	if period > 0 {
 		cfg.ImmutabilityMode, cfg.ImmutabilityPeriod = azstore.ImmutabilityLocked, period
 		if unlocked {
@@ -154,7 +156,9 @@ func (f *StoreFlags) openGCS(ctx context.Context, a *app) (storage.Store, error)
 		return nil, err
 	}
 	cfg := gcsstore.Config{Bucket: f.url.bucket, CredentialsFile: f.Cloud.GCSCredentials, EmulatorHost: f.Cloud.GCSEmulatorHost,
-		Timeout: f.Timeout, MaxRetries: f.MaxRetries, Logger: a.log}
+		Timeout: f.Timeout, MaxRetries: f.MaxRetries, Logger: a.log,
+		// One chunk of the first S3 part's size (rounded to GCS's 256 KiB granularity).
+		ChunkSize: int(max(f.PartSize/gcsstore.MinChunkSize, 1) * gcsstore.MinChunkSize)}
 	if period > 0 {
 		cfg.RetentionMode, cfg.RetentionPeriod = gcsstore.RetentionLocked, period
 		if unlocked {

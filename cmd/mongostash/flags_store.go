@@ -68,12 +68,16 @@ func (f *StoreFlags) open(ctx context.Context, a *app) (storage.Store, error) {
 	}
 	if f.Bucket == "" {
 		if f.ObjectLockMode != "" || f.ObjectLockDays != 0 {
-			return nil, usagef("S3_OBJECT_LOCK_MODE and S3_OBJECT_LOCK_DAYS need an object store (STORE_URL or S3_BUCKET): a local directory cannot lock files")
+			return nil, usagef("S3_OBJECT_LOCK_MODE and S3_OBJECT_LOCK_DAYS need an S3 bucket or another object store (S3_BUCKET or STORE_URL): a local directory cannot lock files")
 		}
 		if f.Endpoint != "" {
 			return nil, usagef("S3_ENDPOINT is set but S3_BUCKET is empty: name the bucket")
 		}
-		a.log.Info("no S3 bucket configured: using a local directory", "dir", f.TargetDir)
+		if f.url.scheme == "file" {
+			a.log.Info("backups in a local directory", "dir", f.TargetDir)
+		} else {
+			a.log.Info("no S3 bucket configured: using a local directory", "dir", f.TargetDir)
+		}
 		st, err := local.New(f.TargetDir)
 		if err != nil {
 			return nil, fmt.Errorf("open backup directory %s: %w", f.TargetDir, err)

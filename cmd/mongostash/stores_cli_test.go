@@ -120,7 +120,7 @@ func TestGCSRetentionThroughCLI(t *testing.T) {
 			t.Errorf("backup %s: lock %q until %v, want compliance for two days", b.Key, b.LockMode, b.LockedUntil)
 		}
 	}
-	r = mustRun(t, e, "prune", "--keep-last", "1", "--max-age", "1s")
+	r = mustRun(t, e, "prune", "--keep-last", "1", "--max-age", "1s", "--max-staleness", "1h")
 	if !strings.Contains(r.stdout, "locked until") {
 		t.Errorf("prune does not say the older backup is locked:\n%s", r)
 	}

@@ -123,11 +123,11 @@ func checkRestoreAndPrune(t *testing.T, b *bed, store storage.Store, prefix stri
 		}
 		return len(backups)
 	}
-	mustRun(t, b.env, "prune", "--keep-last", "1", "--max-age", "1s", "--dry-run")
+	mustRun(t, b.env, "prune", "--keep-last", "1", "--max-age", "1s", "--max-staleness", "1h", "--dry-run")
 	if n := count(); n != 2 {
 		t.Fatalf("prune --dry-run left %d backups, want 2", n)
 	}
-	mustRun(t, b.env, "prune", "--keep-last", "1", "--max-age", "1s", "--abort-stale-uploads")
+	mustRun(t, b.env, "prune", "--keep-last", "1", "--max-age", "1s", "--max-staleness", "1h", "--abort-stale-uploads")
 	if n := count(); n != 1 {
 		t.Fatalf("prune --keep-last 1 left %d backups, want 1", n)
 	}
