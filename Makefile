@@ -15,10 +15,11 @@ build:
 	@echo "== building bin/mongostash"
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/mongostash ./cmd/mongostash
 
-# The test bed (FerretDB with SQLite, versitygw, and kubeconform for the manifests' test),
-# built from testbed/go.mod's pinned versions. Go's build cache makes the rebuild after the
-# first one take seconds.
-testbed: $(TESTBED)/ferretdb $(TESTBED)/versitygw $(TESTBED)/kubeconform
+# The test bed (FerretDB with SQLite, versitygw, fake-gcs-server, and kubeconform for the
+# manifests' test), built from testbed/go.mod's pinned versions, and Azurite, installed with
+# npm ci from the lock file in testbed/azurite (Node.js 20 and npm: installed with apt-get when missing and root).
+# Go's build cache makes the rebuild after the first one take seconds.
+testbed: $(TESTBED)/ferretdb $(TESTBED)/versitygw $(TESTBED)/kubeconform $(TESTBED)/fake-gcs-server $(TESTBED)/azurite/.installed
 
 $(TESTBED)/ferretdb: testbed/go.mod testbed/go.sum $(wildcard testbed/ferretdb/*.go)
 	@echo "== building the test bed's FerretDB (the longest build: minutes the first time)"
@@ -31,6 +32,18 @@ $(TESTBED)/versitygw: testbed/go.mod testbed/go.sum
 $(TESTBED)/kubeconform: testbed/go.mod testbed/go.sum
 	@echo "== building kubeconform (the manifests' validator)"
 	cd testbed && $(GO) build -o ../$@ github.com/yannh/kubeconform/cmd/kubeconform
+
+$(TESTBED)/fake-gcs-server: testbed/go.mod testbed/go.sum
+	@echo "== building the test bed's fake-gcs-server (Google Cloud Storage emulator)"
+	cd testbed && $(GO) build -o ../$@ github.com/fsouza/fake-gcs-server
+
+$(TESTBED)/azurite/.installed: testbed/azurite/package.json testbed/azurite/package-lock.json
+	@echo "== installing the test bed's Azurite (Azure Blob Storage emulator) with npm"
+	@command -v npm >/dev/null 2>&1 || testbed/azurite/install-node
+	rm -rf $(TESTBED)/azurite $(TESTBED)/azurite.tmp && mkdir -p $(TESTBED)/azurite.tmp
+	cp testbed/azurite/package.json testbed/azurite/package-lock.json $(TESTBED)/azurite.tmp/
+	cd $(TESTBED)/azurite.tmp && npm ci --omit=dev --no-audit --no-fund --loglevel=error
+	mv $(TESTBED)/azurite.tmp $(TESTBED)/azurite && touch $@
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -48,7 +61,8 @@ test-faults: testbed
 	MONGOSTASH_TEST_FAULTS_LONG=1 $(GO) test -race -count=1 -timeout 15m -run '^TestFaultS3DownThreeMinutes$$' -v ./cmd/mongostash/
 
 # Benchmarks: the packages' own with the usual -benchtime (pitr's BenchmarkArchiver* among
-# them: oplog entries archived per second and peak RSS), then the end-to-end ones of
+# them: oplog entries archived per second and peak RSS; storage/internal/storebench: each
+# store against its test-bed server, side by side), then the end-to-end ones of
 # internal/bench (real binary, server and S3 store; side by side with mongodump and
 # mongorestore when they are on PATH) with three runs each, for medians.
 # BENCH selects benchmarks by name, e.g. make bench-v2 BENCH='Restore$$'.

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,13 +25,14 @@ const kubernetesVersion = "1.32.2"
 // obj is a manifest decoded from YAML: JSON's maps, lists, strings, numbers and bools.
 type obj = map[string]any
 
-// manifest is one file of deploy/kubernetes, decoded.
+// manifest is one resource of a file of deploy/kubernetes, decoded.
 type manifest struct {
 	path string // relative to deploy/kubernetes
 	doc  obj
 }
 
-// manifests reads every YAML file under kubernetes/ but the kustomizations.
+// manifests reads every resource of every YAML file under kubernetes/ but the
+// kustomizations (a file may hold several, separated by ---).
 func manifests(t *testing.T) []manifest {
 	t.Helper()
 	var out []manifest
@@ -37,7 +40,9 @@ func manifests(t *testing.T) []manifest {
 		if err != nil || d.IsDir() || filepath.Ext(path) != ".yaml" || d.Name() == "kustomization.yaml" {
 			return err
 		}
-		out = append(out, manifest{path: strings.TrimPrefix(path, "kubernetes/"), doc: readYAML(t, path)})
+		for _, doc := range readYAML(t, path) {
+			out = append(out, manifest{path: strings.TrimPrefix(path, "kubernetes/"), doc: doc})
+		}
 		return nil
 	})
 	if err != nil {
@@ -49,17 +54,25 @@ func manifests(t *testing.T) []manifest {
 	return out
 }
 
-func readYAML(t *testing.T, path string) obj {
+// readYAML decodes each resource of the file at path.
+func readYAML(t *testing.T, path string) []obj {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc obj
-	if err := yaml.Unmarshal(b, &doc); err != nil {
-		t.Fatalf("%s: %v", path, err)
+	var docs []obj
+	for _, part := range regexp.MustCompile(`(?m)^---\s*$`).Split(string(b), -1) {
+		if strings.TrimSpace(regexp.MustCompile(`(?m)^#.*$`).ReplaceAllString(part, "")) == "" {
+			continue // a comment or nothing before the first ---
+		}
+		var doc obj
+		if err := yaml.Unmarshal([]byte(part), &doc); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		docs = append(docs, doc)
 	}
-	return doc
+	return docs
 }
 
 // get walks doc along keys; nil when a key is missing.
@@ -148,15 +161,18 @@ func kubeconform(t *testing.T, schemaDir string, files ...string) (string, error
 func TestManifestsValidate(t *testing.T) {
 	dir := schemas(t)
 	var files []string
-	for _, m := range manifests(t) {
-		files = append(files, filepath.Join("kubernetes", m.path))
+	all := manifests(t)
+	for _, m := range all {
+		if f := filepath.Join("kubernetes", m.path); !slices.Contains(files, f) {
+			files = append(files, f)
+		}
 	}
 	out, err := kubeconform(t, dir, files...)
 	if err != nil {
 		t.Fatalf("kubeconform: %v\n%s", err, out)
 	}
 	t.Log(strings.TrimSpace(out))
-	if !strings.Contains(out, fmt.Sprintf("Valid: %d, Invalid: 0, Errors: 0, Skipped: 0", len(files))) {
+	if !strings.Contains(out, fmt.Sprintf("Valid: %d, Invalid: 0, Errors: 0, Skipped: 0", len(all))) {
 		t.Errorf("kubeconform did not validate every manifest:\n%s", out)
 	}
 

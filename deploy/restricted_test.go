@@ -55,8 +55,8 @@ func TestPodSecurityRestricted(t *testing.T) {
 			checkContainer(t, where+" "+get(c, "name").(string), c.(obj), podNonRoot, podSeccomp, volumes)
 		}
 	}
-	if pods != 4 {
-		t.Errorf("checked %d pods, want 4 (backup, prune, pitr, restore)", pods)
+	if pods != 6 {
+		t.Errorf("checked %d pods, want 6 (backup, prune, pitr, restore, and the AKS and GKE backups)", pods)
 	}
 }
 
@@ -151,8 +151,8 @@ func TestCronJobsAndJobs(t *testing.T) {
 // deploy/kubernetes/ does not include; every file of a folder is in its kustomization, and
 // every container's image is the one name the kustomization's images: line sets.
 func TestDefaultApplyNeverRestores(t *testing.T) {
-	for _, dir := range []string{"kubernetes", "kubernetes/restore"} {
-		k := readYAML(t, filepath.Join(dir, "kustomization.yaml"))
+	for _, dir := range []string{"kubernetes", "kubernetes/restore", "kubernetes/aks", "kubernetes/gke"} {
+		k := readYAML(t, filepath.Join(dir, "kustomization.yaml"))[0]
 		var resources []string
 		for _, r := range list(k["resources"]) {
 			resources = append(resources, r.(string))

@@ -26,7 +26,7 @@ type pruneCmd struct {
 	MaxStaleness  staleness `name:"max-staleness" env:"PRUNE_MAX_STALENESS" default:"max-age" help:"When the newest complete backup is older than this, backups have stopped: delete nothing and exit 1. max-age (the default): the value of --max-age; 0 = never refuse; else seconds or a duration."`
 	DryRun        bool      `name:"dry-run" env:"PRUNE_DRY_RUN" help:"Print the plan — every backup with keep/delete and its reasons — and delete nothing."`
 	JSON          bool      `name:"json" env:"PRUNE_JSON" help:"Print the plan as JSON."`
-	AbortUploads  bool      `name:"abort-stale-uploads" env:"PRUNE_ABORT_STALE_UPLOADS" help:"Also abort multipart uploads under the prefix older than 24h (left by killed uploads)."`
+	AbortUploads  bool      `name:"abort-stale-uploads" env:"PRUNE_ABORT_STALE_UPLOADS" help:"Also remove unfinished uploads under the prefix older than 24h, left by killed uploads (S3 multipart uploads, Azure uncommitted blocks, temporary files of a directory; GCS leaves none)."`
 	PurgeVersions bool      `name:"purge-versions" env:"PRUNE_PURGE_VERSIONS" help:"In a versioned bucket (as Object Lock requires) a delete only adds a delete marker: also delete for good the noncurrent versions of backups and manifests whose retention has expired, and the delete markers left over them."`
 	Grace         seconds   `name:"incomplete-grace" env:"PRUNE_INCOMPLETE_GRACE" default:"24h" range:"1m..87600h" help:"Never delete a backup object without a manifest stored less than this ago: a backup may be between its upload and its manifest (seconds or a duration)."`
 

@@ -11,6 +11,7 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/oplog"
+	azstore "github.com/mongostash/mongostash/storage/azblob"
 	s3store "github.com/mongostash/mongostash/storage/s3"
 )
 
@@ -27,6 +28,7 @@ var hints = []struct {
 	{dump.ErrNothingToRestore, "check MONGO_DATABASE, --ns-include/--ns-exclude and --ns-from/--ns-to"},
 	{s3store.ErrUploadLeft, "prune --abort-stale-uploads removes multipart uploads older than 24h"},
 	{s3store.ErrStalled, "the S3 endpoint accepted the connection but stopped answering: check the endpoint, proxies and load balancers; S3_TIMEOUT sets how long silence is waited for"},
+	{azstore.ErrStalled, "the endpoint accepted the connection but stopped answering: check the endpoint, proxies and load balancers; S3_TIMEOUT sets how long silence is waited for (on every store)"},
 	{oplog.ErrNoOplog, "--oplog=auto backs up without one when the server has none; --oplog=false never captures it"},
 	{dump.ErrNoOplogToReplay, "--oplog-replay=auto restores it without a replay"},
 	{catalog.ErrNotRestorable, "'mongostash list' shows the recovery windows; a time after a gap in the archived oplog needs a base backup taken after the gap"},
