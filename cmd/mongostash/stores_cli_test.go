@@ -84,7 +84,7 @@ func TestCloudErrorsSayWhatToDo(t *testing.T) {
 	}{
 		"azure container": {base.with("STORE_URL", "azblob://no-such-container/", "AZURE_STORAGE_CONNECTION_STRING", c.ConnectionString()), []string{"container does not exist", "create it first"}},
 		"gcs bucket":      {base.with("STORE_URL", "gs://no-such-bucket/", "STORAGE_EMULATOR_HOST", g.Host), []string{"bucket does not exist", "create it first"}},
-		"gcs stalled":     {base.with("STORE_URL", "gs://stalled/", "STORAGE_EMULATOR_HOST", silent, "S3_TIMEOUT", "200ms"), []string{"gave up after 3 attempts", "stopped answering", "S3_TIMEOUT"}},
+		"gcs stalled":     {base.with("STORE_URL", "gs://stalled/", "STORAGE_EMULATOR_HOST", silent, "S3_TIMEOUT", "1s"), []string{"gave up after 3 attempts", "stopped answering", "S3_TIMEOUT"}},
 	} {
 		r := runCLI(t, tc.env, "list")
 		if r.code != 1 {
