@@ -175,6 +175,10 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	if err == nil && !opts.DryRun {
 		err = rs.finish(ctx)
 	}
+	if err == nil && !opts.DryRun {
+		rs.recheckLeftovers(ctx) // an interrupted run's insert may have landed meanwhile
+		stats.Leftovers = rs.leftovers
+	}
 	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
 	if rs.replay != nil {
 		stats.Oplog = &rs.replay.stats
