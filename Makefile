@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 GOFILES   := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 demo clean
+.PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 soak demo clean
 
 all: build
 
@@ -63,6 +63,17 @@ bench-v2: testbed
 test-v2: testbed
 	@.ci/with-ferretdb2 $(GO) test -race -count=1 -timeout 40m ./...; \
 	rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc
+
+# The soak (internal/soak, docs/development.md): SOAK_CYCLES cycles of writes, pitr,
+# backups, prunes and restores through the built binary, with mongostash, S3 and MongoDB
+# killed (SIGKILL) at random moments, then the checks of docs/pitr.md. Seeded: SOAK_SEED
+# (printed) repeats a run's choices. Never part of make test; CI may run a short one
+# (make soak SOAK_CYCLES=5). Every process's log is kept in SOAK_LOG_DIR (printed).
+SOAK_CYCLES ?= 20
+SOAK_SEED   ?=
+soak: build testbed
+	SOAK_CYCLES=$(SOAK_CYCLES) SOAK_SEED=$(SOAK_SEED) MONGOSTASH_BINARY=$(abspath $(BIN)/mongostash) \
+		$(GO) test -count=1 -v -run '^TestSoak$$' -timeout 0 ./internal/soak
 
 demo: build testbed
 	$(GO) run ./internal/demo

@@ -26,7 +26,8 @@ type pruneCmd struct {
 	MaxStaleness  seconds `name:"max-staleness" env:"PRUNE_MAX_STALENESS" default:"-1" help:"When the newest complete backup is older than this, backups have stopped: delete nothing and exit 1 (default: the max age)."`
 	DryRun        bool    `name:"dry-run" help:"Print the plan — every backup with keep/delete and its reasons — and delete nothing."`
 	JSON          bool    `name:"json" help:"Print the plan as JSON."`
-	AbortUploads  bool    `name:"abort-stale-uploads" env:"PRUNE_ABORT_STALE_UPLOADS" help:"Also abort multipart uploads under the prefix older than 24h (left by killed uploads)."`
+	AbortUploads  bool    `name:"abort-stale-uploads" env:"PRUNE_ABORT_STALE_UPLOADS" help:"Also abort multipart uploads under the prefix older than --stale-upload-age (left by killed uploads)."`
+	UploadAge     seconds `name:"stale-upload-age" env:"PRUNE_STALE_UPLOAD_AGE" default:"86400" help:"With --abort-stale-uploads: abort the multipart uploads begun at least this long ago (seconds or a duration; at least 1m; keep it above the longest backup upload, whose upload it would abort)."`
 	PurgeVersions bool    `name:"purge-versions" env:"PRUNE_PURGE_VERSIONS" help:"In a versioned bucket (as Object Lock requires) a delete only adds a delete marker: also delete for good the noncurrent versions of backups and manifests whose retention has expired, and the delete markers left over them."`
 	Grace         seconds `name:"incomplete-grace" env:"PRUNE_INCOMPLETE_GRACE" default:"86400" help:"Never delete a backup object without a manifest stored less than this ago: a backup may be between its upload and its manifest (seconds or a duration; at least 1m)."`
 

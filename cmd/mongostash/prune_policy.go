@@ -20,6 +20,9 @@ func (c *pruneCmd) policy() (retention.Policy, error) {
 	if p.Grace < time.Minute {
 		return p, usagef("--incomplete-grace must be at least 1m: a shorter one could delete a backup between its upload and its manifest")
 	}
+	if c.UploadAge.d() < time.Minute {
+		return p, usagef("--stale-upload-age must be at least 1m: a shorter one could abort the upload of a backup still running")
+	}
 	if err := p.Validate(); err != nil {
 		return p, usageError{err}
 	}
