@@ -120,7 +120,7 @@ func (s *soak) finishRun(p *proc, f fault, applied bool) bool {
 
 func (s *soak) backup() {
 	f := s.pickFault()
-	p, applied := s.underFault("backup", f, 6*time.Second, "backup")
+	p, applied := s.underFault("backup", f, 4*time.Second, "backup")
 	if s.finishRun(p, f, applied) {
 		s.counts["backups stored"]++
 	}
@@ -135,8 +135,12 @@ func (s *soak) restore() {
 	}
 	b := backups[s.rng.IntN(len(backups))]
 	f := s.pickFault()
-	p, applied := s.underFault("restore", f, 10*time.Second, "restore", b.Key, "--drop",
-		"--ns-from", sourceDB+".*", "--ns-to", loopTargetDB+".*", "--ns-exclude", sourceDB+"."+ballastColl)
+	args := []string{"restore", b.Key, "--drop", "--ns-from", sourceDB + ".*", "--ns-to", loopTargetDB + ".*"}
+	withBallast := s.rng.IntN(2) == 0 // half of them with its 6.5 MiB: kills land mid-batch
+	if !withBallast {
+		args = append(args, "--ns-exclude", sourceDB+"."+ballastColl)
+	}
+	p, applied := s.underFault("restore", f, 4*time.Second, args...)
 	if !s.finishRun(p, f, applied) {
 		return
 	}
@@ -148,7 +152,13 @@ func (s *soak) restore() {
 	if err != nil {
 		s.t.Fatalf("read %s: %v", loopTargetDB, err)
 	}
-	s.restored = append(s.restored, loopRestore{cycle: s.cycle, key: b.Key, end: b.end(), got: got})
+	r := loopRestore{cycle: s.cycle, key: b.Key, end: b.end(), got: got}
+	if withBallast {
+		if r.ballast, err = collectionDigest(ctx, s.client, loopTargetDB, ballastColl); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.restored = append(s.restored, r)
 }
 
 func (s *soak) prune() {
@@ -156,7 +166,7 @@ func (s *soak) prune() {
 	if f == killMongo {
 		f = killS3 // prune does not talk to MongoDB
 	}
-	p, applied := s.underFault("prune", f, 3*time.Second, "prune")
+	p, applied := s.underFault("prune", f, 2*time.Second, "prune")
 	s.finishRun(p, f, applied)
 }
 

@@ -32,6 +32,9 @@ func (s *soak) checkLoopRestores() {
 		if d := diffStates(r.got, s.stateAt(r.end)); d != "" {
 			s.finding("the restore of %s in cycle %d does not hold the database at its consistent point %d,%d: %s", r.key, r.cycle, r.end.T, r.end.I, d)
 		}
+		if r.ballast != "" && r.ballast != s.ballast {
+			s.finding("the restore of %s in cycle %d: the ballast collection differs: %s, want %s", r.key, r.cycle, r.ballast, s.ballast)
+		}
 	}
 	s.t.Logf("final: %d restores of the loop compared", len(s.restored))
 }
