@@ -131,20 +131,16 @@ func (rs *restorer) killOperationsOn(ctx context.Context, db string, names []str
 	for _, n := range names {
 		nss = append(nss, db+"."+n)
 	}
-	pipeline := mongo.Pipeline{
-		{{Key: "$currentOp", Value: bson.D{{Key: "allUsers", Value: true}}}},
-		{{Key: "$match", Value: bson.D{{Key: "ns", Value: bson.D{{Key: "$in", Value: nss}}}}}},
+	ops, err := rs.operationsOn(ctx, nss, true)
+	if err != nil {
+		// Every user's operations need the inprog privilege; the user's own (those of an
+		// interrupted run with the same credentials) need none.
+		ops, err = rs.operationsOn(ctx, nss, false)
 	}
-	cur, err := rs.client.Database("admin").Aggregate(ctx, pipeline)
 	if err != nil {
 		rs.log.Debug("the server does not list its operations; waiting for the temporaries to stay gone instead", "error", err)
 		return
 	}
-	var ops []bson.Raw
-	for cur.Next(ctx) {
-		ops = append(ops, append(bson.Raw(nil), cur.Current...))
-	}
-	_ = cur.Close(ctx)
 	for _, id := range operationIDs(ops) {
 		err := rs.client.Database("admin").RunCommand(ctx, bson.D{{Key: "killOp", Value: 1}, {Key: "op", Value: id}}).Err()
 		if err != nil {
@@ -153,6 +149,24 @@ func (rs *restorer) killOperationsOn(ctx context.Context, db string, names []str
 		}
 		rs.log.Warn("stopped an operation of an interrupted restore that was still running on the server", "op", id.String())
 	}
+}
+
+// operationsOn lists the server's operations on the namespaces nss ($currentOp).
+func (rs *restorer) operationsOn(ctx context.Context, nss bson.A, allUsers bool) ([]bson.Raw, error) {
+	pipeline := mongo.Pipeline{
+		{{Key: "$currentOp", Value: bson.D{{Key: "allUsers", Value: allUsers}}}},
+		{{Key: "$match", Value: bson.D{{Key: "ns", Value: bson.D{{Key: "$in", Value: nss}}}}}},
+	}
+	cur, err := rs.client.Database("admin").Aggregate(ctx, pipeline)
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	var ops []bson.Raw
+	for cur.Next(ctx) {
+		ops = append(ops, append(bson.Raw(nil), cur.Current...))
+	}
+	return ops, cur.Err()
 }
 
 // operationIDs are the opid values of $currentOp documents, as the server gave them (a
