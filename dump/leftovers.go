@@ -71,6 +71,16 @@ func (rs *restorer) awaitTemporariesGone(ctx context.Context, db string) {
 	}
 }
 
+// finishChecked is finish, then, once the restore succeeded, recheckLeftovers: an
+// interrupted run's insert may have landed while this restore ran.
+func (rs *restorer) finishChecked(ctx context.Context) error {
+	if err := rs.finish(ctx); err != nil {
+		return err
+	}
+	rs.recheckLeftovers(ctx)
+	return nil
+}
+
 // recheckLeftovers runs after a successful restore, when none of its own temporaries is
 // left: any temporary collection in a target database now belongs to an interrupted run
 // whose write landed while this one ran, and is cleared like those found at the start.

@@ -173,11 +173,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		err = opts.CheckArchive(ctx, archiveNamespaces(ar))
 	}
 	if err == nil && !opts.DryRun {
-		err = rs.finish(ctx)
-	}
-	if err == nil && !opts.DryRun {
-		rs.recheckLeftovers(ctx) // an interrupted run's insert may have landed meanwhile
-		stats.Leftovers = rs.leftovers
+		err = rs.finishChecked(ctx)
 	}
 	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
 	if rs.replay != nil {
@@ -186,7 +182,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	for _, st := range rs.sortedStates() {
 		stats.Unsure += st.unsure.Load()
 	}
-	stats.PeakBuffered = rs.heldPeak.Load()
+	stats.PeakBuffered, stats.Leftovers = rs.heldPeak.Load(), rs.leftovers
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
 	}

@@ -74,8 +74,13 @@ func (s *soak) underFault(name string, f fault, maxDelay time.Duration, args ...
 	if f == killMongo {
 		s.haltWriter() // before the kill: its changes must be known, and it must not see errors
 	}
+	// The moment: within the command's last undisturbed duration, so that a fault lands
+	// while it works (maxDelay before one is known).
+	if d, ok := s.durations[name]; ok {
+		maxDelay = d + d/5
+	}
 	p := s.start(name, nil, args...)
-	delay := time.Duration(s.rng.Int64N(int64(maxDelay)))
+	delay := time.Duration(s.rng.Int64N(int64(maxDelay) + 1))
 	select {
 	case <-p.done:
 		return p, false
@@ -106,7 +111,11 @@ func (s *soak) underFault(name string, f fault, maxDelay time.Duration, args ...
 // finding only when nothing was done to it.
 func (s *soak) finishRun(p *proc, f fault, applied bool) bool {
 	code, hung := p.wait(processLimit)
-	s.counts[strings.Fields(p.name)[0]]++
+	name := strings.Fields(p.name)[0]
+	s.counts[name]++
+	if code == 0 && !applied {
+		s.durations[name] = p.ended.Sub(p.began) // an undisturbed run: the next fault's range
+	}
 	switch {
 	case hung:
 		s.finding("%s hung (%s applied: %v) and was killed after %s; last lines:\n%s", p.name, f, applied, processLimit, tail(p.log(), 8))

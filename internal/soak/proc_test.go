@@ -26,6 +26,8 @@ type proc struct {
 	done   chan struct{}
 	code   int
 	killed bool // the soak killed it with SIGKILL
+	began  time.Time
+	ended  time.Time // set before done is closed
 }
 
 func (p *proc) Write(b []byte) (int, error) {
@@ -74,11 +76,13 @@ func (s *soak) start(name string, env []string, args ...string) *proc {
 	p.cmd.Env = append(append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + s.logDir}, s.env...), env...)
 	p.stdout.p = p
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, p
+	p.began = time.Now()
 	if err := p.cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	go func() {
 		err := p.cmd.Wait()
+		p.ended = time.Now()
 		p.code = 0
 		if ee, ok := err.(*exec.ExitError); ok {
 			p.code = ee.ExitCode()

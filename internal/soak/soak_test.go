@@ -45,6 +45,7 @@ type soak struct {
 	procs      []*proc
 	kills      map[string]int
 	counts     map[string]int
+	durations  map[string]time.Duration // of each command's last undisturbed run
 	lastKill   time.Time
 	restored   []loopRestore
 	findings   []string
@@ -89,7 +90,7 @@ func TestSoak(t *testing.T) {
 }
 
 func newSoak(t *testing.T, seed uint64) *soak {
-	s := &soak{t: t, rng: rand.New(rand.NewPCG(seed, 22)), kills: map[string]int{}, counts: map[string]int{}}
+	s := &soak{t: t, rng: rand.New(rand.NewPCG(seed, 22)), kills: map[string]int{}, counts: map[string]int{}, durations: map[string]time.Duration{}}
 	s.logDir = os.Getenv("SOAK_LOG_DIR")
 	if s.logDir == "" {
 		dir, err := os.MkdirTemp("", fmt.Sprintf("mongostash-soak-%d-", seed))
