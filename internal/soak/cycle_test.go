@@ -113,9 +113,11 @@ func (s *soak) finishRun(p *proc, f fault, applied bool) bool {
 	code, hung := p.wait(processLimit)
 	name := strings.Fields(p.name)[0]
 	s.counts[name]++
+	took := p.ended.Sub(p.began)
 	if code == 0 && !applied {
-		s.durations[name] = p.ended.Sub(p.began) // an undisturbed run: the next fault's range
+		s.durations[name] = took // an undisturbed run: the next fault's range
 	}
+	s.t.Logf("cycle %d: %s exit %d in %s (fault: %s, applied: %v)", s.cycle, p.name, code, took.Round(100*time.Millisecond), f, applied)
 	switch {
 	case hung:
 		s.finding("%s hung (%s applied: %v) and was killed after %s; last lines:\n%s", p.name, f, applied, processLimit, tail(p.log(), 8))
@@ -143,9 +145,14 @@ func (s *soak) restore() {
 		return
 	}
 	b := backups[s.rng.IntN(len(backups))]
-	f := s.pickFault()
+	// A third of them with the ballast's 6.5 MiB, so that kills land mid-batch (not all:
+	// each adds its size to the oplog, which FerretDB v1 reads whole at every query).
+	s.restoreUnder(b, s.pickFault(), s.rng.IntN(3) == 0)
+}
+
+// restoreUnder restores b into the loop's target under f.
+func (s *soak) restoreUnder(b listedBackup, f fault, withBallast bool) {
 	args := []string{"restore", b.Key, "--drop", "--ns-from", sourceDB + ".*", "--ns-to", loopTargetDB + ".*"}
-	withBallast := s.rng.IntN(2) == 0 // half of them with its 6.5 MiB: kills land mid-batch
 	if !withBallast {
 		args = append(args, "--ns-exclude", sourceDB+"."+ballastColl)
 	}

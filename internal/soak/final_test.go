@@ -18,11 +18,28 @@ func (s *soak) finalChecks() {
 	s.ensurePitr()
 	time.Sleep(15 * time.Second) // a few rounds: pitr reads up to the writer's last change
 	s.stopPitr()
+	s.nextRestore()
 	s.checkLoopRestores()
 	s.checkBackups()
 	s.checkWindows()
 	s.checkAllTemporaries()
 	s.checkStaleUploads()
+}
+
+// nextRestore is the restore after the loop's last one, which may have been killed and
+// left its temporaries: like every restore after a killed one, it must clear them (and
+// whatever the killed one's inserts still create) and leave none.
+func (s *soak) nextRestore() {
+	backups := s.completeBackups()
+	if len(backups) == 0 {
+		s.finding("no complete backup after the loop")
+		return
+	}
+	n := len(s.restored)
+	s.restoreUnder(backups[len(backups)-1], noFault, true)
+	if len(s.restored) == n {
+		s.finding("the restore after the loop failed")
+	}
 }
 
 // checkLoopRestores compares what each successful restore of the loop left in its target
