@@ -25,6 +25,7 @@ import (
 // it delivered after their client had closed its side.
 type holdingProxy struct {
 	addr  string
+	held  atomic.Int64 // large reads waiting to be delivered
 	late  atomic.Int64
 	delay time.Duration
 }
@@ -79,6 +80,7 @@ func (p *holdingProxy) serve(client net.Conn, target string) {
 				due := time.Now()
 				if n >= holdAtLeast {
 					due = due.Add(p.delay)
+					p.held.Add(1)
 				}
 				if due.Before(last) {
 					due = last // keep the order of the bytes
@@ -97,8 +99,11 @@ func (p *holdingProxy) serve(client net.Conn, target string) {
 		if _, err := server.Write(c.data); err != nil {
 			return
 		}
-		if len(c.data) >= holdAtLeast && c.afterGone.Load() {
-			p.late.Add(1)
+		if len(c.data) >= holdAtLeast {
+			p.held.Add(-1)
+			if c.afterGone.Load() {
+				p.late.Add(1)
+			}
 		}
 	}
 	// The client is gone: let the server finish what it was sent, as it would.
@@ -132,11 +137,17 @@ func TestFaultRestoreKilledNextLeavesNoTemporary(t *testing.T) {
 	proxy := startHoldingProxy(t, u.Host, 4*time.Second)
 	u.Host = proxy.addr
 	killed := startBin(t, b.env.with("MONGO_URL", u.String(), "MONGO_TIMEOUT", "60s"), args...)
-	waitTemporaryFilling(t, m.Client, m.DB, killed)
+	waitHeldInsert(t, m.Client, m.DB, proxy, killed)
 	_ = killed.cmd.Process.Kill() // SIGKILL: nothing of the restore's own cleanup runs
 	<-killed.done
 
 	r := mustRun(t, b.env, args...)
+	// Judge only once the proxy delivered everything it held: a fast server finishes the
+	// next restore before the held inserts land, and they must not land unseen after it.
+	for deadline := time.Now().Add(time.Minute); proxy.held.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // for the server to run the last one
 	if proxy.late.Load() == 0 {
 		t.Fatalf("no insert of the killed restore reached the server after the kill: the test did not exercise the late insert")
 	}
@@ -148,9 +159,9 @@ func TestFaultRestoreKilledNextLeavesNoTemporary(t *testing.T) {
 	compareSnapshots(t, takeSnapshot(t, m.Client, m.DB), want)
 }
 
-// waitTemporaryFilling waits until a temporary collection of the restore holds documents:
-// its inserts are going in.
-func waitTemporaryFilling(t *testing.T, client *mongo.Client, db string, rs *bg) {
+// waitHeldInsert waits until the restore writes a temporary collection and the proxy
+// holds a batch of documents on its way to the server: an insert is in flight.
+func waitHeldInsert(t *testing.T, client *mongo.Client, db string, proxy *holdingProxy, rs *bg) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
@@ -159,16 +170,15 @@ func waitTemporaryFilling(t *testing.T, client *mongo.Client, db string, rs *bg)
 			t.Fatalf("the restore ended before the kill:\n%s", rs.log())
 		default:
 		}
-		names, _ := client.Database(db).ListCollectionNames(context.Background(), bson.D{})
-		for _, n := range names {
-			if !dump.IsTemporary(n) {
-				continue
-			}
-			if c, _ := client.Database(db).Collection(n).EstimatedDocumentCount(context.Background()); c > 0 {
-				return
+		if proxy.held.Load() > 0 {
+			names, _ := client.Database(db).ListCollectionNames(context.Background(), bson.D{})
+			for _, n := range names {
+				if dump.IsTemporary(n) {
+					return
+				}
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatalf("no temporary collection filled within 5 minutes:\n%s", rs.log())
+	t.Fatalf("no insert into a temporary collection within 5 minutes:\n%s", rs.log())
 }
