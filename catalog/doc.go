@@ -1,5 +1,5 @@
 // Package catalog is the backup vocabulary: the names of backup objects (ours and the
-// seed's), their compression extensions, the manifest written next to each complete
+// seed's), the key extensions of stream's compression and encryption layers, the manifest written next to each complete
 // backup and its encoding, and the rules restore and prune stand on — which backups are
 // complete, legacy or restorable, and which manifests are orphans. It is built on the
 // storage.Store contract and is the only package that knows what a key means.

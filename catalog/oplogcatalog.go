@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strings"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
-	"golang.org/x/sync/errgroup"
 )
 
 // Chunk is one oplog chunk object found under a prefix, with its manifest when it has one.
@@ -56,32 +55,19 @@ type OplogCatalog struct {
 // manifests), gap markers, orphan manifests and ignored objects. A manifest that cannot be
 // decoded does not fail the listing: its chunk is reported with ManifestErr set.
 func ReadOplogCatalog(ctx context.Context, s storage.Store, prefix string) (*OplogCatalog, error) {
-	objs, err := s.List(ctx, prefix+OplogFolder)
-	if err != nil {
-		return nil, err // the store's error says what it listed where
-	}
-	exists := make(map[string]bool, len(objs))
-	for _, o := range objs {
-		exists[o.Key] = true
-	}
 	c := &OplogCatalog{Prefix: prefix}
-	for _, o := range objs {
-		if name, ok := ParseChunkKey(prefix, o.Key); ok {
-			mk := ManifestKey(o.Key)
-			c.Chunks = append(c.Chunks, Chunk{ChunkName: name, Size: o.Size, LastModified: o.LastModified, ManifestKey: mk, HasManifest: exists[mk]})
-			continue
-		}
+	parse := func(key string) (ChunkName, bool) { return ParseChunkKey(prefix, key) }
+	orphans, rest, err := listObjects(ctx, s, prefix+OplogFolder, parse, func(name ChunkName, o storage.Object, mk string, has bool) {
+		c.Chunks = append(c.Chunks, Chunk{ChunkName: name, Size: o.Size, LastModified: o.LastModified, ManifestKey: mk, HasManifest: has})
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.OrphanManifests = orphans
+	for _, o := range rest {
 		if after, resume, ok := ParseGapKey(prefix, o.Key); ok {
 			c.Gaps = append(c.Gaps, Gap{Key: o.Key, GapMarker: GapMarker{After: after, Resume: resume}})
 			continue
-		}
-		if ck, ok := strings.CutSuffix(o.Key, ManifestSuffix); ok {
-			if _, isChunk := ParseChunkKey(prefix, ck); isChunk {
-				if !exists[ck] {
-					c.OrphanManifests = append(c.OrphanManifests, o)
-				}
-				continue
-			}
 		}
 		c.Ignored = append(c.Ignored, o)
 	}
@@ -93,41 +79,25 @@ func ReadOplogCatalog(ctx context.Context, s storage.Store, prefix string) (*Opl
 	return c, nil
 }
 
-func compareRange(a1, a2, b1, b2 Timestamp) int {
+func compareRange(a1, a2, b1, b2 optime.Timestamp) int {
 	if n := a1.Compare(b1); n != 0 {
 		return n
 	}
 	return a2.Compare(b2)
 }
 
-// readManifests reads the chunks' manifests and the gap markers' bodies, a few at once.
+// readManifests reads the chunks' manifests and, beside them, the gap markers' bodies.
 func (c *OplogCatalog) readManifests(ctx context.Context, s storage.Store) error {
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(manifestReaders)
+	slots := make([]manifestSlot[ChunkManifest], len(c.Chunks))
 	for i := range c.Chunks {
 		ch := &c.Chunks[i]
-		if !ch.HasManifest {
-			continue
-		}
-		g.Go(func() error {
-			m, err := ReadChunkManifest(gctx, s, c.Prefix, ch.Key)
-			switch {
-			case err == nil:
-				ch.Manifest = m
-			case errors.Is(err, storage.ErrNotFound):
-				ch.HasManifest = false // deleted since the listing
-			case errors.Is(err, ErrInvalidManifest):
-				ch.ManifestErr = err
-			default:
-				return err
-			}
-			return nil
-		})
+		slots[i] = manifestSlot[ChunkManifest]{key: ch.Key, has: &ch.HasManifest, manifest: &ch.Manifest, invalid: &ch.ManifestErr}
 	}
+	var gaps []func(context.Context) error
 	for i := range c.Gaps {
 		gp := &c.Gaps[i]
-		g.Go(func() error {
-			m, err := readGapMarker(gctx, s, gp.Key, gp.After, gp.Resume)
+		gaps = append(gaps, func(ctx context.Context) error {
+			m, err := readGapMarker(ctx, s, gp.Key, gp.After, gp.Resume)
 			if err != nil && !errors.Is(err, storage.ErrNotFound) {
 				return err
 			}
@@ -135,7 +105,10 @@ func (c *OplogCatalog) readManifests(ctx context.Context, s storage.Store) error
 			return nil
 		})
 	}
-	return g.Wait()
+	read := func(ctx context.Context, key string) (*ChunkManifest, error) {
+		return ReadChunkManifest(ctx, s, c.Prefix, key)
+	}
+	return readManifests(ctx, slots, read, gaps...)
 }
 
 // Complete returns the complete chunks, in range order.

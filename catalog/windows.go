@@ -5,13 +5,15 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/mongostash/mongostash/optime"
 )
 
 // Window is a recovery window: every target From <= target <= To can be restored, from
 // the base backup Base and the chunks of one chain.
 type Window struct {
-	From  Timestamp
-	To    Timestamp
+	From  optime.Timestamp
+	To    optime.Timestamp
 	Base  BasePoint   // the oldest base backup opening the window
 	Bases []BasePoint // every base backup inside it, oldest first
 	Chain int         // index of the chain in Chains.Chains
@@ -81,9 +83,9 @@ func DescribeWindows(ws []Window) string {
 
 // LatestTarget is the newest point any window reaches: what `restore --to-time latest`
 // restores to. It fails, wrapping ErrNotRestorable, when there is no window.
-func LatestTarget(ws []Window) (Timestamp, error) {
+func LatestTarget(ws []Window) (optime.Timestamp, error) {
 	if len(ws) == 0 {
-		return Timestamp{}, fmt.Errorf("%w: %s", ErrNotRestorable, DescribeWindows(ws))
+		return optime.Timestamp{}, fmt.Errorf("%w: %s", ErrNotRestorable, DescribeWindows(ws))
 	}
 	latest := ws[0].To
 	for _, w := range ws[1:] {

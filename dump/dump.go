@@ -108,7 +108,7 @@ func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptio
 			return stats, err
 		}
 		stats.Namespaces, stats.Oplog = append(stats.Namespaces, ons), &cs
-		opts.Logger.Info("oplog captured", "entries", cs.Entries, "start", oplog.FormatTimestamp(cs.Start), "end", oplog.FormatTimestamp(cs.End))
+		opts.Logger.Info("oplog captured", "entries", cs.Entries, "start", cs.Start.String(), "end", cs.End.String())
 	}
 	if err := aw.Close(); err != nil {
 		return stats, fmt.Errorf("finish archive: %w", err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -18,6 +19,14 @@ import (
 // after the last one (the newest entry then), and every entry in between, both ends
 // included, goes into the backup. Replayed over the collections, they bring every one of
 // them to the state at the end: the backup is consistent at that moment.
+
+// The errors of a capture.
+var (
+	// ErrNoOplog: the server has no readable oplog.
+	ErrNoOplog = errors.New("oplog: no readable oplog")
+	// ErrOverflow: the oplog no longer holds the start of the range being captured.
+	ErrOverflow = errors.New("oplog: the oplog rolled over during the capture")
+)
 
 // Database and collection of the oplog of a replica-set member.
 const (
@@ -44,11 +53,11 @@ type CaptureOptions struct {
 
 // CaptureStats is what a capture wrote.
 type CaptureStats struct {
-	Start, End  bson.Timestamp // the range asked for, both included
-	Entries     int64          // entries written
-	Bytes       int64          // their size
-	Read        int64          // entries read from the oplog (written or left out)
-	First, Last bson.Timestamp // first and last entry written (zero when none)
+	Start, End  optime.Timestamp // the range asked for, both included
+	Entries     int64            // entries written
+	Bytes       int64            // their size
+	Read        int64            // entries read from the oplog (written or left out)
+	First, Last optime.Timestamp // first and last entry written (zero when none)
 }
 
 // Source reads a server's oplog (local.oplog.rs). On MongoDB the oplog's natural order
@@ -83,27 +92,27 @@ func (s *Source) order(dir int) bson.D {
 
 // Newest returns the timestamp of the newest entry; ok is false when the oplog is empty.
 // A missing or unreadable oplog is ErrNoOplog.
-func (s *Source) Newest(ctx context.Context) (bson.Timestamp, bool, error) { return s.edge(ctx, -1) }
+func (s *Source) Newest(ctx context.Context) (optime.Timestamp, bool, error) { return s.edge(ctx, -1) }
 
 // Oldest returns the timestamp of the oldest entry the oplog still holds.
-func (s *Source) Oldest(ctx context.Context) (bson.Timestamp, bool, error) { return s.edge(ctx, 1) }
+func (s *Source) Oldest(ctx context.Context) (optime.Timestamp, bool, error) { return s.edge(ctx, 1) }
 
 // Capture is an oplog capture running alongside a dump.
 type Capture struct {
 	src     *Source
 	opts    CaptureOptions
 	sel     *Selector
-	start   bson.Timestamp
-	end     bson.Timestamp
+	start   optime.Timestamp
+	end     optime.Timestamp
 	began   time.Time
 	started bool // the oplog held an entry at the start (else start is zero)
 	ended   bool
 }
 
-// Begin starts a capture: it finds the start of the range, and must be called before the
+// BeginCapture starts a capture: it finds the start of the range, and must be called before the
 // dump reads any collection. It fails with ErrNoOplog when the server has no readable
 // oplog.
-func Begin(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Capture, error) {
+func BeginCapture(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Capture, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,19 +138,16 @@ func Begin(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Cap
 	case ok:
 		c.start, c.started = newest, true
 	}
-	opts.Logger.Debug("oplog capture started", "start", FormatTimestamp(c.start), "open_transaction", hasTxn)
+	opts.Logger.Debug("oplog capture started", "start", c.start.String(), "open_transaction", hasTxn)
 	return c, nil
 }
 
-// Start is where the range begins (included): zero when the oplog was empty.
-func (c *Capture) Start() bson.Timestamp { return c.start }
-
 // End takes the end of the range: the newest entry now. Call it once every collection
 // has been read.
-func (c *Capture) End(ctx context.Context) (bson.Timestamp, error) {
+func (c *Capture) End(ctx context.Context) (optime.Timestamp, error) {
 	newest, _, err := c.src.Newest(ctx)
 	if err != nil {
-		return bson.Timestamp{}, err
+		return optime.Timestamp{}, err
 	}
 	c.end, c.ended = newest, true
 	return newest, nil
@@ -168,7 +174,7 @@ func (c *Capture) Copy(ctx context.Context, w EntryWriter) (CaptureStats, error)
 		if err := w.Write(out); err != nil {
 			return err
 		}
-		ts := entryTS(out)
+		ts, _ := EntryTimestamp(out)
 		if st.Entries == 0 {
 			st.First = ts
 		}
@@ -193,7 +199,7 @@ func (c *Capture) checkOverflow(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if ok && !Before(c.start, oldest) {
+	if ok && !c.start.Before(oldest) {
 		return nil
 	}
 	window := "none"
@@ -203,35 +209,35 @@ func (c *Capture) checkOverflow(ctx context.Context) error {
 	return fmt.Errorf("%w: the backup needs the entries from %s on, but the oldest entry left is %s: "+
 		"the oplog holds about %s of writes and this backup has run for %s. "+
 		"Make the oplog larger than the writes of a whole backup (replSetResizeOplog), or run the backup when fewer writes happen",
-		ErrOverflow, FormatTimestamp(c.start), describeTS(oldest, ok), window, time.Since(c.began).Round(time.Second))
+		ErrOverflow, c.start.String(), describeTS(oldest, ok), window, time.Since(c.began).Round(time.Second))
 }
 
-func describeTS(ts bson.Timestamp, ok bool) string {
+func describeTS(ts optime.Timestamp, ok bool) string {
 	if !ok {
 		return "none (the oplog is empty)"
 	}
-	return FormatTimestamp(ts)
+	return ts.String()
 }
 
 // ReadRange calls fn with every entry with a timestamp in [from, to], in timestamp
 // order (checked). PITR reads its chunks with it too.
-func (s *Source) ReadRange(ctx context.Context, from, to bson.Timestamp, batch int32, fn func(bson.Raw) error) error {
+func (s *Source) ReadRange(ctx context.Context, from, to optime.Timestamp, batch int32, fn func(bson.Raw) error) error {
 	coll := s.coll
-	filter := bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lte", Value: to}}}}
+	filter := bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: bsonTimestamp(from)}, {Key: "$lte", Value: bsonTimestamp(to)}}}}
 	opts := options.Find().SetBatchSize(batch)
 	if s.sortTS {
 		opts.SetSort(s.order(1))
 	}
 	cur, err := coll.Find(ctx, filter, opts)
 	if err != nil {
-		return fmt.Errorf("oplog: read %s.%s from %s to %s: %w", oplogDB, coll.Name(), FormatTimestamp(from), FormatTimestamp(to), err)
+		return fmt.Errorf("oplog: read %s.%s from %s to %s: %w", oplogDB, coll.Name(), from.String(), to.String(), err)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
-	var prev bson.Timestamp
+	var prev optime.Timestamp
 	for cur.Next(ctx) {
-		ts := entryTS(cur.Current)
-		if Before(ts, prev) {
-			return fmt.Errorf("%w: the oplog returned the entry at %s after the one at %s", ErrOrder, FormatTimestamp(ts), FormatTimestamp(prev))
+		ts, _ := EntryTimestamp(cur.Current)
+		if ts.Before(prev) {
+			return fmt.Errorf("%w: the oplog returned the entry at %s after the one at %s", ErrOrder, ts.String(), prev.String())
 		}
 		prev = ts
 		if err := fn(cur.Current); err != nil {
@@ -244,13 +250,8 @@ func (s *Source) ReadRange(ctx context.Context, from, to bson.Timestamp, batch i
 	return nil
 }
 
-func entryTS(raw bson.Raw) bson.Timestamp {
-	t, i, _ := raw.Lookup("ts").TimestampOK()
-	return bson.Timestamp{T: t, I: i}
-}
-
 // edge returns the timestamp of the newest (dir -1) or oldest (dir 1) entry.
-func (s *Source) edge(ctx context.Context, dir int) (bson.Timestamp, bool, error) {
+func (s *Source) edge(ctx context.Context, dir int) (optime.Timestamp, bool, error) {
 	coll := s.coll
 	opts := options.FindOne().SetSort(s.order(dir)).SetProjection(bson.D{{Key: "ts", Value: 1}})
 	var doc bson.Raw
@@ -258,17 +259,17 @@ func (s *Source) edge(ctx context.Context, dir int) (bson.Timestamp, bool, error
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		if exists, lerr := collectionExists(ctx, coll); lerr != nil || !exists {
-			return bson.Timestamp{}, false, noOplog(lerr)
+			return optime.Timestamp{}, false, noOplog(lerr)
 		}
-		return bson.Timestamp{}, false, nil
+		return optime.Timestamp{}, false, nil
 	case err != nil:
-		return bson.Timestamp{}, false, noOplog(err)
+		return optime.Timestamp{}, false, noOplog(err)
 	}
-	t, i, ok := doc.Lookup("ts").TimestampOK()
+	ts, ok := EntryTimestamp(doc)
 	if !ok {
-		return bson.Timestamp{}, false, fmt.Errorf("%w: %s.%s holds an entry without a timestamp", ErrNoOplog, oplogDB, oplogColl)
+		return ts, false, fmt.Errorf("%w: %s.%s holds an entry without a timestamp", ErrNoOplog, oplogDB, oplogColl)
 	}
-	return bson.Timestamp{T: t, I: i}, true, nil
+	return ts, true, nil
 }
 
 func noOplog(err error) error {
@@ -286,22 +287,22 @@ func collectionExists(ctx context.Context, coll *mongo.Collection) (bool, error)
 // oldestOpenTransaction returns the start of the oldest transaction that is prepared or
 // in progress: its entries before the capture's start must be captured too, or the
 // transaction could not be replayed.
-func oldestOpenTransaction(ctx context.Context, client *mongo.Client) (bson.Timestamp, bool, error) {
+func oldestOpenTransaction(ctx context.Context, client *mongo.Client) (optime.Timestamp, bool, error) {
 	coll := client.Database("config").Collection("transactions", options.Collection().SetReadConcern(readconcern.Local()))
 	filter := bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{"prepared", "inProgress"}}}}}
 	var doc bson.Raw
 	err := coll.FindOne(ctx, filter, options.FindOne().SetSort(bson.D{{Key: "startOpTime", Value: 1}})).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return bson.Timestamp{}, false, nil
+		return optime.Timestamp{}, false, nil
 	}
 	if err != nil {
-		return bson.Timestamp{}, false, fmt.Errorf("oplog: find open transactions in config.transactions: %w", err)
+		return optime.Timestamp{}, false, fmt.Errorf("oplog: find open transactions in config.transactions: %w", err)
 	}
-	t, i, ok := doc.Lookup("startOpTime", "ts").TimestampOK()
+	ts, ok := timestampOf(doc.Lookup("startOpTime", "ts"))
 	if !ok {
-		return bson.Timestamp{}, false, fmt.Errorf("oplog: config.transactions entry without a startOpTime.ts timestamp: %s", doc)
+		return ts, false, fmt.Errorf("oplog: config.transactions entry without a startOpTime.ts timestamp: %s", doc)
 	}
-	return bson.Timestamp{T: t, I: i}, true, nil
+	return ts, true, nil
 }
 
 // Availability says whether a server can give a consistent backup.

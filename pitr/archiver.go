@@ -10,8 +10,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
-	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // errFull stops a read when the chunk has reached its size: it is written before the
@@ -32,12 +32,29 @@ type Archiver struct {
 	// chunk's end when that is an entry read before (or the end of a chunk or a backup's
 	// oplog), else the oldest entry a chain starts before. A read that finds it finds that
 	// nothing after the chunk's end was lost.
-	expect catalog.Timestamp
+	expect optime.Timestamp
 	// floating: the chain starts just before the oldest entry, which the next read finds
 	// (its first entry); nothing can be lost before it.
 	floating bool
 	// seen is the newest entry the reads saw: what the next round takes entries up to.
-	seen catalog.Timestamp
+	seen optime.Timestamp
+	// slowWarned is when a read slower than Poll was last warned about (slowReadWarnEvery).
+	slowWarned time.Time
+}
+
+// slowReadWarnEvery spaces the warnings about reads slower than Poll: a server that is
+// slow stays slow, and one line per read would drown the log.
+const slowReadWarnEvery = 10 * time.Minute
+
+// warnSlowRead warns when one read of the oplog took longer than the pause between reads:
+// the archive then trails the oplog by whole reads, not by about one pause.
+func (a *Archiver) warnSlowRead(took time.Duration, entries int) {
+	if took <= a.opts.Poll || time.Since(a.slowWarned) < slowReadWarnEvery {
+		return
+	}
+	a.slowWarned = time.Now()
+	a.log.Warn("pitr: one read of the oplog took longer than the poll interval, so the archive trails the oplog by more than the interval says (a slow or loaded server; FerretDB reads its whole oplog for each query)",
+		"read_seconds", took.Seconds(), "poll_seconds", a.opts.Poll.Seconds(), "entries", entries)
 }
 
 // New checks that client's server has a readable oplog and returns an archiver of it.
@@ -55,7 +72,7 @@ func New(ctx context.Context, client *mongo.Client, opts Options) (*Archiver, er
 		return nil, err
 	}
 	// The first round takes entries up to this one.
-	a := &Archiver{src: src, opts: opts, log: opts.Logger, seen: catalog.Timestamp(newest)}
+	a := &Archiver{src: src, opts: opts, log: opts.Logger, seen: newest}
 	if opts.Namespaces != nil || len(opts.Databases) > 0 {
 		a.sel = oplog.NewSelector(oplog.CaptureOptions{Namespaces: opts.Namespaces, Databases: opts.Databases})
 	}
@@ -123,7 +140,7 @@ func (a *Archiver) poll(ctx context.Context) error {
 		if err != nil || !ok {
 			return err // an empty oplog: nothing to archive yet
 		}
-		a.saw(catalog.Timestamp(newest))
+		a.saw(newest)
 	}
 	if err := a.archive(ctx, a.seen); err != nil {
 		return err
@@ -138,7 +155,7 @@ func (a *Archiver) poll(ctx context.Context) error {
 func (a *Archiver) pending() bool { return a.cur != nil && a.seen.After(a.cur.until) }
 
 // saw records the newest entry a read returned.
-func (a *Archiver) saw(ts catalog.Timestamp) {
+func (a *Archiver) saw(ts optime.Timestamp) {
 	if ts.After(a.seen) {
 		a.seen = ts
 	}
@@ -154,7 +171,7 @@ func (a *Archiver) saw(ts catalog.Timestamp) {
 // and writes a chunk each time one fills up. Before a read from a point that is not an
 // entry read before (the start of a chain), and when that entry is gone, it checks that
 // the oplog still holds everything after that point; if not, the gap is recorded.
-func (a *Archiver) archive(ctx context.Context, limit catalog.Timestamp) error {
+func (a *Archiver) archive(ctx context.Context, limit optime.Timestamp) error {
 	for {
 		if a.expect.IsZero() && !a.floating {
 			if err := a.checkGap(ctx); err != nil {
@@ -164,7 +181,7 @@ func (a *Archiver) archive(ctx context.Context, limit catalog.Timestamp) error {
 		full, err := a.read(ctx, limit)
 		switch {
 		case errors.Is(err, errAnchorGone):
-			a.expect = catalog.Timestamp{} // the next pass checks for a gap first
+			a.expect = optime.Timestamp{} // the next pass checks for a gap first
 			continue
 		case err != nil:
 			return err
@@ -183,11 +200,14 @@ var errAnchorGone = errors.New("pitr: the last entry read is no longer in the op
 // read reads the oplog from the current chunk's end on, adding the entries up to limit
 // to the chunk; full says it stopped because the chunk is full. It goes on to the end
 // of the oplog, to learn the limit of the next round.
-func (a *Archiver) read(ctx context.Context, limit catalog.Timestamp) (full bool, err error) {
+func (a *Archiver) read(ctx context.Context, limit optime.Timestamp) (full bool, err error) {
 	from, first := a.cur.until, true
-	var newest catalog.Timestamp
-	err = a.src.ReadRange(ctx, bson.Timestamp(from), endOfTime, defaultBatch, func(raw bson.Raw) error {
-		ts, ok := tsOf(raw)
+	var newest optime.Timestamp
+	began, entries := time.Now(), 0
+	defer func() { a.warnSlowRead(time.Since(began), entries) }()
+	err = a.src.ReadRange(ctx, from, optime.Max, defaultBatch, func(raw bson.Raw) error {
+		entries++
+		ts, ok := oplog.EntryTimestamp(raw)
 		if !ok {
 			return fmt.Errorf("%w: an oplog entry without a timestamp after %s", oplog.ErrBadEntry, from)
 		}
@@ -221,12 +241,9 @@ func (a *Archiver) read(ctx context.Context, limit catalog.Timestamp) (full bool
 	return false, err
 }
 
-// endOfTime is the upper bound of a read to the end of the oplog.
-var endOfTime = bson.Timestamp{T: ^uint32(0), I: ^uint32(0)}
-
 // take adds an entry read to the chunk: as it is, when everything is archived; else as
 // the selection keeps it, or only as the end of the range when it keeps nothing.
-func (a *Archiver) take(raw bson.Raw, ts catalog.Timestamp) error {
+func (a *Archiver) take(raw bson.Raw, ts optime.Timestamp) error {
 	if a.sel == nil {
 		return a.cur.add(raw, ts, entryOp(raw))
 	}
@@ -249,7 +266,7 @@ func (a *Archiver) take(raw bson.Raw, ts catalog.Timestamp) error {
 
 // restartChunk replaces the current chunk with an empty one starting after since; expect
 // is the entry the next read must find first, zero when unknown.
-func (a *Archiver) restartChunk(since, expect catalog.Timestamp, previous, chainStart string) error {
+func (a *Archiver) restartChunk(since, expect optime.Timestamp, previous, chainStart string) error {
 	c, err := newChunk(since, a.opts.Encoding)
 	if err != nil {
 		return err

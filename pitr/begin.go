@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // begin finds where archiving starts. The store, never local state, says so: after the
@@ -37,7 +38,7 @@ func (a *Archiver) begin(ctx context.Context) error {
 		// which on FerretDB reads all of it.
 		why := "just before the oldest entry the oplog held (no base backup yet: take one to make the archive restorable)"
 		a.log.Info("starting a new chain", "since", "just before the oldest entry the first read finds", "reason", why)
-		err := a.restartChunk(catalog.Timestamp{}, catalog.Timestamp{}, "", why)
+		err := a.restartChunk(optime.Timestamp{}, optime.Timestamp{}, "", why)
 		a.floating = true
 		return err
 	}
@@ -51,12 +52,11 @@ func (a *Archiver) begin(ctx context.Context) error {
 
 // firstStart is the start of the first chain under a prefix when base backup b is the
 // newest, the entry the first read must find (zero when unknown), and why it starts there.
-func (a *Archiver) firstStart(ctx context.Context, b catalog.BasePoint) (since, expect catalog.Timestamp, why string, err error) {
-	oldestB, _, err := a.src.Oldest(ctx)
+func (a *Archiver) firstStart(ctx context.Context, b catalog.BasePoint) (since, expect optime.Timestamp, why string, err error) {
+	oldest, _, err := a.src.Oldest(ctx)
 	if err != nil {
 		return since, expect, "", err
 	}
-	oldest := catalog.Timestamp(oldestB)
 	beforeOldest := "just before the oldest entry the oplog held"
 	if !b.ReplayFrom.Before(oldest.Prev()) {
 		if b.Oplog {

@@ -15,8 +15,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	s3store "github.com/mongostash/mongostash/storage/s3"
 )
 
@@ -180,7 +181,7 @@ func peakRSS(b *testing.B) int64 {
 	return 0
 }
 
-func benchNewest(b *testing.B, m *testenv.Mongo) catalog.Timestamp {
+func benchNewest(b *testing.B, m *testenv.Mongo) optime.Timestamp {
 	b.Helper()
 	var doc bson.Raw
 	err := m.Client.Database("local").Collection("oplog.rs").FindOne(context.Background(), bson.D{},
@@ -188,6 +189,6 @@ func benchNewest(b *testing.B, m *testenv.Mongo) catalog.Timestamp {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts, _ := tsOf(doc)
+	ts, _ := oplog.EntryTimestamp(doc)
 	return ts
 }

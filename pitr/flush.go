@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // cleanupTimeout bounds the deletion of what a failed upload left, which runs even when
@@ -110,7 +111,7 @@ func (a *Archiver) finalPoll(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(min(a.opts.Poll, time.Second)):
 		}
-		if err := a.archive(ctx, catalog.Timestamp(endOfTime)); err != nil {
+		if err := a.archive(ctx, optime.Max); err != nil {
 			return err
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/stream"
 )
@@ -132,7 +133,7 @@ func changeDocs(m *testenv.Mongo, coll string, from, n int) error {
 	return nil
 }
 
-func newestEntry(t *testing.T, client *mongo.Client) catalog.Timestamp {
+func newestEntry(t *testing.T, client *mongo.Client) optime.Timestamp {
 	t.Helper()
 	src, err := oplog.OpenSource(context.Background(), client)
 	if err != nil {
@@ -142,19 +143,19 @@ func newestEntry(t *testing.T, client *mongo.Client) catalog.Timestamp {
 	if err != nil || !ok {
 		t.Fatalf("newest oplog entry: %v %v", ok, err)
 	}
-	return catalog.Timestamp(ts)
+	return ts
 }
 
 // oplogBetween is what the oplog holds in (after, upTo], as the server wrote it.
-func oplogBetween(t *testing.T, client *mongo.Client, after, upTo catalog.Timestamp) []bson.Raw {
+func oplogBetween(t *testing.T, client *mongo.Client, after, upTo optime.Timestamp) []bson.Raw {
 	t.Helper()
 	src, err := oplog.OpenSource(context.Background(), client)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []bson.Raw
-	err = src.ReadRange(context.Background(), bson.Timestamp(after), bson.Timestamp(upTo), 1000, func(raw bson.Raw) error {
-		if ts, _ := tsOf(raw); ts.After(after) {
+	err = src.ReadRange(context.Background(), after, upTo, 1000, func(raw bson.Raw) error {
+		if ts, _ := oplog.EntryTimestamp(raw); ts.After(after) {
 			out = append(out, append(bson.Raw(nil), raw...))
 		}
 		return nil
@@ -185,7 +186,7 @@ func storedEntries(t *testing.T, s storage.Store, c catalog.Chunk) []bson.Raw {
 		t.Fatalf("%s: %d bytes with SHA-256 %x; the manifest says %d and %s", c.Key, len(data), sum, m.Size, m.SHA256)
 	}
 	plain := data
-	if m.Compression != catalog.None {
+	if m.Compression != stream.None {
 		zr, _, err := stream.Open(bytes.NewReader(data), nil)
 		if err != nil {
 			t.Fatalf("%s: %v", c.Key, err)
@@ -207,8 +208,8 @@ func storedEntries(t *testing.T, s storage.Store, c catalog.Chunk) []bson.Raw {
 		t.Fatalf("%s: %d entries, manifest says %d", c.Key, len(docs), m.Entries)
 	}
 	if len(docs) > 0 {
-		first, _ := tsOf(docs[0])
-		last, _ := tsOf(docs[len(docs)-1])
+		first, _ := oplog.EntryTimestamp(docs[0])
+		last, _ := oplog.EntryTimestamp(docs[len(docs)-1])
 		if first != m.First || last != m.Last || !m.Since.Before(first) || m.Until.Before(last) {
 			t.Fatalf("%s: entries %s to %s, manifest first %s last %s range %s-%s", c.Key, first, last, m.First, m.Last, m.Since, m.Until)
 		}

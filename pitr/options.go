@@ -91,7 +91,7 @@ func (o *Options) setDefaults() error {
 		o.RetryMax = max(defaultRetryMax, o.RetryMin)
 	}
 	if o.Encoding.Compression == "" {
-		o.Encoding.Compression = catalog.Zstd
+		o.Encoding.Compression = stream.Zstd
 	}
 	if !o.Encoding.Compression.Valid() {
 		return errors.New("pitr: unknown compression " + string(o.Encoding.Compression))

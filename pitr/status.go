@@ -5,16 +5,17 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // Status is what the archiver has done so far, for metrics and health checks.
 type Status struct {
 	// LastArchived is the Until of the newest complete chunk (zero before the first).
-	LastArchived catalog.Timestamp
+	LastArchived optime.Timestamp
 	// ReadUpTo is the end of what has been read: the chunk in progress ends there.
-	ReadUpTo catalog.Timestamp
+	ReadUpTo optime.Timestamp
 	// Newest is the newest oplog entry the last poll saw.
-	Newest  catalog.Timestamp
+	Newest  optime.Timestamp
 	Chunks  int64 // chunks completed by this process
 	Bytes   int64 // their stored bytes
 	Entries int64 // entries they hold

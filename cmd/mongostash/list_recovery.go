@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 )
 
@@ -24,30 +25,30 @@ type windowsReport struct {
 
 // windowEntry is one recovery window: every target From <= target <= To is restorable.
 type windowEntry struct {
-	From        catalog.Timestamp `json:"from"`
-	To          catalog.Timestamp `json:"to"`
-	FirstSecond time.Time         `json:"first_second"`
-	LastSecond  *time.Time        `json:"last_second,omitempty"` // absent when shorter than a second
-	Base        string            `json:"base"`                  // the oldest base backup opening it
-	Bases       []string          `json:"bases"`
-	Description string            `json:"description"`
+	From        optime.Timestamp `json:"from"`
+	To          optime.Timestamp `json:"to"`
+	FirstSecond time.Time        `json:"first_second"`
+	LastSecond  *time.Time       `json:"last_second,omitempty"` // absent when shorter than a second
+	Base        string           `json:"base"`                  // the oldest base backup opening it
+	Bases       []string         `json:"bases"`
+	Description string           `json:"description"`
 }
 
 // breakEntry is where one chain of chunks ends and the next begins without the entries
 // between: a recorded gap (the oplog lost them) or a hole (a chunk is missing).
 type breakEntry struct {
-	After       catalog.Timestamp `json:"after"`
-	Until       catalog.Timestamp `json:"until"`
-	GapMarker   string            `json:"gap_marker,omitempty"` // empty for a hole
-	Description string            `json:"description"`
+	After       optime.Timestamp `json:"after"`
+	Until       optime.Timestamp `json:"until"`
+	GapMarker   string           `json:"gap_marker,omitempty"` // empty for a hole
+	Description string           `json:"description"`
 }
 
 type chainEntry struct {
-	Since   catalog.Timestamp `json:"since"`
-	Until   catalog.Timestamp `json:"until"`
-	Chunks  int               `json:"chunks"`
-	Entries int64             `json:"entries"`
-	Bytes   int64             `json:"bytes"`
+	Since   optime.Timestamp `json:"since"`
+	Until   optime.Timestamp `json:"until"`
+	Chunks  int              `json:"chunks"`
+	Entries int64            `json:"entries"`
+	Bytes   int64            `json:"bytes"`
 }
 
 // readWindows reads the oplog folder and computes the windows the backups give.

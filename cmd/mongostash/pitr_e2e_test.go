@@ -30,11 +30,11 @@ func TestPITREndToEnd(t *testing.T) {
 		done <- result{stdout: so.String(), stderr: se.String(), code: code}
 	}()
 	pitrWrites(t, b, "A", 20, 60)
-	at := catalogTS(newestTS(t, b.mongo.Client))
+	at := newestTS(t, b.mongo.Client)
 	atT := takeSnapshot(t, b.mongo.Client, b.mongo.DB)
 	time.Sleep(time.Until(time.Unix(int64(at.T)+1, 0).Add(50 * time.Millisecond)))
 	pitrWrites(t, b, "B", 50, 100)
-	newest := catalogTS(newestTS(t, b.mongo.Client))
+	newest := newestTS(t, b.mongo.Client)
 	for deadline := time.Now().Add(time.Minute); ; {
 		oc, err := catalog.ReadOplogCatalog(context.Background(), store, "")
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/retention"
 	"github.com/mongostash/mongostash/storage"
 )
@@ -57,7 +58,7 @@ func planOplogPrune(ctx context.Context, store storage.Store, prefix string, dec
 	return p, nil
 }
 
-func packTS(ts catalog.Timestamp) retention.OplogTime { return retention.PackOplogTime(ts.T, ts.I) }
+func packTS(ts optime.Timestamp) retention.OplogTime { return retention.PackOplogTime(ts.T, ts.I) }
 
 // entries are the plan lines of the chunks and gap markers, after the backups'.
 func (p *oplogPrune) entries() []planEntry {

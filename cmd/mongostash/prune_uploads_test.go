@@ -24,7 +24,7 @@ func TestPruneStaleUploadAge(t *testing.T) {
 	}
 	for _, bad := range []string{"30s", "0", "-1m"} {
 		r := runCLI(t, b.env.with("PRUNE_STALE_UPLOAD_AGE", bad), "prune", "--abort-stale-uploads")
-		if r.code != exitUsage || !strings.Contains(r.stderr, "--stale-upload-age must be at least 1m") {
+		if r.code != exitUsage || !strings.Contains(r.stderr, "--stale-upload-age (PRUNE_STALE_UPLOAD_AGE)") || !strings.Contains(r.stderr, "must be 1m to 87600h") {
 			t.Errorf("PRUNE_STALE_UPLOAD_AGE=%s: want exit 2 naming the setting, got %s", bad, r)
 		}
 	}

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/internal/daemon"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/pitr"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/stream"
@@ -51,13 +52,9 @@ func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Id
 	case c.Engine == "mongotools":
 		return nil, usagef("--to-time needs --engine native: mongorestore cannot replay the archived oplog chunks")
 	}
-	latest := strings.EqualFold(strings.TrimSpace(c.ToTime), "latest")
-	var target catalog.Timestamp
-	if !latest {
-		var err error
-		if target, err = catalog.ParseTarget(c.ToTime); err != nil {
-			return nil, usagef("--to-time: %v (or latest)", err)
-		}
+	target, latest, err := optime.ParseUpTo(c.ToTime) // inclusive
+	if err != nil {
+		return nil, usagef("--to-time: %v", err)
 	}
 	store, err := c.Store.open(ctx, a)
 	if err != nil {
@@ -99,7 +96,7 @@ func (pt *pointInTime) verify(ctx context.Context, a *app) error {
 		return fmt.Errorf("restore --to-time: %w (checked before the restore: nothing was written)", chunkHint(err))
 	}
 	a.log.Info("oplog chunks checked", "chunks", len(ps.Chunks), "entries_to_replay", ps.Applied,
-		"bytes", ps.StoredBytes, "duration", time.Since(start).Round(time.Millisecond).String())
+		"bytes", ps.StoredBytes, "duration_seconds", daemon.Seconds(time.Since(start)))
 	return nil
 }
 

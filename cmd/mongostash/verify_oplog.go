@@ -10,6 +10,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/internal/daemon"
 	"github.com/mongostash/mongostash/pitr"
 	"github.com/mongostash/mongostash/stream"
 )
@@ -58,7 +59,7 @@ func (c *verifyCmd) verifyOplog(ctx context.Context, a *app, ids *stream.Identit
 		return err
 	}
 	a.log.Info("oplog chunks verified", "chunks", len(chunks), "damaged", len(damaged), "entries", entries, "bytes", bytes,
-		"incomplete_chunks", len(oc.Incomplete()), "duration", time.Since(start).Round(time.Millisecond).String())
+		"incomplete_chunks", len(oc.Incomplete()), "duration_seconds", daemon.Seconds(time.Since(start)))
 	if len(damaged) > 0 {
 		return fmt.Errorf("verify --oplog: %w: %d of %d do not match their manifests (%s): restores to times after the first of them fail; take a new base backup so that later times are restorable again",
 			errChunksDamaged, len(damaged), len(chunks), strings.Join(damaged, ", "))

@@ -27,14 +27,15 @@ var allowed = map[string][]string{
 	"storage/local":       {"storage"},
 	"storage/s3":          {"storage"},
 	"storage/storagetest": {"storage"},
-	"catalog":             {"storage"},
-	"stream":              {"catalog"},
+	"optime":              nil,
+	"catalog":             {"storage", "optime", "stream"},
+	"stream":              nil,
 	"retention":           nil,
 	"dump/archive":        nil,
 	"dump/ns":             nil,
-	"oplog":               nil,
-	"pitr":                {"catalog", "stream", "storage", "oplog"},
-	"dump":                {"dump/archive", "dump/ns", "internal/connstr", "oplog"},
+	"oplog":               {"optime"},
+	"pitr":                {"catalog", "stream", "storage", "oplog", "optime"},
+	"dump":                {"dump/archive", "dump/ns", "internal/connstr", "oplog", "optime"},
 	"internal/connstr":    nil,
 	"internal/layout":     nil,
 	"internal/sample":     nil,
@@ -44,6 +45,7 @@ var allowed = map[string][]string{
 	"internal/daemon":     nil,
 	"internal/demo":       {"internal/testenv", "internal/sample"},
 	"cmd/mongostash":      {"*"},
+	"deploy":              nil, // tests only: the manifests, with internal/testenv's kubeconform
 }
 
 func repoRoot(t *testing.T) string {

@@ -60,15 +60,24 @@ func NewMongoWithOplog(tb testing.TB) *Mongo {
 	m := ConnectMongo(tb, url)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := m.Client.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"},
+	if err := EnableOplog(ctx, m.Client, m.DB); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return m
+}
+
+// EnableOplog makes a FerretDB v1 log its writes: it creates the capped local.oplog.rs
+// (1 GiB) unless it exists, and writes one entry (into db.oplog_seed), so that a capture has
+// a start. make demo-pitr uses it on the demo's own server.
+func EnableOplog(ctx context.Context, c *mongo.Client, db string) error {
+	err := c.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"},
 		{Key: "capped", Value: true}, {Key: "size", Value: int64(1 << 30)}}).Err()
 	var ce mongo.CommandError
 	if err != nil && !(errors.As(err, &ce) && ce.Code == 48) { // 48: NamespaceExists
-		tb.Fatalf("testenv: create local.oplog.rs: %v", err)
+		return fmt.Errorf("create local.oplog.rs: %w", err)
 	}
-	// An entry, so that a capture has a start.
-	if _, err := m.Client.Database(m.DB).Collection("oplog_seed").InsertOne(ctx, bson.D{}); err != nil {
-		tb.Fatalf("testenv: first oplog entry: %v", err)
+	if _, err := c.Database(db).Collection("oplog_seed").InsertOne(ctx, bson.D{}); err != nil {
+		return fmt.Errorf("first oplog entry: %w", err)
 	}
-	return m
+	return nil
 }

@@ -369,8 +369,9 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// Binary returns the path of a test-bed server binary (ferretdb or versitygw), building
-// it from the testbed module when it is missing. `make testbed` builds both ahead of time.
+// Binary returns the path of a test-bed binary (the servers ferretdb and versitygw, and
+// kubeconform, the manifests' validator), building it from the testbed module's pinned
+// versions when it is missing. `make testbed` builds them ahead of time.
 func Binary(name string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
@@ -381,8 +382,9 @@ func Binary(name string) (string, error) {
 		return bin, nil
 	}
 	pkg := map[string]string{
-		"ferretdb":  "./ferretdb",
-		"versitygw": "github.com/versity/versitygw/cmd/versitygw",
+		"ferretdb":    "./ferretdb",
+		"versitygw":   "github.com/versity/versitygw/cmd/versitygw",
+		"kubeconform": "github.com/yannh/kubeconform/cmd/kubeconform",
 	}[name]
 	if pkg == "" {
 		return "", fmt.Errorf("unknown test-bed binary %q", name)

@@ -62,7 +62,11 @@ func (r *countingRetryer) RetryDelay(attempt int, err error) (time.Duration, err
 	d, derr := r.RetryerV2.RetryDelay(attempt, err)
 	if derr == nil {
 		r.s.retries.Add(1)
-		r.s.log.Warn("retrying S3 request", "store", r.s.name, "attempt", attempt+1, "delay", d.Round(time.Millisecond).String(), "error", r.s.redact(err).Error())
+		text := r.s.redact(err).Error()
+		if host, reason, ok := cannotConnect(err); ok { // not the SDK's "StatusCode: 0, RequestID: , …"
+			text = "cannot reach " + host + ": " + reason
+		}
+		r.s.log.Warn("retrying S3 request", "store", r.s.name, "attempt", attempt+1, "delay_seconds", d.Round(time.Millisecond).Seconds(), "error", text)
 	}
 	return d, derr
 }
