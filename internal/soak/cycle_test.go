@@ -71,15 +71,24 @@ func (s *soak) killed(what string) {
 // underFault runs a command, applying f at a random moment within its first maxDelay;
 // it returns the process and whether f was applied while it ran.
 func (s *soak) underFault(name string, f fault, maxDelay time.Duration, args ...string) (*proc, bool) {
+	return s.underFaultWhen(name, f, maxDelay, nil, args...)
+}
+
+// underFaultWhen is underFault whose moment is counted from when ready (polled) first
+// holds, when ready is not nil.
+func (s *soak) underFaultWhen(name string, f fault, maxDelay time.Duration, ready func() bool, args ...string) (*proc, bool) {
 	if f == killMongo {
 		s.haltWriter() // before the kill: its changes must be known, and it must not see errors
 	}
 	// The moment: within the command's last undisturbed duration, so that a fault lands
 	// while it works (maxDelay before one is known).
-	if d, ok := s.durations[name]; ok {
+	if d, ok := s.durations[name]; ok && ready == nil {
 		maxDelay = d + d/5
 	}
 	p := s.start(name, nil, args...)
+	for ready != nil && !p.exited() && !ready() {
+		time.Sleep(20 * time.Millisecond)
+	}
 	delay := time.Duration(s.rng.Int64N(int64(maxDelay) + 1))
 	select {
 	case <-p.done:
@@ -156,7 +165,17 @@ func (s *soak) restoreUnder(b listedBackup, f fault, withBallast bool) {
 	if !withBallast {
 		args = append(args, "--ns-exclude", sourceDB+"."+ballastColl)
 	}
-	p, applied := s.underFault("restore", f, 4*time.Second, args...)
+	// A kill of the restore itself lands within half a second of its first insert into a
+	// temporary collection: mid-batch, the case of issue 22.
+	var ready func() bool
+	if f == killSelf {
+		ready = func() bool { return s.hasTemporary(loopTargetDB) }
+	}
+	maxDelay := 4 * time.Second
+	if ready != nil {
+		maxDelay = 500 * time.Millisecond
+	}
+	p, applied := s.underFaultWhen("restore", f, maxDelay, ready, args...)
 	if !s.finishRun(p, f, applied) {
 		if f == killSelf && applied && s.rng.IntN(10) < 7 {
 			// The next restore at once, while the killed one's last inserts may still run
@@ -218,6 +237,21 @@ func (s *soak) stopPitr() {
 	case code != 0:
 		s.finding("%s exited %d on SIGTERM (want 0); last lines:\n%s", s.pitr.name, code, tail(s.pitr.log(), 8))
 	}
+}
+
+// hasTemporary reports a temporary collection with documents in db.
+func (s *soak) hasTemporary(db string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	names, _ := s.client.Database(db).ListCollectionNames(ctx, bson.D{})
+	for _, n := range names {
+		if dump.IsTemporary(n) {
+			if c, _ := s.client.Database(db).Collection(n).CountDocuments(ctx, bson.D{}); c > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // noTemporaries records a finding for every temporary collection in db.
