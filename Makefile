@@ -7,7 +7,7 @@ COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 GOFILES   := $(shell git ls-files '*.go' 2>/dev/null)
 
-.PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 demo demo-pitr demo-intro install clean
+.PHONY: all build testbed test test-faults test-v2 fmt-check vet bench bench-v2 soak demo demo-pitr demo-intro install clean
 
 all: build
 
@@ -86,6 +86,17 @@ bench-v2: testbed
 test-v2: testbed
 	@.ci/with-ferretdb2 $(GO) test -race -count=1 -timeout 40m ./...; \
 	rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc
+
+# The soak (internal/soak, docs/development.md): SOAK_CYCLES cycles of writes, pitr,
+# backups, prunes and restores through the built binary, with mongostash, S3 and MongoDB
+# killed (SIGKILL) at random moments, then the checks of docs/pitr.md. Seeded: SOAK_SEED
+# (printed) repeats a run's choices. Never part of make test; CI may run a short one
+# (make soak SOAK_CYCLES=5). Every process's log is kept in SOAK_LOG_DIR (printed).
+SOAK_CYCLES ?= 20
+SOAK_SEED   ?=
+soak: build testbed
+	SOAK_CYCLES=$(SOAK_CYCLES) SOAK_SEED=$(SOAK_SEED) MONGOSTASH_BINARY=$(abspath $(BIN)/mongostash) \
+		$(GO) test -count=1 -v -run '^TestSoak$$' -timeout 0 ./internal/soak
 
 # The demos build mongostash, the test bed and the demo itself, then run it against servers
 # of its own on loopback ports. The first run on an empty Go build cache compiles about

@@ -178,7 +178,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		err = opts.CheckArchive(ctx, archiveNamespaces(ar))
 	}
 	if err == nil && !opts.DryRun {
-		err = rs.finish(ctx)
+		err = rs.finishChecked(ctx)
 	}
 	rs.fillStats(&stats)
 	if err == nil && stats.Failed > 0 {
@@ -207,7 +207,7 @@ func (rs *restorer) fillStats(stats *RestoreStats) {
 	for _, st := range rs.sortedStates() {
 		stats.Unsure += st.unsure.Load()
 	}
-	stats.PeakBuffered = rs.heldPeak.Load()
+	stats.PeakBuffered, stats.Leftovers = rs.heldPeak.Load(), rs.leftovers // with those found after the swap
 }
 
 // createWithUUID wraps a create command in applyOps with the collection UUID, as

@@ -44,6 +44,7 @@ var allowed = map[string][]string{
 	"internal/layout":             nil,
 	"internal/sample":             nil,
 	"internal/bench":              nil, // tests only: the built binary, dump, stream, storage/s3
+	"internal/soak":               nil, // tests only: the built binary, testenv, sample, dump's names
 	"internal/testenv":            nil,
 	"internal/daemon":             nil,
 	"internal/demo":               {"internal/testenv", "internal/sample"},
