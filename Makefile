@@ -13,15 +13,27 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/mongostash ./cmd/mongostash
 
-# The test-bed servers (FerretDB with SQLite, versitygw), built from testbed/go.mod's pinned
-# versions. Go's build cache makes the rebuild after the first one take seconds.
-testbed: $(TESTBED)/ferretdb $(TESTBED)/versitygw
+# The test-bed servers (FerretDB with SQLite, versitygw, fake-gcs-server), built from
+# testbed/go.mod's pinned versions, and Azurite, installed with npm ci from the lock file in
+# testbed/azurite (Node.js 20 and npm: installed with apt-get when missing and root).
+# Go's build cache makes the rebuild after the first one take seconds.
+testbed: $(TESTBED)/ferretdb $(TESTBED)/versitygw $(TESTBED)/fake-gcs-server $(TESTBED)/azurite/.installed
 
 $(TESTBED)/ferretdb: testbed/go.mod testbed/go.sum $(wildcard testbed/ferretdb/*.go)
 	cd testbed && $(GO) build -o ../$@ ./ferretdb
 
 $(TESTBED)/versitygw: testbed/go.mod testbed/go.sum
 	cd testbed && $(GO) build -o ../$@ github.com/versity/versitygw/cmd/versitygw
+
+$(TESTBED)/fake-gcs-server: testbed/go.mod testbed/go.sum
+	cd testbed && $(GO) build -o ../$@ github.com/fsouza/fake-gcs-server
+
+$(TESTBED)/azurite/.installed: testbed/azurite/package.json testbed/azurite/package-lock.json
+	@command -v npm >/dev/null 2>&1 || testbed/azurite/install-node
+	rm -rf $(TESTBED)/azurite $(TESTBED)/azurite.tmp && mkdir -p $(TESTBED)/azurite.tmp
+	cp testbed/azurite/package.json testbed/azurite/package-lock.json $(TESTBED)/azurite.tmp/
+	cd $(TESTBED)/azurite.tmp && npm ci --omit=dev --no-audit --no-fund --loglevel=error
+	mv $(TESTBED)/azurite.tmp $(TESTBED)/azurite && touch $@
 
 fmt-check:
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
