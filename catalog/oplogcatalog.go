@@ -25,12 +25,20 @@ type Chunk struct {
 	ManifestKey  string
 	HasManifest  bool
 	ManifestErr  error // why Manifest is nil although HasManifest is true
+	// SupersededBy is, for a chunk written under a lease epoch older than another whose
+	// chunks begin before this one ends, that newer epoch: the chunk was finished by an
+	// archiver that had lost the lease, and is never used (0: not superseded).
+	SupersededBy uint64
 }
 
-// Complete reports whether the chunk has a readable manifest recording its size.
+// Complete reports whether the chunk has a readable manifest recording its size, and is
+// not superseded.
 func (c Chunk) Complete() bool {
-	return c.Manifest != nil && c.Manifest.Size == c.Size
+	return c.whole() && c.SupersededBy == 0
 }
+
+// whole reports a readable manifest recording the chunk's size.
+func (c Chunk) whole() bool { return c.Manifest != nil && c.Manifest.Size == c.Size }
 
 // Gap is a gap marker found under a prefix.
 type Gap struct {
@@ -47,6 +55,9 @@ type OplogCatalog struct {
 	Gaps []Gap
 	// OrphanManifests are chunk manifests whose chunk object does not exist.
 	OrphanManifests []storage.Object
+	// Bookkeeping are the catalog's own objects beside the chunks: the archiver's lease
+	// (LeaseKey) and the index objects.
+	Bookkeeping []storage.Object
 	// Ignored is everything else in the oplog folder: not ours, never touched.
 	Ignored []storage.Object
 }
@@ -69,6 +80,10 @@ func ReadOplogCatalog(ctx context.Context, s storage.Store, prefix string) (*Opl
 			c.Gaps = append(c.Gaps, Gap{Key: o.Key, GapMarker: GapMarker{After: after, Resume: resume}})
 			continue
 		}
+		if isBookkeeping(prefix, o.Key) {
+			c.Bookkeeping = append(c.Bookkeeping, o)
+			continue
+		}
 		c.Ignored = append(c.Ignored, o)
 	}
 	slices.SortFunc(c.Chunks, func(a, b Chunk) int { return compareRange(a.Since, a.Until, b.Since, b.Until) })
@@ -76,6 +91,7 @@ func ReadOplogCatalog(ctx context.Context, s storage.Store, prefix string) (*Opl
 	if err := c.readManifests(ctx, s); err != nil {
 		return nil, err
 	}
+	c.markSuperseded()
 	return c, nil
 }
 
@@ -127,6 +143,67 @@ func (c *OplogCatalog) Incomplete() []Chunk {
 	var out []Chunk
 	for _, ch := range c.Chunks {
 		if !ch.Complete() {
+			out = append(out, ch)
+		}
+	}
+	return out
+}
+
+// markSuperseded applies the lease's rule to the chunks. Each archiver writes under an epoch
+// of the prefix's lease, one more at every change of holder, and starts where the chunks it
+// found end. A chunk of an older epoch that ends after the first chunk of a newer epoch
+// begins was therefore finished after that newer holder had started — by a holder that had
+// lost the lease — and overlaps what the newer one writes: it is superseded.
+func (c *OplogCatalog) markSuperseded() {
+	starts := map[uint64]optime.Timestamp{} // epoch → the Since of its first whole chunk
+	for _, ch := range c.Chunks {
+		if !ch.whole() {
+			continue
+		}
+		e := ch.Manifest.LeaseEpoch
+		if s, ok := starts[e]; !ok || ch.Since.Before(s) {
+			starts[e] = ch.Since
+		}
+	}
+	if len(starts) < 2 {
+		return
+	}
+	epochs := make([]uint64, 0, len(starts))
+	for e := range starts {
+		epochs = append(epochs, e)
+	}
+	slices.Sort(epochs)
+	// laterStart[i]: the earliest start of the epochs after epochs[i], and which.
+	type start struct {
+		at    optime.Timestamp
+		epoch uint64
+	}
+	laterStart := make([]start, len(epochs))
+	laterStart[len(epochs)-1] = start{at: optime.Max}
+	for i := len(epochs) - 2; i >= 0; i-- {
+		next, s := laterStart[i+1], starts[epochs[i+1]]
+		if s.Before(next.at) {
+			next = start{at: s, epoch: epochs[i+1]}
+		}
+		laterStart[i] = next
+	}
+	for i := range c.Chunks {
+		ch := &c.Chunks[i]
+		if !ch.whole() {
+			continue
+		}
+		j, _ := slices.BinarySearch(epochs, ch.Manifest.LeaseEpoch)
+		if ls := laterStart[j]; ch.Until.After(ls.at) {
+			ch.SupersededBy = ls.epoch
+		}
+	}
+}
+
+// Superseded returns the chunks written after their archiver lost the lease.
+func (c *OplogCatalog) Superseded() []Chunk {
+	var out []Chunk
+	for _, ch := range c.Chunks {
+		if ch.SupersededBy != 0 {
 			out = append(out, ch)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/optime"
+	"github.com/mongostash/mongostash/storage"
 )
 
 // errFull stops a read when the chunk has reached its size: it is written before the
@@ -21,13 +22,14 @@ var errFull = errors.New("pitr: chunk full")
 // Archiver copies a server's oplog into chunk objects. One Archiver per prefix: two
 // writing the same prefix would write overlapping chains.
 type Archiver struct {
-	src    *oplog.Source
+	src    oplogSource
 	opts   Options
 	sel    *oplog.Selector // nil: every entry as the server wrote it
 	log    *slog.Logger
 	status statusBox
 
-	cur *chunk // the chunk being filled; nil until the start point is known
+	lease *lease // held while Run runs
+	cur   *chunk // the chunk being filled; nil until the start point is known
 	// expect is the first entry the next read must return (zero when unknown): the
 	// chunk's end when that is an entry read before (or the end of a chunk or a backup's
 	// oplog), else the oldest entry a chain starts before. A read that finds it finds that
@@ -38,6 +40,14 @@ type Archiver struct {
 	floating bool
 	// seen is the newest entry the reads saw: what the next round takes entries up to.
 	seen optime.Timestamp
+}
+
+// oplogSource is what the archiver reads of the oplog: an *oplog.Source (tests slow one
+// down).
+type oplogSource interface {
+	ReadRange(ctx context.Context, from, to optime.Timestamp, batch int32, fn func(bson.Raw) error) error
+	Newest(ctx context.Context) (optime.Timestamp, bool, error)
+	Oldest(ctx context.Context) (optime.Timestamp, bool, error)
 }
 
 // New checks that client's server has a readable oplog and returns an archiver of it.
@@ -66,13 +76,39 @@ func New(ctx context.Context, client *mongo.Client, opts Options) (*Archiver, er
 // Status returns what the archiver has done so far; safe to call at any time.
 func (a *Archiver) Status() Status { return a.status.get() }
 
-// Run archives until ctx ends, then reads what the oplog holds up to that moment, writes
-// the last chunk and returns nil. Failed reads and uploads are logged, counted in Status
-// and tried again, with a growing pause; Run returns an error only when the last chunk
-// cannot be stored before FlushTimeout.
+// Run takes the prefix's lease, archives until ctx ends, then reads what the oplog holds
+// up to that moment, writes the last chunk, releases the lease and returns nil. Failed
+// reads and uploads are logged, counted in Status and tried again, with a growing pause.
+// Run fails at once, wrapping ErrLeaseHeld, when another archiver holds the lease; it
+// stops writing at once and fails, wrapping ErrLeaseLost, when another archiver takes it
+// over; and it fails when the last chunk cannot be stored before FlushTimeout.
 func (a *Archiver) Run(ctx context.Context) error {
+	// The store's failed attempts turn the status at once, before its retries run out.
+	ctx = storage.WithFailedAttempts(ctx, a.status.attemptFailed)
+	l, err := acquireLease(ctx, a.opts.Store, a.opts.Prefix, newHolder(a.opts.ToolVersion), a.opts.LeaseTTL, a.log)
+	if err != nil {
+		return err
+	}
+	a.lease = l
+	// Renewals go on through the shutdown's last chunk, until the release.
+	kctx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
+	go l.keep(kctx)
+	defer stopKeeping()
 	a.log.Info("pitr started", "store", a.opts.Store.String(), "interval", a.opts.Interval.String(),
-		"chunk_size", a.opts.ChunkSize, "compression", a.opts.Encoding.Compression, "scope", a.opts.Scope.String())
+		"chunk_size", a.opts.ChunkSize, "compression", a.opts.Encoding.Compression, "scope", a.opts.Scope.String(),
+		"lease_epoch", l.epoch())
+	err = a.loop(ctx)
+	stopKeeping()
+	if err == nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.LeaseTTL/4)
+		defer cancel()
+		l.release(rctx)
+	}
+	return err
+}
+
+// loop polls until ctx ends (then it stores the last chunk) or the lease is lost.
+func (a *Archiver) loop(ctx context.Context) error {
 	delay := a.opts.RetryMin
 	for {
 		wait, began := a.opts.Poll, time.Now()
@@ -83,17 +119,21 @@ func (a *Archiver) Run(ctx context.Context) error {
 			wait = 0
 		}
 		switch {
+		case errors.Is(err, ErrLeaseLost) || a.lease.isLost():
+			return a.lease.lostErr()
 		case err != nil && ctx.Err() == nil:
 			a.status.failed(err)
 			a.log.Error("pitr: "+err.Error(), "retry_in", delay.String())
 			wait, delay = delay, min(2*delay, a.opts.RetryMax)
 		case err == nil:
 			delay = a.opts.RetryMin
-			a.status.update(func(s *Status) { s.LastError = "" })
+			a.status.succeeded()
 		}
 		select {
 		case <-ctx.Done():
 			return a.shutdown(ctx)
+		case <-a.lease.lost:
+			return a.lease.lostErr()
 		case <-time.After(wait):
 		}
 	}

@@ -296,6 +296,16 @@ func (f *flakyStore) Put(ctx context.Context, key string, r io.Reader) (storage.
 	return storage.PutResult{}, errOutage
 }
 
+// ReadTagged and PutIf pass the lease's conditional writes to the store underneath,
+// without counting them as Puts.
+func (f *flakyStore) ReadTagged(ctx context.Context, key string) (storage.Tagged, error) {
+	return f.Store.(storage.ConditionalWriter).ReadTagged(ctx, key)
+}
+
+func (f *flakyStore) PutIf(ctx context.Context, key string, data []byte, ifTag string) (string, error) {
+	return f.Store.(storage.ConditionalWriter).PutIf(ctx, key, data, ifTag)
+}
+
 func (f *flakyStore) failedKeys() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

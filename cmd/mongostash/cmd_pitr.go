@@ -24,6 +24,7 @@ type pitrCmd struct {
 	ChunkSize        int64         `name:"chunk-size" env:"PITR_CHUNK_SIZE" default:"16777216" help:"Write a chunk once its plain BSON entries reach this many bytes (16 MiB); also bounds memory: a chunk waits, compressed, until stored."`
 	Poll             time.Duration `name:"poll" env:"PITR_POLL" default:"1s" help:"Pause between two reads of the oplog; the archive trails the oplog by about one pause and one read."`
 	FlushTimeout     time.Duration `name:"flush-timeout" env:"PITR_FLUSH_TIMEOUT" default:"20s" help:"On SIGTERM, how long the last chunk may take to be read and stored (keep it below the pod's terminationGracePeriodSeconds)."`
+	LeaseTTL         time.Duration `name:"lease-ttl" env:"PITR_LEASE_TTL" default:"2m" help:"One archiver per prefix: the lease under <prefix>oplog/ is renewed every quarter of this and expires after it; a pitr killed without stopping holds the prefix that long (at least 1s)."`
 	Compression      string        `name:"compression" env:"BACKUP_COMPRESSION" default:"zstd" enum:"zstd,gzip,none" help:"Compression of the chunks."`
 	CompressionLevel int           `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default)."`
 	NsInclude        []string      `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only archive the entries of namespaces matching these patterns (as for backups)."`
@@ -41,7 +42,11 @@ func (pitrCmd) Help() string {
 under <prefix>oplog/, named by their timestamp range; a chunk counts only once its manifest
 is written. Archiving resumes where the last complete chunk ends; with none, at the newest
 base backup's consistent point. If the oplog has lost entries meanwhile, a gap marker is
-written, /healthz fails, and a new base backup is needed for times after the gap.`
+written, /healthz fails, and a new base backup is needed for times after the gap.
+
+One archiver per prefix: pitr holds a lease (<prefix>oplog/lease.json). A second pitr on
+the same prefix exits 1 at once, naming the holder and when its lease expires; an archiver
+whose lease another took over stops writing at once and exits 1.`
 }
 
 func (c *pitrCmd) Run(ctx context.Context, a *app) error {
@@ -97,6 +102,8 @@ func (c *pitrCmd) options(a *app) (pitr.Options, error) {
 		return pitr.Options{}, usagef("--chunk-size (PITR_CHUNK_SIZE) must be a positive number of bytes, e.g. 16777216")
 	case c.Poll <= 0 || c.FlushTimeout <= 0:
 		return pitr.Options{}, usagef("--poll and --flush-timeout must be positive")
+	case c.LeaseTTL < time.Second:
+		return pitr.Options{}, usagef("--lease-ttl (PITR_LEASE_TTL) must be at least 1s, e.g. 2m")
 	}
 	comp, err := stream.ParseCompression(c.Compression)
 	if err != nil {
@@ -107,7 +114,7 @@ func (c *pitrCmd) options(a *app) (pitr.Options, error) {
 		return pitr.Options{}, err
 	}
 	opts := pitr.Options{
-		Interval: c.Interval, ChunkSize: c.ChunkSize, Poll: c.Poll, FlushTimeout: c.FlushTimeout,
+		Interval: c.Interval, ChunkSize: c.ChunkSize, Poll: c.Poll, FlushTimeout: c.FlushTimeout, LeaseTTL: c.LeaseTTL,
 		Encoding:    enc,
 		Scope:       catalog.ChunkScope{Database: c.Mongo.Database, Include: c.NsInclude, Exclude: c.NsExclude},
 		ToolVersion: version,
