@@ -36,8 +36,10 @@ type Archiver struct {
 	// nothing after the chunk's end was lost.
 	expect optime.Timestamp
 	// floating: the chain starts just before the oldest entry, which the next read finds
-	// (its first entry); nothing can be lost before it.
-	floating bool
+	// (its first entry); nothing can be lost before it. With fromFirst it starts at the
+	// oplog's beginning (0,0) instead: the oplog never dropped an entry, so its oldest
+	// entry is its first.
+	floating, fromFirst bool
 	// seen is the newest entry the reads saw: what the next round takes entries up to.
 	seen optime.Timestamp
 }
@@ -48,6 +50,7 @@ type oplogSource interface {
 	ReadRange(ctx context.Context, from, to optime.Timestamp, batch int32, fn func(bson.Raw) error) error
 	Newest(ctx context.Context) (optime.Timestamp, bool, error)
 	Oldest(ctx context.Context) (optime.Timestamp, bool, error)
+	Whole(ctx context.Context) (bool, string, error)
 }
 
 // New checks that client's server has a readable oplog and returns an archiver of it.
@@ -233,9 +236,11 @@ func (a *Archiver) read(ctx context.Context, limit optime.Timestamp) (full bool,
 		}
 		newest = ts
 		if first && a.floating {
-			a.cur.since, a.cur.until, from = ts.Prev(), ts.Prev(), ts.Prev()
 			a.floating = false
-			a.log.Info("the new chain starts just before the oldest entry", "since", a.cur.since.String())
+			if !a.fromFirst {
+				a.cur.since, a.cur.until, from = ts.Prev(), ts.Prev(), ts.Prev()
+			}
+			a.log.Info("the new chain starts before the oldest entry", "since", a.cur.since.String(), "oldest", ts.String())
 		}
 		if first && !a.expect.IsZero() && ts != a.expect {
 			return errAnchorGone
@@ -292,6 +297,6 @@ func (a *Archiver) restartChunk(since, expect optime.Timestamp, previous, chainS
 		return err
 	}
 	c.previous, c.chainStart = previous, chainStart
-	a.cur, a.expect, a.floating = c, expect, false
+	a.cur, a.expect, a.floating, a.fromFirst = c, expect, false, false
 	return nil
 }

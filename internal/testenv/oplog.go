@@ -53,11 +53,26 @@ func TrimOplog(ctx context.Context, c *mongo.Client, upTo bson.Timestamp) error 
 // local.oplog.rs, as FerretDB v1 does once that collection exists: a FerretDB v1 of the
 // test's own, so that the oplog holds only this test's writes and no other test's writes
 // are slowed by logging. It is FerretDB v1 even when MONGOSTASH_TEST_MONGO_URL points the
-// other tests at another server: FerretDB v2 writes no oplog.
+// other tests at another server: FerretDB v2 writes no oplog. Its oplog holds one entry,
+// so that a capture has a start.
 func NewMongoWithOplog(tb testing.TB) *Mongo {
 	tb.Helper()
 	_, url := PrivateFerretDB(tb)
 	m := ConnectMongo(tb, url)
+	CreateOplog(tb, m)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := m.Client.Database(m.DB).Collection("oplog_seed").InsertOne(ctx, bson.D{}); err != nil {
+		tb.Fatalf("testenv: first oplog entry: %v", err)
+	}
+	return m
+}
+
+// CreateOplog creates m's local.oplog.rs (capped, 1 GiB), as one enables the oplog of a
+// FerretDB v1: the writes from then on are logged, those before are not, and the oplog is
+// empty until the next write.
+func CreateOplog(tb testing.TB, m *Mongo) {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	err := m.Client.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"},
@@ -66,9 +81,4 @@ func NewMongoWithOplog(tb testing.TB) *Mongo {
 	if err != nil && !(errors.As(err, &ce) && ce.Code == 48) { // 48: NamespaceExists
 		tb.Fatalf("testenv: create local.oplog.rs: %v", err)
 	}
-	// An entry, so that a capture has a start.
-	if _, err := m.Client.Database(m.DB).Collection("oplog_seed").InsertOne(ctx, bson.D{}); err != nil {
-		tb.Fatalf("testenv: first oplog entry: %v", err)
-	}
-	return m
 }
