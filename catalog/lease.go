@@ -18,10 +18,6 @@ const leaseName = "lease.json"
 // LeaseFormatVersion is the lease format this package writes and the newest it reads.
 const LeaseFormatVersion = 1
 
-// isBookkeeping reports the catalog's own objects in the oplog folder that are neither
-// chunks nor gap markers: the lease.
-func isBookkeeping(prefix, key string) bool { return key == LeaseKey(prefix) }
-
 // LeaseKey is the key of the archiver's lease under prefix: <prefix>oplog/lease.json.
 func LeaseKey(prefix string) string { return prefix + OplogFolder + leaseName }
 

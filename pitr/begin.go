@@ -20,6 +20,10 @@ func (a *Archiver) begin(ctx context.Context) error {
 	if n := len(oc.Incomplete()); n > 0 {
 		a.log.Info("incomplete chunks found (left by uploads that failed; never used, pruned later)", "count", n)
 	}
+	if oc.Index.Fallback != "" {
+		a.log.Info("writing the oplog index (readers then read only what comes after it)", "why", oc.Index.Fallback)
+		a.updateIndex(ctx, oc)
+	}
 	chains := oc.BuildChains()
 	if last, ok := chains.Last(); ok {
 		chunks := chains.Chains[len(chains.Chains)-1].Chunks

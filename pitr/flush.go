@@ -110,8 +110,26 @@ func (a *Archiver) completed(ctx context.Context, key string, m catalog.ChunkMan
 			a.status.update(func(s *Status) { s.OpenGap = nil })
 		}
 	}
+	a.updateIndex(ctx, nil)
 	if a.opts.OnChunk != nil {
 		a.opts.OnChunk(ChunkInfo{Key: key, Manifest: m})
+	}
+}
+
+// updateIndex takes the chunks written since into the oplog folder's index (full: a
+// catalog read whole, to build a missing index from). The chunk is complete without it —
+// the index only spares readers its manifest — so a failure is logged, and the next chunk
+// tries again.
+func (a *Archiver) updateIndex(ctx context.Context, full *catalog.OplogCatalog) {
+	gctx, done := a.lease.guard(ctx)
+	defer done()
+	res, err := catalog.UpdateOplogIndex(gctx, a.opts.Store, a.opts.Prefix, catalog.IndexUpdate{WrittenBy: "pitr", Full: full})
+	switch {
+	case err != nil:
+		a.log.Warn("could not update the oplog index (readers read the chunks since from their manifests; the next chunk tries again)",
+			"error", leaseCause(gctx, err).Error())
+	case res.Rebuilt:
+		a.log.Info("oplog index written", "segments", res.Segments)
 	}
 }
 

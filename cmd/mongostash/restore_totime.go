@@ -63,17 +63,7 @@ func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Id
 	if err != nil {
 		return nil, err
 	}
-	oc, err := catalog.ReadOplogCatalog(ctx, store, c.Store.Prefix)
-	if err != nil {
-		return nil, err
-	}
-	bases, chains := catalog.BasePoints(cat.Backups), oc.BuildChains()
-	if latest { // the newest point a window reaches: the last archived entry, usually
-		if target, err = catalog.LatestTarget(catalog.RecoveryWindows(bases, chains)); err != nil {
-			return nil, fmt.Errorf("restore --to-time latest: %w (nothing was written)", err)
-		}
-	}
-	plan, err := catalog.PlanRestore(bases, chains, target)
+	plan, err := planToTime(ctx, a, store, c.Store.Prefix, catalog.BasePoints(cat.Backups), target, latest)
 	if err != nil {
 		return nil, fmt.Errorf("restore --to-time %s: %w (nothing was written)", c.ToTime, err)
 	}
@@ -85,6 +75,38 @@ func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Id
 		}
 	}
 	return pt, nil
+}
+
+// planToTime plans the restore to target (the newest point a window reaches, when latest)
+// from the oplog catalog read through its index, and reads the manifests of the chunks it
+// replays — the only ones it reads. When the index turns out to be out of date (a chunk
+// deleted or changed by hand since it was written), it reads the folder whole and plans
+// again.
+func planToTime(ctx context.Context, a *app, store storage.Store, prefix string, bases []catalog.BasePoint, target optime.Timestamp, latest bool) (*catalog.RestorePlan, error) {
+	oc, err := catalog.ReadOplogCatalog(ctx, store, prefix)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		chains := oc.BuildChains()
+		if latest { // the newest point a window reaches: the last archived entry, usually
+			if target, err = catalog.LatestTarget(catalog.RecoveryWindows(bases, chains)); err != nil {
+				return nil, err
+			}
+		}
+		plan, err := catalog.PlanRestore(bases, chains, target)
+		if err != nil || !oc.Index.Used {
+			return plan, err
+		}
+		err = catalog.ConfirmManifests(ctx, store, prefix, plan.Chunks)
+		if !errors.Is(err, catalog.ErrIndexStale) {
+			return plan, err
+		}
+		a.log.Warn("the oplog index is out of date: reading every chunk manifest and planning again", "why", err.Error())
+		if oc, err = catalog.ReadOplogCatalogFull(ctx, store, prefix); err != nil {
+			return nil, err
+		}
+	}
 }
 
 // verify reads every planned chunk to its end and checks it, writing nothing.
