@@ -17,6 +17,7 @@ type RequestCounter struct {
 	total    atomic.Int64
 	mu       sync.Mutex
 	byMethod map[string]int64
+	paths    map[string]int64 // "GET /bucket/key" → requests
 }
 
 // CountRequests starts a counting proxy to endpoint, closed when tb ends.
@@ -27,7 +28,7 @@ func CountRequests(tb testing.TB, endpoint string) *RequestCounter {
 		tb.Fatal(err)
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
-	c := &RequestCounter{byMethod: map[string]int64{}}
+	c := &RequestCounter{byMethod: map[string]int64{}, paths: map[string]int64{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.total.Add(1)
 		kind := r.Method
@@ -36,6 +37,7 @@ func CountRequests(tb testing.TB, endpoint string) *RequestCounter {
 		}
 		c.mu.Lock()
 		c.byMethod[kind]++
+		c.paths[r.Method+" "+r.URL.Path]++
 		c.mu.Unlock()
 		rp.ServeHTTP(w, r)
 	}))
@@ -48,8 +50,19 @@ func CountRequests(tb testing.TB, endpoint string) *RequestCounter {
 func (c *RequestCounter) Reset() {
 	c.total.Store(0)
 	c.mu.Lock()
-	c.byMethod = map[string]int64{}
+	c.byMethod, c.paths = map[string]int64{}, map[string]int64{}
 	c.mu.Unlock()
+}
+
+// Paths is the requests since the last Reset by method and path ("GET /bucket/key").
+func (c *RequestCounter) Paths() map[string]int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]int64, len(c.paths))
+	for k, v := range c.paths {
+		out[k] = v
+	}
+	return out
 }
 
 // Total is the requests since the last Reset.
