@@ -391,10 +391,14 @@ func TestRestoreToTimeRefusesATamperedChunk(t *testing.T) {
 	}
 
 	fresh := f.newTarget(t)
-	r = f.restoreInto(t, fresh, tsArg(f.newest))
+	tmp := t.TempDir() // where the chunks checked before the restore are kept: emptied on the refusal
+	r = runCLI(t, f.b.env.with("TMPDIR", tmp), "restore", "--to-time", tsArg(f.newest), "--ns-from", f.b.mongo.DB+".*", "--ns-to", fresh+".*")
 	t.Logf("refusal: %s", r.stderr)
 	if r.code != 1 || !strings.Contains(r.stderr, "does not match its manifest") || !strings.Contains(r.stderr, keys[2]) || !strings.Contains(r.stderr, "nothing was written") {
 		t.Fatalf("restore of a tampered chunk: %s", r)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the refused restore left %d files in the temporary directory", len(left))
 	}
 	if got := takeSnapshot(t, f.b.mongo.Client, fresh); len(got) != 0 {
 		t.Errorf("the refused restore wrote %d collections", len(got))
