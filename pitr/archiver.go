@@ -102,7 +102,9 @@ func (a *Archiver) Run(ctx context.Context) error {
 		"lease_epoch", l.epoch())
 	err = a.loop(ctx)
 	stopKeeping()
-	if err == nil {
+	if !errors.Is(err, ErrLeaseLost) {
+		// This archiver writes nothing more: the next one need not wait for the expiry, even
+		// when the last chunk could not be stored (its entries are read again then).
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.LeaseTTL/4)
 		defer cancel()
 		l.release(rctx)
