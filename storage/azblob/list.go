@@ -128,7 +128,9 @@ func (s *Store) deleteRefs(ctx context.Context, refs []versionRef) error {
 		return s.redact(fmt.Errorf("delete from %s: %w", s, explain(fatal)))
 	}
 	if len(failed) > 0 {
-		slices.SortFunc(failed, func(a, b storage.KeyError) int { return strings.Compare(a.Key+"\x00"+a.VersionID, b.Key+"\x00"+b.VersionID) })
+		slices.SortFunc(failed, func(a, b storage.KeyError) int {
+			return strings.Compare(a.Key+"\x00"+a.VersionID, b.Key+"\x00"+b.VersionID)
+		})
 		return s.redact(fmt.Errorf("delete from %s: %w", s, &storage.DeleteError{Failed: failed}))
 	}
 	return nil

@@ -116,4 +116,3 @@ func flock(fd int) error {
 		}
 	}
 }
-
