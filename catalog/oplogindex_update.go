@@ -147,13 +147,20 @@ func planIndex(c *OplogCatalog, old indexHead, oldSegs []indexSegment, u IndexUp
 	}
 	var entries []indexEntry
 	var pending []string
+	isPending := map[string]bool{}
+	addPending := func(k string) {
+		if !isPending[k] {
+			isPending[k] = true
+			pending = append(pending, k)
+		}
+	}
 	for _, e := range describe(c) {
 		switch {
 		case e.key > covered:
 		case removed[e.key]:
-			pending = append(pending, e.key)
+			addPending(e.key)
 			if e.chunk != nil && e.chunk.HasManifest {
-				pending = append(pending, ManifestKey(e.key))
+				addPending(ManifestKey(e.key))
 			}
 		default:
 			entries = append(entries, e)
@@ -163,15 +170,11 @@ func planIndex(c *OplogCatalog, old indexHead, oldSegs []indexSegment, u IndexUp
 	for _, k := range u.ClearPending {
 		cleared[k] = true
 	}
-	var oldPending []string
-	if !rebuilt {
-		for _, seg := range oldSegs {
-			oldPending = append(oldPending, seg.Pending...)
-		}
-	}
-	for _, k := range oldPending {
-		if !cleared[k] && !slices.Contains(pending, k) {
-			pending = append(pending, k)
+	for _, seg := range oldSegs {
+		for _, k := range seg.Pending {
+			if !rebuilt && !cleared[k] {
+				addPending(k)
+			}
 		}
 	}
 	n := &newIndex{covered: covered}
