@@ -95,7 +95,7 @@ func (a *Archiver) Run(ctx context.Context) error {
 	a.lease = l
 	// Renewals go on through the shutdown's last chunk, until the release.
 	kctx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
-	go l.keep(kctx)
+	go l.keep(kctx, a.status.failed)
 	defer stopKeeping()
 	a.log.Info("pitr started", "store", a.opts.Store.String(), "interval", a.opts.Interval.String(),
 		"chunk_size", a.opts.ChunkSize, "compression", a.opts.Encoding.Compression, "scope", a.opts.Scope.String(),
@@ -132,7 +132,11 @@ func (a *Archiver) loop(ctx context.Context) error {
 			wait, delay = delay, min(2*delay, a.opts.RetryMax)
 		case err == nil:
 			delay = a.opts.RetryMin
-			a.status.succeeded()
+			// A round that went well ends a failure — unless the lease could not be renewed
+			// since (the store failing between two uploads).
+			if rerr := a.lease.renewFailure(); rerr == nil {
+				a.status.succeeded()
+			}
 		}
 		select {
 		case <-ctx.Done():

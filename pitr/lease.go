@@ -68,12 +68,13 @@ type lease struct {
 	log  *slog.Logger
 	lost chan struct{} // closed when the lease is lost
 
-	mu     sync.Mutex
-	rec    catalog.Lease
-	tag    string
-	fresh  time.Time // when the last successful write of the record was sent
-	err    error     // why the lease is lost, once it is
-	guards map[*guard]struct{}
+	mu       sync.Mutex
+	rec      catalog.Lease
+	tag      string
+	fresh    time.Time // when the last successful write of the record was sent
+	err      error     // why the lease is lost, once it is
+	renewErr error     // why the last renewal failed, until one succeeds
+	guards   map[*guard]struct{}
 }
 
 // guard is a context of the holder's writes, cancelled when the lease goes stale or is lost.
@@ -185,6 +186,7 @@ func (l *lease) renew(ctx context.Context) error {
 		return l.err
 	}
 	err := l.write(ctx, l.tag)
+	l.renewErr = err
 	if !errors.Is(err, storage.ErrPrecondition) {
 		return err
 	}
@@ -194,6 +196,7 @@ func (l *lease) renew(ctx context.Context) error {
 		if rec, derr := catalog.DecodeLease(cur.Data); derr == nil && rec.Holder.ID == l.rec.Holder.ID && !rec.Released {
 			l.tag = cur.Tag
 			if err = l.write(ctx, l.tag); !errors.Is(err, storage.ErrPrecondition) {
+				l.renewErr = err
 				return err
 			}
 		}
@@ -218,8 +221,16 @@ func (l *lease) loseLocked(ctx context.Context) {
 	close(l.lost)
 }
 
-// keep renews the lease every quarter of its time to live until ctx ends or it is lost.
-func (l *lease) keep(ctx context.Context) {
+// renewFailure is why the last renewal failed, nil once one succeeded.
+func (l *lease) renewFailure() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.renewErr
+}
+
+// keep renews the lease every quarter of its time to live until ctx ends or it is lost;
+// failed is told of each renewal that failed (the store's error).
+func (l *lease) keep(ctx context.Context, failed func(error)) {
 	t := time.NewTicker(l.ttl / 4)
 	defer t.Stop()
 	for {
@@ -233,6 +244,7 @@ func (l *lease) keep(ctx context.Context) {
 		if err := l.renew(ctx); err != nil && !errors.Is(err, ErrLeaseLost) && ctx.Err() == nil {
 			l.log.Warn("could not renew the lease (tried again shortly; writes stop once it is half its time to live old)",
 				"key", l.key, "error", err.Error())
+			failed(fmt.Errorf("renew the lease %s: %w", l.key, err))
 		}
 	}
 }
