@@ -33,6 +33,10 @@ type BasePoint struct {
 	// up to its finish).
 	ConsistentAt optime.Timestamp
 	Oplog        bool // the backup carries its own oplog and is consistent at its end
+	// EmptyOplog: the backup was taken while the oplog held no entry at all (a new oplog):
+	// it is consistent before the oplog's first entry, ReplayFrom and ConsistentAt are zero,
+	// and only a chain that starts at the oplog's beginning brings it forward.
+	EmptyOplog bool
 }
 
 // BasePointOf returns the base point of a restorable backup; ok is false for a backup
@@ -42,6 +46,7 @@ func BasePointOf(b Backup) (p BasePoint, ok bool) {
 	switch {
 	case b.Complete() && b.Manifest.Oplog != nil:
 		p.ReplayFrom, p.ConsistentAt, p.Oplog = b.Manifest.Oplog.End, b.Manifest.Oplog.End, true
+		p.EmptyOplog = b.Manifest.Oplog.End.IsZero()
 	case b.Complete():
 		p.ReplayFrom, p.ConsistentAt = replayFromClock(b.Manifest.StartedAt), consistentFromClock(b.Manifest.FinishedAt)
 	case b.Legacy():

@@ -61,8 +61,8 @@ type Catalog struct {
 	// key, whose backup object does not exist (e.g. the object was deleted by hand or a
 	// prune died between its two deletes). They are ours, so prune may remove them.
 	OrphanManifests []storage.Object
-	// Ignored is everything else under the prefix, sorted by key: not ours, never touched.
-	// The archived oplog (<prefix>oplog/) is ours and read by ReadOplogCatalog: never in it.
+	// Ignored is everything else under the prefix but the oplog folder (OplogCatalog sorts
+	// that out), sorted by key: not ours, never touched.
 	Ignored []storage.Object
 }
 
@@ -72,15 +72,13 @@ type Catalog struct {
 func ReadCatalog(ctx context.Context, s storage.Store, prefix string) (*Catalog, error) {
 	c := &Catalog{}
 	parse := func(key string) (BackupName, bool) { return ParseBackupKey(prefix, key) }
-	var err error
-	c.OrphanManifests, c.Ignored, err = listObjects(ctx, s, prefix, parse, func(name BackupName, o storage.Object, mk string, has bool) {
-		c.Backups = append(c.Backups, Backup{BackupName: name, Size: o.Size, LastModified: o.LastModified, ManifestKey: mk, HasManifest: has})
-	})
+	all, err := listWithoutOplog(ctx, s, prefix)
 	if err != nil {
 		return nil, err
 	}
-	// The archived oplog is ReadOplogCatalog's, not something to ignore.
-	c.Ignored = slices.DeleteFunc(c.Ignored, func(o storage.Object) bool { return strings.HasPrefix(o.Key, prefix+OplogFolder) })
+	c.OrphanManifests, c.Ignored = listObjects(all, parse, func(name BackupName, o storage.Object, mk string, has bool) {
+		c.Backups = append(c.Backups, Backup{BackupName: name, Size: o.Size, LastModified: o.LastModified, ManifestKey: mk, HasManifest: has})
+	})
 	slices.SortFunc(c.Backups, func(a, b Backup) int {
 		if n := b.Time.Compare(a.Time); n != 0 {
 			return n

@@ -58,6 +58,11 @@ type ChunkManifest struct {
 	// entries of namespaces it selects.
 	Scope     ChunkScope `json:"scope"`
 	WrittenAt time.Time  `json:"written_at"`
+	// LeaseEpoch is the epoch of the archiver's lease the chunk was written under (0: an
+	// archiver without a lease, before there was one). A chunk of an older epoch that
+	// reaches into the range a newer epoch began to write is superseded: written by an
+	// archiver after it lost the lease, it is never used (OplogCatalog).
+	LeaseEpoch uint64 `json:"lease_epoch,omitempty"`
 }
 
 // ChunkScope is a capture's namespace selection, as the user gave it.

@@ -17,16 +17,12 @@ import (
 // manifestReaders bounds how many manifests a listing fetches at once.
 const manifestReaders = 8
 
-// listObjects lists prefix and sorts it out by parse: found is called, in the listing's
-// order, with each object whose key parse accepts, its manifest's key and whether the
-// listing holds that manifest; orphans are the manifests named after a key parse accepts
-// whose object is not there; rest is everything else but the manifests of found objects.
-func listObjects[N any](ctx context.Context, s storage.Store, prefix string, parse func(key string) (N, bool),
-	found func(name N, o storage.Object, manifestKey string, hasManifest bool)) (orphans, rest []storage.Object, err error) {
-	all, err := s.List(ctx, prefix)
-	if err != nil {
-		return nil, nil, err // the store's error says what it listed where
-	}
+// listObjects sorts a listing out by parse: found is called, in the listing's order, with
+// each object whose key parse accepts, its manifest's key and whether the listing holds
+// that manifest; orphans are the manifests named after a key parse accepts whose object is
+// not there; rest is everything else but the manifests of found objects.
+func listObjects[N any](all []storage.Object, parse func(key string) (N, bool),
+	found func(name N, o storage.Object, manifestKey string, hasManifest bool)) (orphans, rest []storage.Object) {
 	exists := make(map[string]bool, len(all))
 	for _, o := range all {
 		exists[o.Key] = true
@@ -47,7 +43,25 @@ func listObjects[N any](ctx context.Context, s storage.Store, prefix string, par
 		}
 		rest = append(rest, o)
 	}
-	return orphans, rest, nil
+	return orphans, rest
+}
+
+// listWithoutOplog lists prefix but its oplog folder, which holds chunks by the thousand
+// and is read through its index (oplogindex.go): the part before the folder, then the part
+// after it, each one listing on a store that lists ranges.
+func listWithoutOplog(ctx context.Context, s storage.Store, prefix string) ([]storage.Object, error) {
+	folder := prefix + OplogFolder
+	before, err := storage.ListRange(ctx, s, prefix, "", folder)
+	if err != nil {
+		return nil, err // the store's error says what it listed where
+	}
+	// Every key of the folder sorts before this one but those whose first character after
+	// it is the last Unicode has (which the catalog then ignores).
+	after, err := storage.ListRange(ctx, s, prefix, folder+"\U0010FFFF", "")
+	if err != nil {
+		return nil, err
+	}
+	return append(before, after...), nil
 }
 
 // manifestSlot is where readManifests puts what it read of one object's manifest: the

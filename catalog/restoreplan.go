@@ -87,6 +87,10 @@ func planFrom(b BasePoint, cs Chains, target optime.Timestamp) (*RestorePlan, bo
 // whyNot names what stops the replay from base b to target.
 func whyNot(b BasePoint, cs Chains, target optime.Timestamp) string {
 	i := cs.ChainAt(b.ReplayFrom)
+	if i < 0 && b.EmptyOplog {
+		return fmt.Sprintf("base backup %s, the newest before the target, was taken at an empty oplog: only a chain of chunks from the oplog's first entry brings it forward, "+
+			"and there is none (`mongostash pitr` starts one there while the oplog has never dropped an entry; else take a new base backup)", b.Key)
+	}
 	if i < 0 {
 		return fmt.Sprintf("no oplog chunk covers the consistent point %s of base backup %s, the newest before the target", b.ReplayFrom, b.Key)
 	}

@@ -22,7 +22,14 @@ type Window struct {
 // FirstSecond and LastSecond bound the whole seconds the window can restore to: a target
 // given as a time means "after every entry of that second", which the window holds only
 // when it reaches the end of the second.
-func (w Window) FirstSecond() time.Time { return w.From.Time() }
+// A window opened by a base backup taken at an empty oplog (From is zero) starts at the
+// backup's own time.
+func (w Window) FirstSecond() time.Time {
+	if w.From.IsZero() {
+		return w.Base.Time.Truncate(time.Second)
+	}
+	return w.From.Time()
+}
 
 // LastSecond is the newest whole second within the window; ok is false when the window
 // is shorter than a whole second (use a T,I target then).
@@ -31,7 +38,7 @@ func (w Window) LastSecond() (t time.Time, ok bool) {
 	if w.To.I != math.MaxUint32 {
 		last--
 	}
-	if last < int64(w.From.T) {
+	if last < w.FirstSecond().Unix() {
 		return time.Time{}, false
 	}
 	return time.Unix(last, 0).UTC(), true
@@ -43,7 +50,11 @@ func (w Window) String() string {
 	if !ok {
 		return fmt.Sprintf("restorable from %s to %s (less than a second: give a T,I target) from base backup %s", w.From, w.To, w.Base.Key)
 	}
-	return fmt.Sprintf("restorable to any second from %s to %s (base backup %s)", w.FirstSecond().Format(time.RFC3339), last.Format(time.RFC3339), w.Base.Key)
+	base := w.Base.Key
+	if w.Base.EmptyOplog {
+		base += ", taken at an empty oplog"
+	}
+	return fmt.Sprintf("restorable to any second from %s to %s (base backup %s)", w.FirstSecond().Format(time.RFC3339), last.Format(time.RFC3339), base)
 }
 
 // RecoveryWindows returns the windows that the base backups and chains give, oldest first:

@@ -58,6 +58,7 @@ type CaptureStats struct {
 	Bytes       int64            // their size
 	Read        int64            // entries read from the oplog (written or left out)
 	First, Last optime.Timestamp // first and last entry written (zero when none)
+	Duration    time.Duration    // how long reading the range took
 }
 
 // Source reads a server's oplog (local.oplog.rs). On MongoDB the oplog's natural order
@@ -68,6 +69,11 @@ type Source struct {
 	coll   *mongo.Collection
 	sortTS bool
 }
+
+// everyQueryScans reports a server where every query of the oplog reads all of it: FerretDB,
+// which has no index on ts and sorts in memory (sortTS). There the newest entry costs as
+// much as a whole range read, so a capture learns its end from the range it reads.
+func (s *Source) everyQueryScans() bool { return s.sortTS }
 
 // OpenSource returns the oplog source of client's server.
 func OpenSource(ctx context.Context, client *mongo.Client) (*Source, error) {
@@ -107,6 +113,7 @@ type Capture struct {
 	began   time.Time
 	started bool // the oplog held an entry at the start (else start is zero)
 	ended   bool
+	openEnd bool // the end is the last entry the range read returns (everyQueryScans)
 }
 
 // BeginCapture starts a capture: it finds the start of the range, and must be called before the
@@ -143,64 +150,88 @@ func BeginCapture(ctx context.Context, client *mongo.Client, opts CaptureOptions
 }
 
 // End takes the end of the range: the newest entry now. Call it once every collection
-// has been read.
+// has been read. Where every query reads the whole oplog (FerretDB) it asks nothing: the
+// end is then the last entry Copy's read returns, which is newer still, and the range is
+// read once.
 func (c *Capture) End(ctx context.Context) (optime.Timestamp, error) {
+	c.ended = true
+	if c.src.everyQueryScans() {
+		c.openEnd = true
+		return optime.Max, nil
+	}
 	newest, _, err := c.src.Newest(ctx)
 	if err != nil {
 		return optime.Timestamp{}, err
 	}
-	c.end, c.ended = newest, true
+	c.end = newest
 	return newest, nil
 }
 
-// Copy writes the entries of the range to w, then checks again that the oplog did not
-// roll over while they were read. It fails with ErrOverflow when the oplog no longer
-// holds the start of the range, and with ErrRefused for an entry that a consistent
-// backup cannot hold.
+// errStartGone stops a range read whose first entry is not its start.
+var errStartGone = errors.New("oplog: the start of the range is gone")
+
+// Copy writes the entries of the range to w, reading it once: its first entry must be the
+// start (an entry the oplog held when the capture began), or the oplog rolled over and
+// Copy fails with ErrOverflow — an entry the read passes cannot vanish unseen, since an
+// oplog drops its oldest entries first and a read whose position was dropped fails. It
+// fails with ErrRefused for an entry that a consistent backup cannot hold.
 func (c *Capture) Copy(ctx context.Context, w EntryWriter) (CaptureStats, error) {
 	st := CaptureStats{Start: c.start, End: c.end}
 	if !c.ended {
 		return st, errors.New("oplog: capture copied before its end was taken")
 	}
-	if err := c.checkOverflow(ctx); err != nil {
-		return st, err
+	to := c.end
+	if c.openEnd {
+		to = optime.Max
 	}
-	err := c.src.ReadRange(ctx, c.start, c.end, c.opts.BatchSize, func(raw bson.Raw) error {
+	began := time.Now()
+	var last optime.Timestamp
+	err := c.src.ReadRange(ctx, c.start, to, c.opts.BatchSize, func(raw bson.Raw) error {
+		ts, _ := EntryTimestamp(raw)
+		if st.Read == 0 && c.started && ts != c.start {
+			return errStartGone
+		}
 		st.Read++
-		out, keep, err := c.sel.Keep(raw)
-		if err != nil || !keep {
-			return err
-		}
-		if err := w.Write(out); err != nil {
-			return err
-		}
-		ts, _ := EntryTimestamp(out)
-		if st.Entries == 0 {
-			st.First = ts
-		}
-		st.Last = ts
-		st.Entries++
-		st.Bytes += int64(len(out))
-		return nil
+		last = ts
+		return c.keep(raw, w, &st)
 	})
-	if err != nil {
+	st.Duration = time.Since(began)
+	switch {
+	case errors.Is(err, errStartGone), err == nil && c.started && st.Read == 0:
+		return st, c.overflow(ctx)
+	case err != nil:
 		return st, err
 	}
-	return st, c.checkOverflow(ctx)
+	if c.openEnd {
+		c.end, st.End = last, last
+	}
+	return st, nil
 }
 
-// checkOverflow fails when the oldest entry the oplog holds is newer than the start:
-// entries of the range are gone.
-func (c *Capture) checkOverflow(ctx context.Context) error {
-	if !c.started {
-		return nil // the oplog was empty at the start: nothing of the range was there to lose
-	}
-	oldest, ok, err := c.src.Oldest(ctx)
-	if err != nil {
+// keep writes one entry of the range when the selection keeps it.
+func (c *Capture) keep(raw bson.Raw, w EntryWriter, st *CaptureStats) error {
+	out, keep, err := c.sel.Keep(raw)
+	if err != nil || !keep {
 		return err
 	}
-	if ok && !c.start.Before(oldest) {
-		return nil
+	if err := w.Write(out); err != nil {
+		return err
+	}
+	ts, _ := EntryTimestamp(out)
+	if st.Entries == 0 {
+		st.First = ts
+	}
+	st.Last = ts
+	st.Entries++
+	st.Bytes += int64(len(out))
+	return nil
+}
+
+// overflow is the error of a range whose start the oplog no longer holds.
+func (c *Capture) overflow(ctx context.Context) error {
+	oldest, ok, err := c.src.Oldest(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: the oplog no longer holds the start %s of the range (and its oldest entry could not be read: %v)", ErrOverflow, c.start.String(), err)
 	}
 	window := "none"
 	if newest, ok2, _ := c.src.Newest(ctx); ok && ok2 {

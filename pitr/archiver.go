@@ -12,6 +12,7 @@ import (
 
 	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/optime"
+	"github.com/mongostash/mongostash/storage"
 )
 
 // errFull stops a read when the chunk has reached its size: it is written before the
@@ -21,21 +22,24 @@ var errFull = errors.New("pitr: chunk full")
 // Archiver copies a server's oplog into chunk objects. One Archiver per prefix: two
 // writing the same prefix would write overlapping chains.
 type Archiver struct {
-	src    *oplog.Source
+	src    oplogSource
 	opts   Options
 	sel    *oplog.Selector // nil: every entry as the server wrote it
 	log    *slog.Logger
 	status statusBox
 
-	cur *chunk // the chunk being filled; nil until the start point is known
+	lease *lease // held while Run runs
+	cur   *chunk // the chunk being filled; nil until the start point is known
 	// expect is the first entry the next read must return (zero when unknown): the
 	// chunk's end when that is an entry read before (or the end of a chunk or a backup's
 	// oplog), else the oldest entry a chain starts before. A read that finds it finds that
 	// nothing after the chunk's end was lost.
 	expect optime.Timestamp
 	// floating: the chain starts just before the oldest entry, which the next read finds
-	// (its first entry); nothing can be lost before it.
-	floating bool
+	// (its first entry); nothing can be lost before it. With fromFirst it starts at the
+	// oplog's beginning (0,0) instead: the oplog never dropped an entry, so its oldest
+	// entry is its first.
+	floating, fromFirst bool
 	// seen is the newest entry the reads saw: what the next round takes entries up to.
 	seen optime.Timestamp
 	// slowWarned is when a read slower than Poll was last warned about (slowReadWarnEvery).
@@ -55,6 +59,15 @@ func (a *Archiver) warnSlowRead(took time.Duration, entries int) {
 	a.slowWarned = time.Now()
 	a.log.Warn("pitr: one read of the oplog took longer than the poll interval, so the archive trails the oplog by more than the interval says (a slow or loaded server; FerretDB reads its whole oplog for each query)",
 		"read_seconds", took.Seconds(), "poll_seconds", a.opts.Poll.Seconds(), "entries", entries)
+}
+
+// oplogSource is what the archiver reads of the oplog: an *oplog.Source (tests slow one
+// down).
+type oplogSource interface {
+	ReadRange(ctx context.Context, from, to optime.Timestamp, batch int32, fn func(bson.Raw) error) error
+	Newest(ctx context.Context) (optime.Timestamp, bool, error)
+	Oldest(ctx context.Context) (optime.Timestamp, bool, error)
+	Whole(ctx context.Context) (bool, string, error)
 }
 
 // New checks that client's server has a readable oplog and returns an archiver of it.
@@ -83,13 +96,41 @@ func New(ctx context.Context, client *mongo.Client, opts Options) (*Archiver, er
 // Status returns what the archiver has done so far; safe to call at any time.
 func (a *Archiver) Status() Status { return a.status.get() }
 
-// Run archives until ctx ends, then reads what the oplog holds up to that moment, writes
-// the last chunk and returns nil. Failed reads and uploads are logged, counted in Status
-// and tried again, with a growing pause; Run returns an error only when the last chunk
-// cannot be stored before FlushTimeout.
+// Run takes the prefix's lease, archives until ctx ends, then reads what the oplog holds
+// up to that moment, writes the last chunk, releases the lease and returns nil. Failed
+// reads and uploads are logged, counted in Status and tried again, with a growing pause.
+// Run fails at once, wrapping ErrLeaseHeld, when another archiver holds the lease; it
+// stops writing at once and fails, wrapping ErrLeaseLost, when another archiver takes it
+// over; and it fails when the last chunk cannot be stored before FlushTimeout.
 func (a *Archiver) Run(ctx context.Context) error {
+	// The store's failed attempts turn the status at once, before its retries run out.
+	ctx = storage.WithFailedAttempts(ctx, a.status.attemptFailed)
+	l, err := acquireLease(ctx, a.opts.Store, a.opts.Prefix, newHolder(a.opts.ToolVersion), a.opts.LeaseTTL, a.log)
+	if err != nil {
+		return err
+	}
+	a.lease = l
+	// Renewals go on through the shutdown's last chunk, until the release.
+	kctx, stopKeeping := context.WithCancel(context.WithoutCancel(ctx))
+	go l.keep(kctx, a.status.failed)
+	defer stopKeeping()
 	a.log.Info("pitr started", "store", a.opts.Store.String(), "interval", a.opts.Interval.String(),
-		"chunk_size", a.opts.ChunkSize, "compression", a.opts.Encoding.Compression, "scope", a.opts.Scope.String())
+		"chunk_size", a.opts.ChunkSize, "compression", a.opts.Encoding.Compression, "scope", a.opts.Scope.String(),
+		"lease_epoch", l.epoch())
+	err = a.loop(ctx)
+	stopKeeping()
+	if !errors.Is(err, ErrLeaseLost) {
+		// This archiver writes nothing more: the next one need not wait for the expiry, even
+		// when the last chunk could not be stored (its entries are read again then).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.opts.LeaseTTL/4)
+		defer cancel()
+		l.release(rctx)
+	}
+	return err
+}
+
+// loop polls until ctx ends (then it stores the last chunk) or the lease is lost.
+func (a *Archiver) loop(ctx context.Context) error {
 	delay := a.opts.RetryMin
 	for {
 		wait, began := a.opts.Poll, time.Now()
@@ -100,17 +141,25 @@ func (a *Archiver) Run(ctx context.Context) error {
 			wait = 0
 		}
 		switch {
+		case errors.Is(err, ErrLeaseLost) || a.lease.isLost():
+			return a.lease.lostErr()
 		case err != nil && ctx.Err() == nil:
 			a.status.failed(err)
 			a.log.Error("pitr: "+err.Error(), "retry_in", delay.String())
 			wait, delay = delay, min(2*delay, a.opts.RetryMax)
 		case err == nil:
 			delay = a.opts.RetryMin
-			a.status.update(func(s *Status) { s.LastError = "" })
+			// A round that went well ends a failure — unless the lease could not be renewed
+			// since (the store failing between two uploads).
+			if rerr := a.lease.renewFailure(); rerr == nil {
+				a.status.succeeded()
+			}
 		}
 		select {
 		case <-ctx.Done():
 			return a.shutdown(ctx)
+		case <-a.lease.lost:
+			return a.lease.lostErr()
 		case <-time.After(wait):
 		}
 	}
@@ -213,9 +262,11 @@ func (a *Archiver) read(ctx context.Context, limit optime.Timestamp) (full bool,
 		}
 		newest = ts
 		if first && a.floating {
-			a.cur.since, a.cur.until, from = ts.Prev(), ts.Prev(), ts.Prev()
 			a.floating = false
-			a.log.Info("the new chain starts just before the oldest entry", "since", a.cur.since.String())
+			if !a.fromFirst {
+				a.cur.since, a.cur.until, from = ts.Prev(), ts.Prev(), ts.Prev()
+			}
+			a.log.Info("the new chain starts before the oldest entry", "since", a.cur.since.String(), "oldest", ts.String())
 		}
 		if first && !a.expect.IsZero() && ts != a.expect {
 			return errAnchorGone
@@ -272,6 +323,6 @@ func (a *Archiver) restartChunk(since, expect optime.Timestamp, previous, chainS
 		return err
 	}
 	c.previous, c.chainStart = previous, chainStart
-	a.cur, a.expect, a.floating = c, expect, false
+	a.cur, a.expect, a.floating, a.fromFirst = c, expect, false, false
 	return nil
 }

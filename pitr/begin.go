@@ -20,6 +20,10 @@ func (a *Archiver) begin(ctx context.Context) error {
 	if n := len(oc.Incomplete()); n > 0 {
 		a.log.Info("incomplete chunks found (left by uploads that failed; never used, pruned later)", "count", n)
 	}
+	if oc.Index.Fallback != "" {
+		a.log.Info("writing the oplog index (readers then read only what comes after it)", "why", oc.Index.Fallback)
+		a.updateIndex(ctx, oc)
+	}
 	chains := oc.BuildChains()
 	if last, ok := chains.Last(); ok {
 		chunks := chains.Chains[len(chains.Chains)-1].Chunks
@@ -34,13 +38,10 @@ func (a *Archiver) begin(ctx context.Context) error {
 	}
 	bases := catalog.BasePoints(c.Backups)
 	if len(bases) == 0 {
-		// The first entry read sets the start (read.go): one query of the oplog saved,
-		// which on FerretDB reads all of it.
-		why := "just before the oldest entry the oplog held (no base backup yet: take one to make the archive restorable)"
-		a.log.Info("starting a new chain", "since", "just before the oldest entry the first read finds", "reason", why)
-		err := a.restartChunk(optime.Timestamp{}, optime.Timestamp{}, "", why)
-		a.floating = true
-		return err
+		return a.floatingStart(ctx, nil)
+	}
+	if b := bases[len(bases)-1]; b.EmptyOplog {
+		return a.floatingStart(ctx, &b)
 	}
 	since, expect, why, err := a.firstStart(ctx, bases[len(bases)-1])
 	if err != nil {
@@ -48,6 +49,34 @@ func (a *Archiver) begin(ctx context.Context) error {
 	}
 	a.log.Info("starting a new chain", "since", since.String(), "reason", why)
 	return a.restartChunk(since, expect, "", why)
+}
+
+// floatingStart starts a chain whose start the first read finds (one query of the oplog
+// saved, which on FerretDB reads all of it): at the oplog's beginning when the oplog never
+// dropped an entry — so that a base backup taken at an empty oplog, base, opens its window
+// there — else just before the oldest entry.
+func (a *Archiver) floatingStart(ctx context.Context, base *catalog.BasePoint) error {
+	whole, measured, err := a.src.Whole(ctx)
+	if err != nil {
+		a.log.Warn("could not tell whether the oplog ever dropped an entry: the chain starts just before its oldest entry", "error", err.Error())
+	}
+	var why string
+	switch {
+	case whole && base != nil:
+		why = "at the oplog's first entry (" + measured + "), where the newest base backup " + base.Key + ", taken at an empty oplog, is consistent"
+	case whole:
+		why = "at the oplog's first entry (" + measured + "; no base backup yet: take one to make the archive restorable)"
+	case base != nil:
+		why = "just before the oldest entry the oplog held"
+		a.log.Warn("the newest base backup was taken at an empty oplog, but the oplog may have dropped entries since: it cannot be brought forward; take a new base backup",
+			"backup", base.Key, "oplog", measured)
+	default:
+		why = "just before the oldest entry the oplog held (no base backup yet: take one to make the archive restorable)"
+	}
+	a.log.Info("starting a new chain", "since", "before the oldest entry the first read finds", "reason", why)
+	err = a.restartChunk(optime.Timestamp{}, optime.Timestamp{}, "", why)
+	a.floating, a.fromFirst = true, whole
+	return err
 }
 
 // firstStart is the start of the first chain under a prefix when base backup b is the

@@ -91,7 +91,7 @@ func (c *chunk) seal() error {
 }
 
 // manifest is the chunk's manifest, but for what only the store knows (size, SHA-256).
-func (c *chunk) manifest(o *Options) catalog.ChunkManifest {
+func (c *chunk) manifest(o *Options, epoch uint64) catalog.ChunkManifest {
 	return catalog.ChunkManifest{
 		Tool:        "mongostash",
 		ToolVersion: o.ToolVersion,
@@ -109,6 +109,7 @@ func (c *chunk) manifest(o *Options) catalog.ChunkManifest {
 		Encryption:  o.Encoding.Encryption(),
 		Recipients:  o.Encoding.Recipients.Keys(),
 		Scope:       o.Scope,
+		LeaseEpoch:  epoch,
 	}
 }
 

@@ -49,9 +49,11 @@ func (a *Archiver) recordGap(ctx context.Context, resume optime.Timestamp) error
 		Reason: fmt.Sprintf("the oplog no longer held the entries after the last archived one (its oldest entry is %s): "+
 			"mongostash pitr was stopped or behind for longer than the oplog lasts", resume),
 	}
-	key, err := catalog.WriteGapMarker(ctx, a.opts.Store, a.opts.Prefix, g)
+	gctx, done := a.lease.guard(ctx)
+	key, err := catalog.WriteGapMarker(gctx, a.opts.Store, a.opts.Prefix, g)
+	done()
 	if err != nil {
-		return err
+		return leaseCause(gctx, err)
 	}
 	a.log.Error("gap in the archived oplog: the entries after the last archived one are lost; no restore can cross it, "+
 		"and times after it need a new base backup taken after it: run `mongostash backup` now",

@@ -23,8 +23,9 @@ type Status struct {
 	// complete base backup exists after it (times after a gap need one), else nil.
 	Gaps    int64
 	OpenGap *catalog.GapMarker
-	// Failures counts failed reads and uploads; LastError is the latest failure's message
-	// while it is not yet followed by a success ("" then).
+	// Failures counts failed reads and uploads — an operation the store retries counts at
+	// its first failed attempt, once; LastError is the latest failure's message while it is
+	// not yet followed by a success ("" then), and LastErrorAt when the failing began.
 	Failures    int64
 	LastError   string
 	LastErrorAt time.Time
@@ -45,6 +46,9 @@ func (s Status) Lag() time.Duration {
 type statusBox struct {
 	mu sync.Mutex
 	s  Status
+	// counted: the operation in progress is already counted in Failures (a failed
+	// attempt the store retries).
+	counted bool
 }
 
 func (b *statusBox) get() Status {
@@ -64,10 +68,37 @@ func (b *statusBox) update(f func(*Status)) {
 	f(&b.s)
 }
 
+// failed records a failed read or upload, to be tried again.
 func (b *statusBox) failed(err error) {
-	b.update(func(s *Status) {
-		s.Failures++
-		s.LastError = err.Error()
-		s.LastErrorAt = time.Now()
-	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failing(err.Error())
+	b.counted = false
+}
+
+// attemptFailed records a failed attempt that the store retries: the operation counts as
+// failing from now on (health and metrics turn at once), and is counted once.
+func (b *statusBox) attemptFailed(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failing("retrying: " + err.Error())
+	b.counted = true
+}
+
+// failing sets the failure; b.mu is held.
+func (b *statusBox) failing(msg string) {
+	if !b.counted {
+		b.s.Failures++
+	}
+	if b.s.LastError == "" {
+		b.s.LastErrorAt = time.Now()
+	}
+	b.s.LastError = msg
+}
+
+// succeeded ends a failure: the operations since went well.
+func (b *statusBox) succeeded() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.s.LastError, b.counted = "", false
 }

@@ -23,6 +23,7 @@ type pitrCmd struct {
 	ChunkSize        byteSize      `name:"chunk-size" env:"PITR_CHUNK_SIZE" default:"16MiB" range:"1MiB..1GiB" help:"Write a chunk once its plain BSON entries reach this size (bytes, or with a unit: 16MiB); also bounds memory: a chunk waits, compressed, until stored."`
 	Poll             time.Duration `name:"poll" env:"PITR_POLL" default:"1s" range:"10ms..10m" help:"Pause between two reads of the oplog; the archive trails the oplog by about one pause and one read."`
 	FlushTimeout     time.Duration `name:"flush-timeout" env:"PITR_FLUSH_TIMEOUT" default:"20s" range:"1s..1h" help:"On SIGTERM, how long the last chunk may take to be read and stored (keep it below the pod's terminationGracePeriodSeconds)."`
+	LeaseTTL         time.Duration `name:"lease-ttl" env:"PITR_LEASE_TTL" default:"2m" range:"1s..24h" help:"One archiver per prefix: the lease under <prefix>oplog/ is renewed every quarter of this and expires after it; a pitr killed without stopping holds the prefix that long."`
 	Compression      string        `name:"compression" env:"BACKUP_COMPRESSION" default:"zstd" enum:"zstd,gzip,none" help:"Compression of the chunks."`
 	CompressionLevel int           `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" range:"1..22" zero:"the default (zstd 1, gzip 6)" help:"Compression level: zstd 1 to 22, gzip 1 to 9."`
 	NsInclude        []string      `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only archive the entries of namespaces matching these patterns (as for backups)."`
@@ -41,6 +42,10 @@ under <prefix>oplog/, named by their timestamp range; a chunk counts only once i
 is written. Archiving resumes where the last complete chunk ends; with none, at the newest
 base backup's consistent point. If the oplog has lost entries meanwhile, a gap marker is
 written, /healthz fails, and a new base backup is needed for times after the gap.
+
+One archiver per prefix: pitr holds a lease (<prefix>oplog/lease.json). A second pitr on
+the same prefix exits 1 at once, naming the holder and when its lease expires; an archiver
+whose lease another took over stops writing at once and exits 1.
 
 Examples:
   mongostash pitr --listen :9090                         # a Deployment's container, with /metrics and /healthz
@@ -103,7 +108,7 @@ func (c *pitrCmd) options(a *app) (pitr.Options, error) {
 		return pitr.Options{}, err
 	}
 	opts := pitr.Options{
-		Interval: c.Interval, ChunkSize: int64(c.ChunkSize), Poll: c.Poll, FlushTimeout: c.FlushTimeout,
+		Interval: c.Interval, ChunkSize: int64(c.ChunkSize), Poll: c.Poll, FlushTimeout: c.FlushTimeout, LeaseTTL: c.LeaseTTL,
 		Encoding:    enc,
 		Scope:       catalog.ChunkScope{Database: c.Mongo.Database, Include: c.NsInclude, Exclude: c.NsExclude},
 		ToolVersion: version,

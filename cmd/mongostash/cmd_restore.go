@@ -79,6 +79,7 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
 	}
 	object := c.Object
 	if pt != nil {
+		defer pt.close()
 		object = pt.configure(&opts)
 	}
 	var client *mongo.Client
@@ -89,7 +90,12 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
 		defer client.Disconnect(context.WithoutCancel(ctx))
 		opts.WriteConcern = c.Mongo.writeConcern()
 	}
-	src, err := openSource(ctx, a, c.From, object, &c.Store)
+	var src *source
+	if pt != nil {
+		src, err = pt.openBase(ctx) // from the catalog the plan read
+	} else {
+		src, err = openSource(ctx, a, c.From, object, &c.Store)
+	}
 	if err != nil {
 		return daemon.Result{}, err
 	}

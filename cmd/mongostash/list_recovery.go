@@ -21,6 +21,9 @@ type windowsReport struct {
 	Breaks           []breakEntry  `json:"breaks"`
 	Chains           []chainEntry  `json:"chains"`
 	IncompleteChunks int           `json:"incomplete_chunks"` // chunk objects without a manifest: never replayed
+	// SupersededChunks were finished by an archiver that had lost its lease, in the range
+	// the new holder writes: never replayed either.
+	SupersededChunks int `json:"superseded_chunks"`
 }
 
 // windowEntry is one recovery window: every target From <= target <= To is restorable.
@@ -59,8 +62,9 @@ func readWindows(ctx context.Context, store storage.Store, prefix string, backup
 	}
 	cs := oc.BuildChains()
 	ws := catalog.RecoveryWindows(catalog.BasePoints(backups), cs)
+	superseded := len(oc.Superseded())
 	r := windowsReport{Summary: catalog.DescribeWindows(ws), Windows: []windowEntry{}, Breaks: []breakEntry{}, Chains: []chainEntry{},
-		IncompleteChunks: len(oc.Incomplete())}
+		IncompleteChunks: len(oc.Incomplete()) - superseded, SupersededChunks: superseded}
 	for _, w := range ws {
 		e := windowEntry{From: w.From, To: w.To, FirstSecond: w.FirstSecond(), Base: w.Base.Key, Description: w.String()}
 		if last, ok := w.LastSecond(); ok {
@@ -107,6 +111,9 @@ func printWindows(a *app, r windowsReport) error {
 	}
 	if r.IncompleteChunks > 0 {
 		fmt.Fprintf(w, "  %d chunk objects without a manifest (an archiver that died mid-upload, or one uploading now): never replayed\n", r.IncompleteChunks)
+	}
+	if r.SupersededChunks > 0 {
+		fmt.Fprintf(w, "  %d chunks finished by an archiver after it lost its lease, in the range the new holder writes: never replayed\n", r.SupersededChunks)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -390,10 +391,14 @@ func TestRestoreToTimeRefusesATamperedChunk(t *testing.T) {
 	}
 
 	fresh := f.newTarget(t)
-	r = f.restoreInto(t, fresh, tsArg(f.newest))
+	tmp := t.TempDir() // where the chunks checked before the restore are kept: emptied on the refusal
+	r = runCLI(t, f.b.env.with("TMPDIR", tmp), "restore", "--to-time", tsArg(f.newest), "--ns-from", f.b.mongo.DB+".*", "--ns-to", fresh+".*")
 	t.Logf("refusal: %s", r.stderr)
 	if r.code != 1 || !strings.Contains(r.stderr, "does not match its manifest") || !strings.Contains(r.stderr, keys[2]) || !strings.Contains(r.stderr, "nothing was written") {
 		t.Fatalf("restore of a tampered chunk: %s", r)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the refused restore left %d files in the temporary directory", len(left))
 	}
 	if got := takeSnapshot(t, f.b.mongo.Client, fresh); len(got) != 0 {
 		t.Errorf("the refused restore wrote %d collections", len(got))
@@ -574,4 +579,38 @@ func TestRestoreToTimeFromABackupWithoutOplog(t *testing.T) {
 		t.Fatalf("restore --to-time onto a backup without an oplog: %s", r)
 	}
 	compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), f.atT)
+}
+
+// TestRestoreToTimeReadsChunksOnce: without --drop every planned chunk is checked before
+// the restore writes anything — and kept in the temporary directory meanwhile, so that
+// the replay reads it from there: each chunk is downloaded once (S3 requests counted by a
+// proxy), the database equals the source at T, and nothing is left in the temporary
+// directory.
+func TestRestoreToTimeReadsChunksOnce(t *testing.T) {
+	f := newPITRFixture(t)
+	keys := f.archive(t, f.baseEnd, f.newest, 37)
+	counter := testenv.CountRequests(t, f.b.bucket.Endpoint)
+	tmp := t.TempDir()
+	to := f.newTarget(t)
+	e := f.b.env.with("S3_ENDPOINT", counter.URL, "TMPDIR", tmp)
+	r := runCLI(t, e, "restore", "--to-time", tsArg(f.t), "--ns-from", f.b.mongo.DB+".*", "--ns-to", to+".*")
+	if r.code != 0 {
+		t.Fatalf("restore --to-time: %s", r)
+	}
+	compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), f.atT)
+	paths := counter.Paths()
+	read := 0
+	for _, k := range keys {
+		n := paths["GET /"+f.b.bucket.Name+"/"+k]
+		if n > 1 {
+			t.Errorf("chunk %s downloaded %d times", k, n)
+		}
+		read += int(n)
+	}
+	if read == 0 || !strings.Contains(r.stderr, `"kept_on_disk":`) {
+		t.Errorf("no planned chunk read (%d), or no kept_on_disk in the log:\n%s", read, r.stderr)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left in the temporary directory: %v", left)
+	}
 }

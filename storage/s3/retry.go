@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/mongostash/mongostash/storage"
 )
 
 // maxBackoff caps the wait between two attempts.
@@ -118,9 +120,12 @@ func withRetryCounter(ctx context.Context) (context.Context, *retryCounter) {
 	return context.WithValue(ctx, retryCounterKey{}, c), c
 }
 
+// GetRetryToken is called once an attempt failed and is to be retried: the caller hears of
+// it (storage.FailedAttempt) before the retries run out.
 func (r *countingRetryer) GetRetryToken(ctx context.Context, opErr error) (func(error) error, error) {
 	if c, ok := ctx.Value(retryCounterKey{}).(*retryCounter); ok {
 		c.n.Add(1)
 	}
+	storage.FailedAttempt(ctx, r.s.redact(opErr))
 	return r.RetryerV2.GetRetryToken(ctx, opErr)
 }
