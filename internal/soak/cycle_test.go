@@ -58,8 +58,16 @@ func (s *soak) runCycle(cycles int) {
 	if s.rng.Float64() < 0.2 {
 		s.ensurePitr()
 		s.pitr.kill9()
+		s.pitrKilled = time.Now()
 		s.killed("pitr")
 	}
+}
+
+// leaseOfAKilledPitr says whether p, a pitr, exited 1 at its start because the lease of a
+// pitr this soak killed with -9 had not expired yet.
+func (s *soak) leaseOfAKilledPitr(p *proc) bool {
+	return p.code == 1 && strings.Contains(p.log(), "another archiver holds the lease") &&
+		p.began.Sub(s.pitrKilled) < pitrLeaseTTL+30*time.Second
 }
 
 func (s *soak) killed(what string) {
@@ -215,7 +223,13 @@ func (s *soak) ensurePitr() {
 	if s.pitr != nil && !s.pitr.exited() {
 		return
 	}
-	if s.pitr != nil && !s.pitr.killed {
+	switch {
+	case s.pitr != nil && s.pitr.killed:
+	case s.pitr != nil && s.leaseOfAKilledPitr(s.pitr):
+		// A pitr killed with -9 holds the prefix until its lease expires: the next one is
+		// refused meanwhile (exit 1, naming the holder), as a restarted pod is.
+		s.counts["pitr refused: a killed pitr's lease"]++
+	case s.pitr != nil:
 		s.finding("%s exited by itself with %d; last lines:\n%s", s.pitr.name, s.pitr.code, tail(s.pitr.log(), 8))
 	}
 	s.pitr = s.start("pitr", nil, "pitr")

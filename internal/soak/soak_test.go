@@ -41,6 +41,7 @@ type soak struct {
 	changes int
 
 	pitr       *proc
+	pitrKilled time.Time // when the soak last killed pitr with -9
 	cycle, seq int
 	procs      []*proc
 	kills      map[string]int
@@ -115,12 +116,16 @@ func newSoak(t *testing.T, seed uint64) *soak {
 	s.env = []string{"MONGO_URL=" + url, "MONGO_DATABASE=" + sourceDB, "LOG_FORMAT=json",
 		"S3_ENDPOINT=" + bucket.Endpoint, "S3_BUCKET=" + bucket.Name, "S3_ACCESS_KEY=" + bucket.AccessKey,
 		"S3_SECRET_KEY=" + bucket.SecretKey, "S3_REGION=" + bucket.Region, "S3_PART_SIZE=5242880",
-		"BACKUP_OPLOG=true", "PITR_INTERVAL=5s", "PITR_POLL=1s",
+		"BACKUP_OPLOG=true", "PITR_INTERVAL=5s", "PITR_POLL=1s", "PITR_LEASE_TTL=" + pitrLeaseTTL.String(),
 		// prune keeps the six newest backups, deletes incomplete objects a minute old, and
 		// never stops for staleness (the soak's backups are seconds apart).
 		"S3_BACKUP_MAX_AGE=1", "PRUNE_KEEP_LAST=6", "PRUNE_MAX_STALENESS=0", "PRUNE_INCOMPLETE_GRACE=1m"}
 	return s
 }
+
+// pitrLeaseTTL is pitr's lease in the soak: short, since a pitr killed with -9 holds the
+// prefix that long.
+const pitrLeaseTTL = 10 * time.Second
 
 // soakBinary is MONGOSTASH_BINARY (make soak passes make build's), else a build of its own.
 func soakBinary(t *testing.T) string {
