@@ -66,7 +66,7 @@ func (s *soak) runCycle(cycles int) {
 // leaseOfAKilledPitr says whether p, a pitr, exited 1 at its start because the lease of a
 // pitr this soak killed with -9 had not expired yet.
 func (s *soak) leaseOfAKilledPitr(p *proc) bool {
-	return p.code == 1 && strings.Contains(p.log(), "another archiver holds the lease") &&
+	return p.code == 1 && strings.Contains(p.log(), "holds the lease") &&
 		p.began.Sub(s.pitrKilled) < pitrLeaseTTL+30*time.Second
 }
 
