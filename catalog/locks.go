@@ -89,16 +89,21 @@ func (b Backup) LockedUntil(now time.Time) time.Time {
 	return until
 }
 
-// Owns reports whether key, directly under prefix, is one of the tool's objects: a backup
-// or the manifest of one. Everything else under a prefix is never touched.
+// Owns reports whether key is one of the tool's objects under prefix: a backup or the
+// manifest of one, directly under prefix, or what pitr writes in the oplog folder — a chunk,
+// its manifest, a gap marker, the lease and the index. Everything else under a prefix is
+// never touched. (prune --purge-versions removes the expired noncurrent versions of these:
+// in a versioned bucket every lease renewal and index update leaves one.)
 func Owns(prefix, key string) bool {
-	if _, ok := ParseBackupKey(prefix, key); ok {
+	stem := strings.TrimSuffix(key, ManifestSuffix)
+	if _, ok := ParseBackupKey(prefix, stem); ok {
 		return true
 	}
-	stem, ok := strings.CutSuffix(key, ManifestSuffix)
-	if !ok {
-		return false
+	if _, ok := ParseChunkKey(prefix, stem); ok {
+		return true
 	}
-	_, ok = ParseBackupKey(prefix, stem)
-	return ok
+	if _, _, ok := ParseGapKey(prefix, key); ok {
+		return true
+	}
+	return isBookkeeping(prefix, key)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
 	"github.com/mongostash/mongostash/stream"
@@ -88,6 +89,8 @@ func TestReadBackupLocks(t *testing.T) {
 
 func TestOwns(t *testing.T) {
 	k := BackupKey("p/", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), stream.Gzip, stream.Age)
+	ts := func(sec uint32) optime.Timestamp { return optime.Timestamp{T: 1_790_000_000 + sec, I: 1} }
+	chunk := ChunkKey("p/", ts(10), ts(20), stream.Zstd, stream.Unencrypted)
 	for key, want := range map[string]bool{
 		k:                                   true,
 		ManifestKey(k):                      true,
@@ -96,6 +99,14 @@ func TestOwns(t *testing.T) {
 		"p/notes.txt" + ManifestSuffix:      false,
 		"p/sub/" + k[2:]:                    false,
 		k[2:]:                               false, // outside the prefix
+		chunk:                               true,
+		ManifestKey(chunk):                  true,
+		GapKey("p/", ts(10), ts(20)):        true,
+		LeaseKey("p/"):                      true,
+		IndexHeadKey("p/"):                  true,
+		indexSegmentPrefix("p/") + "x.json": true,
+		"p/oplog/README":                    false,
+		"p/oplog/" + k[2:]:                  false,
 	} {
 		if got := Owns("p/", key); got != want {
 			t.Errorf("Owns(p/, %q) = %v, want %v", key, got, want)
