@@ -261,8 +261,8 @@ type NamespaceWriter struct {
 	crc    uint64
 	count  int64
 	closed bool
-	err    error // result of Close
-	parts  int   // Parts open (guarded by w.mu); while any is, Write is refused
+	err    error       // result of Close
+	parts  int         // Parts open (guarded by w.mu); while any is, Write is refused
 	parted atomic.Bool // a Part was made: documents go through Parts only
 }
 
