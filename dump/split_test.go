@@ -8,6 +8,9 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -236,4 +239,99 @@ func diffDocs(got, want map[string]bson.Raw) string {
 		diffs = append(diffs[:5], fmt.Sprintf("and %d more", len(diffs)-5))
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// TestSplitRangeKilledFailsDump: a range's cursor killed on the server mid-way (by another
+// client, after its first batch) fails the whole dump with an error naming the range; the
+// dump does not go on to finish the namespace as if it were complete.
+func TestSplitRangeKilledFailsDump(t *testing.T) {
+	m := testenv.NewMongo(t)
+	ctx := ctxT(t)
+	var docs []any
+	rng := rand.New(rand.NewPCG(9, 10))
+	for i := range 2000 {
+		blob := make([]byte, 10_000) // incompressible: collStats' size (the batch size) is the real one
+		for k := range blob {
+			blob[k] = byte(rng.Uint32())
+		}
+		docs = append(docs, bson.D{{Key: "_id", Value: int32(i)}, {Key: "blob", Value: blob}})
+	}
+	if _, err := m.Client.Database(m.DB).Collection("big").InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	logs := &logLines{}
+	opts := splitOpts(m.DB, logs)
+	var once sync.Once
+	var killErr error
+	opts.rangeStarted = func(namespace string, id int64) {
+		if id == 0 {
+			return // the range came whole in its first batch: nothing left to kill
+		}
+		once.Do(func() {
+			var res bson.Raw
+			killErr = m.Client.Database(m.DB).RunCommand(context.Background(),
+				bson.D{{Key: "killCursors", Value: "big"}, {Key: "cursors", Value: bson.A{id}}}).Decode(&res)
+			if n, _ := res.Lookup("cursorsKilled").Array().Values(); len(n) != 1 {
+				killErr = fmt.Errorf("cursor %d not killed: %s", id, res)
+			}
+		})
+	}
+	var buf bytes.Buffer
+	_, err := Dump(ctx, m.Client, &buf, opts)
+	if killErr != nil {
+		t.Fatalf("killCursors: %v", killErr)
+	}
+	once.Do(func() { t.Fatal("no range had a cursor left to kill after its first batch") })
+	assertSplit(t, logs, m.DB, "big")
+	if err == nil {
+		t.Fatal("the dump succeeded although a range's cursor was killed")
+	}
+	if !strings.Contains(err.Error(), "part ") || !strings.Contains(err.Error(), m.DB+".big") {
+		t.Errorf("the error does not name the range: %v", err)
+	}
+	if len(logs.lines("dumped")) != 0 {
+		t.Errorf("a namespace was finished: %v", logs.lines("dumped"))
+	}
+	t.Logf("dump failed: %v", err)
+}
+
+// TestStockMongorestoreReadsSplitArchive: stock mongorestore --archive restores an archive
+// whose collections were read as ranges at once (their blocks interleaved, each
+// namespace's CRC over its documents in stream order) to the source, byte for byte per
+// document. It needs mongo-tools (PATH or /opt/mongo-tools/bin), not part of a fresh clone.
+func TestStockMongorestoreReadsSplitArchive(t *testing.T) {
+	mongorestore := findStockTool(t, "mongorestore")
+	m := testenv.NewMongo(t)
+	loadSplitData(t, m.Client, m.DB, testenv.ServerLimits(t, m).KnowsAllTypes)
+	logs := &logLines{}
+	data, _ := dumpToBuffer(t, m.Client, splitOpts(m.DB, logs))
+	assertSplit(t, logs, m.DB, splitCollections...)
+	target := testenv.UniqueName("m")
+	t.Cleanup(func() { _ = m.Client.Database(target).Drop(context.Background()) })
+	cmd := exec.Command(mongorestore, "--uri="+m.URL, "--archive", "--nsFrom="+m.DB+".*", "--nsTo="+target+".*")
+	cmd.Stdin = bytes.NewReader(data)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mongorestore: %v\n%s", err, out)
+	}
+	for _, c := range splitCollections {
+		src, got := docsByID(t, m.Client.Database(m.DB).Collection(c)), docsByID(t, m.Client.Database(target).Collection(c))
+		if diff := diffDocs(got, src); diff != "" {
+			t.Errorf("%s: %d documents restored by mongorestore of %d: %s", c, len(got), len(src), diff)
+		}
+	}
+}
+
+// findStockTool finds a mongo-tools program on PATH or in /opt/mongo-tools/bin, and skips
+// the test, saying so, when it is not installed.
+func findStockTool(t *testing.T, name string) string {
+	t.Helper()
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	p := filepath.Join("/opt/mongo-tools/bin", name)
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	t.Skipf("%s is not installed (PATH or /opt/mongo-tools/bin): the stock-tool check of split archives is skipped", name)
+	return ""
 }
