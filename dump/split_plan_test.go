@@ -26,8 +26,8 @@ var explainAnswers = map[string]struct {
 		"inputStage": {"stage": "IXSCAN", "keyPattern": {"_id": 1}, "indexName": "_id_",
 		"indexBounds": {"_id": ["[ObjectId('000000000000000000000000'), ObjectId('000000000000000000000001'))"]}}},
 		"rejectedPlans": []}, "ok": 1}`, true},
-	"MongoDB clustered": {`{"queryPlanner": {"winningPlan": {"stage": "CLUSTERED_IXSCAN", "direction": "forward"}}, "ok": 1}`, true},
-	"MongoDB 8 express": {`{"queryPlanner": {"winningPlan": {"stage": "EXPRESS_IXSCAN", "keyPattern": "{ _id: 1 }"}}, "ok": 1}`, true},
+	"MongoDB clustered":       {`{"queryPlanner": {"winningPlan": {"stage": "CLUSTERED_IXSCAN", "direction": "forward"}}, "ok": 1}`, true},
+	"MongoDB 8 express":       {`{"queryPlanner": {"winningPlan": {"stage": "EXPRESS_IXSCAN", "keyPattern": "{ _id: 1 }"}}, "ok": 1}`, true},
 	"MongoDB collection scan": {`{"queryPlanner": {"winningPlan": {"stage": "COLLSCAN", "direction": "forward"}}, "ok": 1}`, false},
 }
 
