@@ -50,13 +50,16 @@ bench: testbed
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -timeout 30m $(BENCHPKGS)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime 3x -timeout 180m ./internal/bench
 
-# The end-to-end benchmarks against FerretDB v2 from ../shared/tools (not part of a fresh
-# clone: then this says so and does nothing).
+# The end-to-end benchmarks against FerretDB v2 (PostgreSQL 15 + DocumentDB), started by
+# .ci/with-ferretdb2 with the stock mongo-tools (100.x) on PATH for the side-by-side ratios.
+# Both are optional tools the CI machine provides outside the repository; without them this
+# says so and does nothing (any server works through MONGOSTASH_TEST_MONGO_URL instead).
 bench-v2: testbed
 	@.ci/with-ferretdb2 $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime 3x -timeout 180m ./internal/bench; \
 	rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc
 
-# Every test once more against FerretDB v2 (.ci/run's second pass); never part of make test.
+# Every test once more against FerretDB v2 (.ci/run's second pass), where .ci/with-ferretdb2
+# finds it installed (else it says so and does nothing); never part of make test.
 test-v2: testbed
 	@.ci/with-ferretdb2 $(GO) test -race -count=1 -timeout 40m ./...; \
 	rc=$$?; [ $$rc -eq 3 ] && exit 0; exit $$rc

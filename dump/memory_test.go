@@ -3,7 +3,7 @@ package dump
 import "testing"
 
 // TestCursorBatch: the dump's cursor replies hold about 2 MiB of documents of the
-// collection's average size (README, "Memory"), at most 2,000 documents, at least one.
+// collection's average size (docs/safety.md, "Memory and the local disk"), at most 2,000 documents, at least one.
 func TestCursorBatch(t *testing.T) {
 	for _, tc := range []struct {
 		count, size int64

@@ -61,7 +61,7 @@ func interleavedArchive(t *testing.T, db string, sizes map[string]int, count map
 	return buf.Bytes()
 }
 
-// TestRestoreMemoryBound: the README promises that a restore holds at most 16 MiB of
+// TestRestoreMemoryBound: docs/safety.md promises that a restore holds at most 16 MiB of
 // documents read but not yet inserted, whatever the documents' sizes and however many
 // collections the archive interleaves. The archive here holds ~50 MiB in six interleaved
 // collections, from 1 MiB documents down to 200-byte ones; every answer of the server

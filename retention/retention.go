@@ -269,82 +269,97 @@ func newerFirst(a, b Backup) int {
 // decision per backup, newest first, and does not modify backups.
 func Apply(backups []Backup, p Policy, now time.Time) []Decision {
 	p = p.clamped()
-	ds := make([]Decision, len(backups))
+	ds := decisions(make([]Decision, len(backups)))
 	for i, b := range backups {
 		ds[i].Backup = b
 	}
 	slices.SortStableFunc(ds, func(a, b Decision) int { return newerFirst(a.Backup, b.Backup) })
-	keep := func(i int, reason string) {
-		ds[i].Keep = true
-		ds[i].Reasons = append(ds[i].Reasons, reason)
-	}
-
 	// Safety first, so that these reasons lead the list.
+	ds.keepSafe(p, now)
+	if !p.hasRule() {
+		for i := range ds {
+			ds.keep(i, reasonNoRule)
+		}
+		return ds
+	}
+	for i := range min(p.KeepLast, len(ds)) {
+		ds.keep(i, fmt.Sprintf("last %d", p.KeepLast))
+	}
+	for _, r := range p.periodRules() {
+		ds.keepPeriods(r)
+	}
+	if p.KeepWithin > 0 && len(ds) > 0 {
+		newest := ds[0].Backup.Time
+		for i := range ds {
+			if newest.Sub(ds[i].Backup.Time) < p.KeepWithin {
+				ds.keep(i, fmt.Sprintf("within %s of newest", p.KeepWithin))
+			}
+		}
+	}
+	if p.MaxAge > 0 {
+		for i := range ds {
+			if now.Sub(ds[i].Backup.Time) < p.MaxAge {
+				ds.keep(i, "within max age "+p.MaxAge.String())
+			}
+		}
+	}
+	ds.decideRest(p, now)
+	return ds
+}
+
+// decisions are Apply's decisions, newest backup first, as it builds them.
+type decisions []Decision
+
+func (ds decisions) keep(i int, reason string) {
+	ds[i].Keep = true
+	ds[i].Reasons = append(ds[i].Reasons, reason)
+}
+
+// keepSafe keeps what no policy may delete: the newest complete backup, MinKeep complete
+// ones, and objects without a manifest within the grace period.
+func (ds decisions) keepSafe(p Policy, now time.Time) {
 	complete := 0
 	for i := range ds {
 		if !ds[i].Backup.Complete {
 			continue
 		}
 		if complete == 0 {
-			keep(i, reasonNewestComplete)
+			ds.keep(i, reasonNewestComplete)
 		}
 		if complete < p.MinKeep {
-			keep(i, fmt.Sprintf("min keep %d", p.MinKeep))
+			ds.keep(i, fmt.Sprintf("min keep %d", p.MinKeep))
 		}
 		complete++
 	}
 	for i := range ds {
 		b := ds[i].Backup
 		if b.NoManifest && p.Grace > 0 && (b.Stored.IsZero() || now.Sub(b.Stored) < p.Grace) {
-			keep(i, fmt.Sprintf("no manifest yet, within the grace of %s: a backup may still be finishing", p.Grace))
+			ds.keep(i, fmt.Sprintf("no manifest yet, within the grace of %s: a backup may still be finishing", p.Grace))
 		}
 	}
+}
 
-	if !p.hasRule() {
-		for i := range ds {
-			keep(i, reasonNoRule)
+// keepPeriods keeps the newest backup of each of the last r.n periods that have one.
+func (ds decisions) keepPeriods(r periodRule) {
+	left := r.n
+	var last [3]int
+	for i := range ds {
+		if left == 0 {
+			break
 		}
-		return ds
-	}
-
-	for i := range min(p.KeepLast, len(ds)) {
-		keep(i, fmt.Sprintf("last %d", p.KeepLast))
-	}
-
-	for _, r := range p.periodRules() {
-		left := r.n
-		var last [3]int
-		for i := range ds {
-			if left == 0 {
-				break
-			}
-			key, label := r.period(ds[i].Backup.Time)
-			if i > 0 && key == last {
-				continue // an older backup of a period already served by a newer one
-			}
-			last = key
-			keep(i, r.name+" "+label)
-			left--
+		key, label := r.period(ds[i].Backup.Time)
+		if i > 0 && key == last {
+			continue // an older backup of a period already served by a newer one
 		}
+		last = key
+		ds.keep(i, r.name+" "+label)
+		left--
 	}
+}
 
-	if p.KeepWithin > 0 && len(ds) > 0 {
-		newest := ds[0].Backup.Time
-		for i := range ds {
-			if newest.Sub(ds[i].Backup.Time) < p.KeepWithin {
-				keep(i, fmt.Sprintf("within %s of newest", p.KeepWithin))
-			}
-		}
-	}
-
-	if p.MaxAge > 0 {
-		for i := range ds {
-			if now.Sub(ds[i].Backup.Time) < p.MaxAge {
-				keep(i, "within max age "+p.MaxAge.String())
-			}
-		}
-	}
-
+// decideRest gives every backup no rule kept its reason to go, or keeps it when the store
+// locks it past now.
+func (ds decisions) decideRest(p Policy, now time.Time) {
 	for i := range ds {
 		if ds[i].Keep {
 			continue
@@ -361,7 +376,6 @@ func Apply(backups []Backup, p Policy, now time.Time) []Decision {
 		}
 		ds[i].Reasons = []string{why}
 	}
-	return ds
 }
 
 // LockedReason is the reason of a backup kept because the store locks it until until.

@@ -10,7 +10,7 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 )
 
-// TestZstdWindow: backups are written with a 2 MiB zstd window (README, "Memory"), which
+// TestZstdWindow: backups are written with a 2 MiB zstd window (docs/safety.md, "Memory and the local disk"), which
 // bounds what a restore's decoder holds too.
 func TestZstdWindow(t *testing.T) {
 	data := make([]byte, 16<<20)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"reflect"
+	"strings"
 
 	"github.com/alecthomas/kong"
 )
@@ -85,6 +87,21 @@ func (e *envSource) positionals(kctx *kong.Context) error {
 		scan := kong.ScanFromTokens(kong.Token{Type: kong.FlagValueToken, Value: value})
 		if err := p.Parse(scan, p.Target); err != nil {
 			return fmt.Errorf("%w (from envar %s=%q)", err, name, value)
+		}
+	}
+	return nil
+}
+
+// resolveFile fills *v from the file named by $<env>_FILE when *v is empty, the
+// convention of Docker and Kubernetes secrets. The caller registers the value as a secret.
+func resolveFile(a *app, v *string, env string) error {
+	if *v == "" {
+		if path, _ := a.env(env + "_FILE"); path != "" {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return usagef("%s_FILE: %v", env, err)
+			}
+			*v = strings.TrimRight(string(b), "\r\n")
 		}
 	}
 	return nil

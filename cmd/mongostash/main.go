@@ -18,7 +18,7 @@ import (
 var version = "dev"
 
 // Soft memory limits of the Go runtime, unless GOMEMLIMIT says otherwise. Every command's
-// live heap is bounded by construction (README, "Memory"), but with the runtime's default
+// live heap is bounded by construction (docs/safety.md, "Memory and the local disk"), but with the runtime's default
 // pacing the heap grows to twice the live heap before a collection, so peak memory would
 // swing with the data. A soft limit a little above the working set keeps the peak near it;
 // the collector works harder only near the limit, and never fails an allocation. A limit

@@ -8,7 +8,7 @@ import (
 )
 
 // TestMemoryLimitPerCommand: restore gets the larger soft limit its working set needs
-// (README, "Memory"), whatever comes before or after the command's name; every other
+// (docs/safety.md, "Memory and the local disk"), whatever comes before or after the command's name; every other
 // command keeps 64 MiB. The command each case names is checked against the CLI's own parser.
 func TestMemoryLimitPerCommand(t *testing.T) {
 	parser, err := kong.New(&cli{}, kong.Name("mongostash"), kong.Vars{"version": "test"})

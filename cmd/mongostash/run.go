@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 
 	"github.com/alecthomas/kong"
 
@@ -62,7 +63,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	envs := &envSource{lookup: env}
 	parser, err := kong.New(&c,
 		kong.Name("mongostash"),
-		kong.Description("MongoDB backups to S3-compatible storage in one static binary: backup, prune, restore, list, verify.\n\nEvery flag can also be set by the environment variable shown next to it; flags win over the environment. Secrets can be read from a file named by the variable with _FILE appended (e.g. S3_SECRET_KEY_FILE)."),
+		kong.Description("MongoDB backups to S3-compatible storage in one static binary: backup, prune, restore, list, verify, and pitr (the oplog archived continuously, for restore --to-time).\n\nA flag with an environment variable shown next to it can also be set by that variable; flags win over the environment. Secrets can be read from a file named by the variable with _FILE appended (e.g. S3_SECRET_KEY_FILE)."),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars{"version": version},
 		kong.Writers(stdout, stderr),
@@ -100,3 +101,18 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 	}
 	return exitFailed
 }
+
+// app is what every subcommand's Run receives besides the context (which kong binds on its
+// own): the logger, the output streams, the environment and the secrets to keep out of
+// every line of output. Nothing in a subcommand reads os.Stdout, os.Stderr or the process's
+// environment (standard input, for --from -, is the process's).
+type app struct {
+	log     *slog.Logger
+	stdout  io.Writer
+	stderr  io.Writer
+	env     func(string) (string, bool)
+	secrets *connstr.Redactor
+}
+
+// redact hides URI passwords and every secret registered so far in s.
+func (a *app) redact(s string) string { return a.secrets.Redact(s) }

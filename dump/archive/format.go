@@ -267,6 +267,7 @@ func checkDoc(doc []byte) error {
 func parseNSHeader(doc []byte) (db, coll []byte, eof bool, crc uint64, err error) {
 	end := len(doc) - 1 // index of the document's final 0x00
 	var seen [4]bool
+	h := nsHeaderValues{}
 	i := 4
 	for {
 		if i >= end {
@@ -289,61 +290,79 @@ func parseNSHeader(doc []byte) (db, coll []byte, eof bool, crc uint64, err error
 		}
 		name := doc[i:k]
 		i = k + 1
-		var field int
-		var want byte
-		switch string(name) {
-		case "db":
-			field, want = 0, 0x02
-		case "collection":
-			field, want = 1, 0x02
-		case "EOF":
-			field, want = 2, 0x08
-		case "CRC":
-			field, want = 3, 0x12
-		default:
+		f, known := nsHeaderFields[string(name)]
+		switch {
+		case !known:
 			return nil, nil, false, 0, fmt.Errorf("unexpected field %q", name)
-		}
-		if t != want {
-			return nil, nil, false, 0, fmt.Errorf("field %q has BSON type 0x%02x, want 0x%02x", name, t, want)
-		}
-		if seen[field] {
+		case t != f.bsonType:
+			return nil, nil, false, 0, fmt.Errorf("field %q has BSON type 0x%02x, want 0x%02x", name, t, f.bsonType)
+		case seen[f.index]:
 			return nil, nil, false, 0, fmt.Errorf("field %q appears twice", name)
 		}
-		seen[field] = true
-		switch t {
-		case 0x02:
-			if end-i < 5 {
-				return nil, nil, false, 0, fmt.Errorf("field %q overruns the document", name)
-			}
-			l := binary.LittleEndian.Uint32(doc[i:])
-			if l < 1 || l > uint32(end-i-4) || doc[i+4+int(l)-1] != 0 {
-				return nil, nil, false, 0, fmt.Errorf("field %q has a bad string length %d", name, int32(l))
-			}
-			s := doc[i+4 : i+4+int(l)-1]
-			if field == 0 {
-				db = s
-			} else {
-				coll = s
-			}
-			i += 4 + int(l)
-		case 0x08:
-			if end-i < 1 || doc[i] > 1 {
-				return nil, nil, false, 0, fmt.Errorf("field %q is not a valid boolean", name)
-			}
-			eof = doc[i] == 1
-			i++
-		case 0x12:
-			if end-i < 8 {
-				return nil, nil, false, 0, fmt.Errorf("field %q overruns the document", name)
-			}
-			crc = binary.LittleEndian.Uint64(doc[i:])
-			i += 8
+		seen[f.index] = true
+		if i, err = h.read(doc[:end], i, f.index, name); err != nil {
+			return nil, nil, false, 0, err
 		}
 	}
-	if len(coll) == 0 {
+	if len(h.coll) == 0 {
 		return nil, nil, false, 0, fmt.Errorf("empty collection name")
 	}
-	return db, coll, eof, crc, nil
+	return h.db, h.coll, h.eof, h.crc, nil
+}
+
+// nsHeaderField is one field a namespace header may have: its place and its BSON type.
+type nsHeaderField struct {
+	index    int
+	bsonType byte
+}
+
+var nsHeaderFields = map[string]nsHeaderField{
+	"db":         {0, 0x02},
+	"collection": {1, 0x02},
+	"EOF":        {2, 0x08},
+	"CRC":        {3, 0x12},
+}
+
+// nsHeaderValues are the values of a namespace header as parseNSHeader reads them.
+type nsHeaderValues struct {
+	db, coll []byte
+	eof      bool
+	crc      uint64
+}
+
+// read reads the value of field (nsHeaderFields' index) at doc[i:], doc ending before the
+// document's final 0x00, and returns the index after it.
+func (h *nsHeaderValues) read(doc []byte, i, field int, name []byte) (int, error) {
+	end := len(doc)
+	switch field {
+	case 0, 1:
+		if end-i < 5 {
+			return 0, fmt.Errorf("field %q overruns the document", name)
+		}
+		l := binary.LittleEndian.Uint32(doc[i:])
+		if l < 1 || l > uint32(end-i-4) || doc[i+4+int(l)-1] != 0 {
+			return 0, fmt.Errorf("field %q has a bad string length %d", name, int32(l))
+		}
+		s := doc[i+4 : i+4+int(l)-1]
+		if field == 0 {
+			h.db = s
+		} else {
+			h.coll = s
+		}
+		return i + 4 + int(l), nil
+	case 2:
+		if end-i < 1 || doc[i] > 1 {
+			return 0, fmt.Errorf("field %q is not a valid boolean", name)
+		}
+		h.eof = doc[i] == 1
+		return i + 1, nil
+	default:
+		if end-i < 8 {
+			return 0, fmt.Errorf("field %q overruns the document", name)
+		}
+		h.crc = binary.LittleEndian.Uint64(doc[i:])
+		return i + 8, nil
+	}
 }
 
 // Lenient decoding of the prelude documents, as mongorestore's struct decoding:

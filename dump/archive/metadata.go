@@ -251,18 +251,9 @@ func (p *repairer) value(i, depth int) (int, bool) {
 			if i, ok = p.value(i, depth+1); !ok {
 				return 0, false
 			}
-			i = p.ws(i)
-			if i >= len(p.src) {
-				return 0, false
-			}
-			p.out = append(p.out, p.src[i])
-			switch p.src[i] {
-			case ',':
-				i++
-			case ']':
-				return i + 1, true
-			default:
-				return 0, false
+			var done bool
+			if i, done, ok = p.separator(i, ']'); !ok || done {
+				return i, ok
 			}
 		}
 	case c == '"':
@@ -324,19 +315,29 @@ func (p *repairer) object(i, depth int) (int, bool) {
 		if i, ok = p.value(i+1, depth); !ok {
 			return 0, false
 		}
-		i = p.ws(i)
-		if i >= len(p.src) {
-			return 0, false
+		var done bool
+		if i, done, ok = p.separator(i, '}'); !ok || done {
+			return i, ok
 		}
-		p.out = append(p.out, p.src[i])
-		switch p.src[i] {
-		case ',':
-			i++
-		case '}':
-			return i + 1, true
-		default:
-			return 0, false
-		}
+	}
+}
+
+// separator copies what follows a member of an array or object at i: a comma (done false,
+// next the index after it) or the closing bracket closer (done true, next the index after
+// it); anything else fails.
+func (p *repairer) separator(i int, closer byte) (next int, done, ok bool) {
+	i = p.ws(i)
+	if i >= len(p.src) {
+		return 0, false, false
+	}
+	p.out = append(p.out, p.src[i])
+	switch p.src[i] {
+	case ',':
+		return i + 1, false, true
+	case closer:
+		return i + 1, true, true
+	default:
+		return 0, false, false
 	}
 }
 

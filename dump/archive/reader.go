@@ -276,28 +276,12 @@ func (r *Reader) Next() (Record, error) {
 func (r *Reader) next() (Record, error) {
 	for {
 		if ns := r.cur; ns != nil {
-			off := r.off
-			l, err := r.next4(ns, "a block")
-			if err == io.EOF {
-				return Record{}, r.errAt(off, ns, io.ErrUnexpectedEOF, "stream ends inside a block")
-			} else if err != nil {
-				return Record{}, err
+			rec, ok, err := r.nextInBlock(ns)
+			if err != nil || ok {
+				return rec, err
 			}
-			if l == terminator {
-				r.skip4()
-				r.cur = nil
-				continue
-			}
-			doc, err := r.readDoc(l, ns, "body document")
-			if err != nil {
-				return Record{}, err
-			}
-			ns.stats.CRC = crc64.Update(ns.stats.CRC, crcTable, doc)
-			ns.stats.Docs++
-			ns.stats.Bytes += int64(len(doc))
-			return Record{DB: ns.db, Collection: ns.coll, Doc: doc}, nil
+			continue // the block ended
 		}
-
 		// Between blocks: a namespace header, or the clean end.
 		off := r.off
 		l, err := r.next4(nil, "a namespace header")
@@ -317,46 +301,87 @@ func (r *Reader) next() (Record, error) {
 		if err != nil {
 			return Record{}, r.errAt(off, nil, ErrBadNamespaceHeader, "%v", err)
 		}
-		r.key = append(append(append(r.key[:0], dbb...), 0), collb...)
-		ns := r.byKey[string(r.key)]
-		if ns == nil {
-			return Record{}, r.errAt(off, nil, ErrUnknownNamespace, "block for %q", string(dbb)+"."+string(collb))
-		}
-		if ns.state == nsClosed {
-			return Record{}, r.errAt(off, ns, ErrNamespaceReopened, "header (EOF=%t) after the namespace's EOF", eof)
-		}
-		if ns.state == nsUnopened {
-			if err := r.checkOrder(off, ns); err != nil {
-				return Record{}, err
-			}
-			ns.state = nsOpen
-			if ns.oplog {
-				r.oplog = true
-			}
+		ns, err := r.openNamespace(off, dbb, collb, eof)
+		if err != nil {
+			return Record{}, err
 		}
 		if !eof {
 			r.cur = ns
 			continue
 		}
-		if crc != ns.stats.CRC {
-			return Record{}, r.errAt(off, ns, ErrCRCMismatch, "computed %d != stored %d", ns.stats.CRC, crc)
-		}
-		// An EOF block has no body: its header is followed by the terminator.
-		toff := r.off
-		l, err = r.next4(ns, "an EOF block")
-		if err == io.EOF {
-			return Record{}, r.errAt(toff, ns, io.ErrUnexpectedEOF, "stream ends inside an EOF block")
-		} else if err != nil {
-			return Record{}, err
-		}
-		if l != terminator {
-			return Record{}, r.errAt(toff, ns, ErrBadNamespaceHeader, "EOF header followed by a document instead of a terminator")
-		}
-		r.skip4()
-		ns.state = nsClosed
-		ns.stats.Done = true
-		return Record{DB: ns.db, Collection: ns.coll, EOF: true, CRC: crc}, nil
+		return r.closeNamespace(off, ns, crc)
 	}
+}
+
+// nextInBlock reads the next document of the block of ns; ok is false when the block ended
+// there (at its terminator).
+func (r *Reader) nextInBlock(ns *readerNS) (rec Record, ok bool, err error) {
+	off := r.off
+	l, err := r.next4(ns, "a block")
+	if err == io.EOF {
+		return Record{}, false, r.errAt(off, ns, io.ErrUnexpectedEOF, "stream ends inside a block")
+	} else if err != nil {
+		return Record{}, false, err
+	}
+	if l == terminator {
+		r.skip4()
+		r.cur = nil
+		return Record{}, false, nil
+	}
+	doc, err := r.readDoc(l, ns, "body document")
+	if err != nil {
+		return Record{}, false, err
+	}
+	ns.stats.CRC = crc64.Update(ns.stats.CRC, crcTable, doc)
+	ns.stats.Docs++
+	ns.stats.Bytes += int64(len(doc))
+	return Record{DB: ns.db, Collection: ns.coll, Doc: doc}, true, nil
+}
+
+// openNamespace finds the namespace of the header at off and checks it may have a block
+// now, opening it at its first one.
+func (r *Reader) openNamespace(off int64, dbb, collb []byte, eof bool) (*readerNS, error) {
+	r.key = append(append(append(r.key[:0], dbb...), 0), collb...)
+	ns := r.byKey[string(r.key)]
+	if ns == nil {
+		return nil, r.errAt(off, nil, ErrUnknownNamespace, "block for %q", string(dbb)+"."+string(collb))
+	}
+	if ns.state == nsClosed {
+		return nil, r.errAt(off, ns, ErrNamespaceReopened, "header (EOF=%t) after the namespace's EOF", eof)
+	}
+	if ns.state == nsUnopened {
+		if err := r.checkOrder(off, ns); err != nil {
+			return nil, err
+		}
+		ns.state = nsOpen
+		if ns.oplog {
+			r.oplog = true
+		}
+	}
+	return ns, nil
+}
+
+// closeNamespace ends ns at its EOF header (at off, with the CRC it stores): the CRC must
+// be the one computed, and the header is followed by a terminator, an EOF block having no
+// body.
+func (r *Reader) closeNamespace(off int64, ns *readerNS, crc uint64) (Record, error) {
+	if crc != ns.stats.CRC {
+		return Record{}, r.errAt(off, ns, ErrCRCMismatch, "computed %d != stored %d", ns.stats.CRC, crc)
+	}
+	toff := r.off
+	l, err := r.next4(ns, "an EOF block")
+	if err == io.EOF {
+		return Record{}, r.errAt(toff, ns, io.ErrUnexpectedEOF, "stream ends inside an EOF block")
+	} else if err != nil {
+		return Record{}, err
+	}
+	if l != terminator {
+		return Record{}, r.errAt(toff, ns, ErrBadNamespaceHeader, "EOF header followed by a document instead of a terminator")
+	}
+	r.skip4()
+	ns.state = nsClosed
+	ns.stats.Done = true
+	return Record{DB: ns.db, Collection: ns.coll, EOF: true, CRC: crc}, nil
 }
 
 // checkOrder enforces what mongorestore needs of the oplog: it starts only

@@ -82,7 +82,7 @@ func stockTool(b *testing.B, name string) string {
 	b.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		fmt.Printf("# %s: %s is not on PATH, so no side-by-side ratio (../shared/tools/install.sh mongo-tools installs it under /opt/mongo-tools/bin)\n", b.Name(), name)
+		fmt.Printf("# %s: %s is not on PATH, so no side-by-side ratio (stock mongo-tools 100.x: MongoDB's Database Tools packages, or built from the mongo-tools source)\n", b.Name(), name)
 		return ""
 	}
 	return p

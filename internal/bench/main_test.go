@@ -1,6 +1,6 @@
 package bench
 
-// What these benchmarks measure, and how (see also the README's "Benchmarks"):
+// What these benchmarks measure, and how (see also docs/benchmarks.md):
 //
 // The data set is internal/sample.LoadBench: MONGOSTASH_BENCH_DOCS documents (default
 // 100,000, about 200 MB of BSON) in four collections of different shapes, loaded once per

@@ -1,5 +1,6 @@
 // Package layout holds the tests that keep the repository's shape as docs/architecture.md
-// describes it: which packages may import which, and no function too long to read.
+// describes it: which packages may import which, no function too long to read, and a
+// package doc in every package.
 package layout
 
 import (
@@ -40,6 +41,7 @@ var allowed = map[string][]string{
 	"internal/sample":     nil,
 	"internal/bench":      nil, // tests only: the built binary, dump, stream, storage/s3
 	"internal/testenv":    nil,
+	"internal/daemon":     nil,
 	"internal/demo":       {"internal/testenv", "internal/sample"},
 	"cmd/mongostash":      {"*"},
 }
@@ -90,7 +92,7 @@ func TestDependencyDirection(t *testing.T) {
 }
 
 // maxFuncLines is the longest function, declaration to closing brace, outside tests.
-const maxFuncLines = 100
+const maxFuncLines = 80
 
 // TestNoLongFunctions: nothing over maxFuncLines lines outside tests, so every function
 // can be read whole.
@@ -125,5 +127,47 @@ func TestNoLongFunctions(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestEveryPackageHasADoc: every package of ours, the test bed's too, says what it is in a
+// package doc comment ("// Package x …", or "// Command x …" for a main package) in one of
+// its non-test files, so that `go doc` and a newcomer's first look find it.
+func TestEveryPackageHasADoc(t *testing.T) {
+	root := repoRoot(t)
+	docs := map[string]bool{} // directory → has a doc
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "bin" || d.Name() == "testdata" || d.Name() == "node_modules" || strings.HasPrefix(d.Name(), ".")) && path != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		dir := filepath.Dir(path)
+		want := "Package " + f.Name.Name + " "
+		if f.Name.Name == "main" {
+			want = "Command "
+		}
+		docs[dir] = docs[dir] || (f.Doc != nil && strings.HasPrefix(f.Doc.Text(), want))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) < 20 {
+		t.Fatalf("found only %d packages under %s: the walk is broken", len(docs), root)
+	}
+	for dir, ok := range docs {
+		if !ok {
+			rel, _ := filepath.Rel(root, dir)
+			t.Errorf("package %s has no package doc: add a doc.go beginning \"// Package <name> …\" (or \"// Command <name> …\")", rel)
+		}
 	}
 }

@@ -201,6 +201,56 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 		s.name += " at " + redactURL(cfg.Endpoint)
 	}
 
+	httpClient, err := newHTTPClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var awsCfg aws.Config
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(httpClient),
+		config.WithRetryer(func() aws.Retryer { return s.newRetryer() }),
+		// Other defaults modes (AWS_DEFAULTS_MODE) replace the transport's dialer, and with
+		// it the one that bounds silence on every connection.
+		config.WithDefaultsMode(aws.DefaultsModeLegacy),
+		// We send our own checksum (Config.Checksum); the SDK's CRC32 on top would cost
+		// CPU, and is not understood by every S3-compatible store.
+		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
+		// The SDK's log could carry request details; errors tell callers what they need.
+		config.WithLogger(logging.Nop{}),
+		config.WithClientLogMode(0),
+	}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.AccessKey != "" {
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)))
+	}
+	awsCfg, err = config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return nil, errors.New("no region: set the region (AWS_REGION or the shared config work too)")
+	}
+	pathStyle := cfg.Endpoint != ""
+	if cfg.ForcePathStyle != nil {
+		pathStyle = *cfg.ForcePathStyle
+	}
+	s.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+		}
+		o.UsePathStyle = pathStyle
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	s.unsigned = cfg.Endpoint == "" || strings.HasPrefix(cfg.Endpoint, "https://")
+	return s, nil
+}
+
+// newHTTPClient is the SDK's HTTP client with the TLS settings (an extra CA bundle) and a
+// dialer that bounds silence on every connection (stall.go).
+func newHTTPClient(cfg Config) (*awshttp.BuildableClient, error) {
 	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: cfg.InsecureSkipVerify}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
@@ -224,46 +274,7 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	})
 
-	opts := []func(*config.LoadOptions) error{
-		config.WithHTTPClient(httpClient),
-		config.WithRetryer(func() aws.Retryer { return s.newRetryer() }),
-		// Other defaults modes (AWS_DEFAULTS_MODE) replace the transport's dialer, and with
-		// it the one that bounds silence on every connection.
-		config.WithDefaultsMode(aws.DefaultsModeLegacy),
-		// We send our own checksum (Config.Checksum); the SDK's CRC32 on top would cost
-		// CPU, and is not understood by every S3-compatible store.
-		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
-		// The SDK's log could carry request details; errors tell callers what they need.
-		config.WithLogger(logging.Nop{}),
-		config.WithClientLogMode(0),
-	}
-	if cfg.Region != "" {
-		opts = append(opts, config.WithRegion(cfg.Region))
-	}
-	if cfg.AccessKey != "" {
-		opts = append(opts, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(cfg.AccessKey, cfg.SecretKey, cfg.SessionToken)))
-	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if awsCfg.Region == "" {
-		return nil, errors.New("no region: set the region (AWS_REGION or the shared config work too)")
-	}
-	pathStyle := cfg.Endpoint != ""
-	if cfg.ForcePathStyle != nil {
-		pathStyle = *cfg.ForcePathStyle
-	}
-	s.client = awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
-		if cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(cfg.Endpoint)
-		}
-		o.UsePathStyle = pathStyle
-		o.DisableLogOutputChecksumValidationSkipped = true
-	})
-	s.unsigned = cfg.Endpoint == "" || strings.HasPrefix(cfg.Endpoint, "https://")
-	return s, nil
+	return httpClient, nil
 }
 
 func applyDefaults(cfg *Config) error {

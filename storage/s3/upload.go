@@ -174,19 +174,8 @@ func (s *Store) checksum(data []byte) partSum {
 
 // multipart uploads the stream as a multipart upload whose first part is first.
 func (u *upload) multipart(ctx context.Context, pool *bufPool, first []byte) (err error) {
-	in := &awss3.CreateMultipartUploadInput{Bucket: &u.s.cfg.Bucket, Key: &u.key}
-	if u.s.cfg.Checksum == ChecksumCRC32C {
-		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
-	}
-	if c := u.s.cfg; c.SSE != "" || c.StorageClass != "" {
-		in.ServerSideEncryption = types.ServerSideEncryption(c.SSE)
-		in.SSEKMSKeyId = optional(c.SSEKMSKeyID)
-		in.StorageClass = types.StorageClass(c.StorageClass)
-	}
-	// A multipart upload's retention is fixed when it starts.
-	in.ObjectLockMode, in.ObjectLockRetainUntilDate = u.s.retention()
 	cctx, retried := withRetryCounter(ctx)
-	out, err := u.s.client.CreateMultipartUpload(cctx, in)
+	out, err := u.s.client.CreateMultipartUpload(cctx, u.createInput())
 	if retried.n.Load() > 0 || (err != nil && !gotAnswer(err)) {
 		// An attempt whose answer was lost (a retry, a cancellation while the request was in
 		// flight) may have created an upload we know nothing of.
@@ -207,6 +196,31 @@ func (u *upload) multipart(ctx context.Context, pool *bufPool, first []byte) (er
 		}
 	}()
 
+	if err := u.uploadParts(ctx, pool, first); err != nil {
+		return err
+	}
+	return u.complete(ctx)
+}
+
+// createInput is the request that starts the multipart upload: checksum, encryption,
+// storage class, and the retention, which a multipart upload fixes when it starts.
+func (u *upload) createInput() *awss3.CreateMultipartUploadInput {
+	in := &awss3.CreateMultipartUploadInput{Bucket: &u.s.cfg.Bucket, Key: &u.key}
+	if u.s.cfg.Checksum == ChecksumCRC32C {
+		in.ChecksumAlgorithm = types.ChecksumAlgorithmCrc32c
+	}
+	if c := u.s.cfg; c.SSE != "" || c.StorageClass != "" {
+		in.ServerSideEncryption = types.ServerSideEncryption(c.SSE)
+		in.SSEKMSKeyId = optional(c.SSEKMSKeyID)
+		in.StorageClass = types.StorageClass(c.StorageClass)
+	}
+	in.ObjectLockMode, in.ObjectLockRetainUntilDate = u.s.retention()
+	return in
+}
+
+// uploadParts uploads first and the parts read after it, Concurrency at once, until the
+// stream ends; the first failure stops the others and is returned.
+func (u *upload) uploadParts(ctx context.Context, pool *bufPool, first []byte) error {
 	wctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
@@ -256,7 +270,7 @@ func (u *upload) multipart(ctx context.Context, pool *bufPool, first []byte) (er
 	if wctx.Err() != nil {
 		return context.Cause(wctx)
 	}
-	return u.complete(ctx)
+	return nil
 }
 
 func (u *upload) uploadPart(ctx context.Context, pn int, data []byte) error {

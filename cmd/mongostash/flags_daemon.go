@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/mongostash/mongostash/internal/daemon"
 )
 
 // DaemonFlags turn backup and prune into daemons (with --schedule, which each command
@@ -15,19 +18,13 @@ type DaemonFlags struct {
 	Pushgateway  string        `name:"pushgateway" env:"PUSHGATEWAY_URL" placeholder:"URL" help:"After each run, push the metrics to this Prometheus Pushgateway (job mongostash, grouped by operation and database)."`
 }
 
-// runResult is what a successful run reports for the metrics.
-type runResult struct {
-	Bytes     int64 // backup: bytes stored; prune: bytes deleted; restore: bytes read
-	Documents int64 // backup: documents dumped; restore: documents inserted
-}
-
 // operation is one subcommand as the scheduler and the metrics see it.
 type operation struct {
 	name     string // backup, prune, restore: the operation label
 	database string // the database label: MONGO_DATABASE, or "" for all
 	schedule string // cron spec; empty runs once
 	flags    *DaemonFlags
-	once     func(context.Context, *app) (runResult, error)
+	once     func(context.Context, *app) (daemon.Result, error)
 }
 
 // run runs the operation once, or on its schedule until ctx ends (SIGTERM/SIGINT).
@@ -39,26 +36,42 @@ func (op operation) run(ctx context.Context, a *app) error {
 		if op.flags.RunOnStart {
 			return usagef("--run-on-start needs --schedule")
 		}
-		return op.runOnce(ctx, a)
 	}
-	d, err := newDaemon(op, a)
+	exp, err := newExporter(a, op.flags.MetricsFile, op.flags.Pushgateway)
 	if err != nil {
 		return err
 	}
-	return d.run(ctx)
+	job := daemon.Job{Name: op.name, Database: op.database, Run: func(ctx context.Context) (daemon.Result, error) { return op.once(ctx, a) }}
+	if op.schedule == "" {
+		return daemon.Once(ctx, job, exp)
+	}
+	sched, err := daemon.ParseSchedule(op.schedule)
+	if err != nil {
+		return usagef("--schedule: %v", err)
+	}
+	if op.flags.HealthMaxAge < 0 {
+		return usagef("--health-max-age must not be negative")
+	}
+	return daemon.Run(ctx, job, daemon.Options{
+		Schedule: sched, Spec: op.schedule, RunOnStart: op.flags.RunOnStart,
+		Listen: op.flags.Listen, HealthMaxAge: op.flags.HealthMaxAge, Exporter: exp,
+		Log: a.log, Redact: a.redact, Fatal: isUsageError,
+	})
 }
 
-func (op operation) runOnce(ctx context.Context, a *app) error {
-	exp, err := newExporter(a, op.flags)
+// newExporter checks the metrics destinations (either may be empty) and marks the
+// Pushgateway's URL secret, since it may hold a password.
+func newExporter(a *app, file, push string) (*daemon.Exporter, error) {
+	exp, err := daemon.NewExporter(file, push, a.log, a.redact)
 	if err != nil {
-		return err
+		return nil, usagef("--metrics-file / --pushgateway: %v", err)
 	}
-	m := newRunMetrics(op.name, op.database)
-	started := time.Now()
-	res, err := op.once(ctx, a)
-	m.observe(time.Now(), time.Since(started), res, err)
-	// A run that succeeded stays a success when its metrics cannot be written: the
-	// staleness alert on mongostash_last_success_timestamp_seconds catches the gap.
-	exp.export(ctx, a, m)
-	return err
+	a.secrets.RegisterURI(exp.PushURL())
+	return exp, nil
+}
+
+// isUsageError says whether err is a configuration error, which no later run can fix.
+func isUsageError(err error) bool {
+	var ue usageError
+	return errors.As(err, &ue)
 }

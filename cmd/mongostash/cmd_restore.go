@@ -14,6 +14,7 @@ import (
 
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/dump/ns"
+	"github.com/mongostash/mongostash/internal/daemon"
 	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/stream"
 )
@@ -59,60 +60,75 @@ func (c *restoreCmd) Run(ctx context.Context, a *app) error {
 	return operation{name: "restore", database: c.Mongo.Database, flags: flags, once: c.once}.run(ctx, a)
 }
 
-func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
-	filter, err := namespaceFilter(c.Mongo.Database, c.NsInclude, c.NsExclude)
+func (c *restoreCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
+	opts, ids, pt, err := c.plan(ctx, a)
 	if err != nil {
-		return runResult{}, err
+		return daemon.Result{}, err
 	}
-	var renamer *ns.Renamer
-	if len(c.NsFrom) > 0 || len(c.NsTo) > 0 {
-		if renamer, err = ns.NewRenamer(c.NsFrom, c.NsTo); err != nil {
-			return runResult{}, usagef("--ns-from/--ns-to: %v", err)
-		}
-	}
-	ids, err := c.Age.identities(a)
-	if err != nil {
-		return runResult{}, err
-	}
-	limit, err := c.oplogLimit()
-	if err != nil {
-		return runResult{}, err
-	}
-	pt, err := c.planPointInTime(ctx, a, ids)
-	if err != nil {
-		return runResult{}, err
-	}
-	opts, object := c.restoreOptions(a, filter, renamer, limit), c.Object
+	object := c.Object
 	if pt != nil {
 		object = pt.configure(&opts)
 	}
 	var client *mongo.Client
 	if !c.DryRun {
 		if client, err = c.Mongo.connect(ctx, a); err != nil {
-			return runResult{}, err
+			return daemon.Result{}, err
 		}
 		defer client.Disconnect(context.WithoutCancel(ctx))
 		opts.WriteConcern = c.Mongo.writeConcern()
 	}
 	src, err := openSource(ctx, a, c.From, object, &c.Store)
 	if err != nil {
-		return runResult{}, err
+		return daemon.Result{}, err
 	}
 	defer src.Close()
-	log := a.log.With("source", src.name)
 	counted := newStoredReader(src)
 	// A missing or wrong identity fails here, before anything is written.
 	plain, layers, err := stream.Open(counted, ids)
 	if err != nil {
-		return runResult{}, fmt.Errorf("restore %s: %w (nothing was written)", src.name, decryptHint(err, src.manifest))
+		return daemon.Result{}, fmt.Errorf("restore %s: %w (nothing was written)", src.name, decryptHint(err, src.manifest))
 	}
 	defer plain.Close()
-	log.Info("restore started", "compression", layers.Compression, "encryption", layers.Encryption.String(), "drop", c.Drop, "dry_run", c.DryRun, "engine", c.Engine)
+	a.log.Info("restore started", "source", src.name, "compression", layers.Compression, "encryption", layers.Encryption.String(), "drop", c.Drop, "dry_run", c.DryRun, "engine", c.Engine)
 	if c.Engine == "mongotools" {
 		// mongorestore inserts by itself: only the bytes read are known here.
 		err := c.mongorestore(ctx, a, plain, src.name)
-		return runResult{Bytes: counted.n}, err
+		return daemon.Result{Bytes: counted.n}, err
 	}
+	return c.restoreNative(ctx, a, client, src, counted, plain, opts, pt)
+}
+
+// plan checks the flags and plans the restore before anything is opened: the scope, the
+// identities, the oplog limit and, with --to-time, the base backup and the chunks.
+func (c *restoreCmd) plan(ctx context.Context, a *app) (dump.RestoreOptions, *stream.Identities, *pointInTime, error) {
+	filter, err := namespaceFilter(c.Mongo.Database, c.NsInclude, c.NsExclude)
+	if err != nil {
+		return dump.RestoreOptions{}, nil, nil, err
+	}
+	var renamer *ns.Renamer
+	if len(c.NsFrom) > 0 || len(c.NsTo) > 0 {
+		if renamer, err = ns.NewRenamer(c.NsFrom, c.NsTo); err != nil {
+			return dump.RestoreOptions{}, nil, nil, usagef("--ns-from/--ns-to: %v", err)
+		}
+	}
+	ids, err := c.Age.identities(a)
+	if err != nil {
+		return dump.RestoreOptions{}, nil, nil, err
+	}
+	limit, err := c.oplogLimit()
+	if err != nil {
+		return dump.RestoreOptions{}, nil, nil, err
+	}
+	pt, err := c.planPointInTime(ctx, a, ids)
+	if err != nil {
+		return dump.RestoreOptions{}, nil, nil, err
+	}
+	return c.restoreOptions(a, filter, renamer, limit), ids, pt, nil
+}
+
+// restoreNative restores the opened archive plain through the driver and reports it.
+func (c *restoreCmd) restoreNative(ctx context.Context, a *app, client *mongo.Client, src *source, counted *storedReader, plain io.Reader, opts dump.RestoreOptions, pt *pointInTime) (daemon.Result, error) {
+	log := a.log.With("source", src.name)
 	start := time.Now()
 	if src.manifest != nil {
 		// Before anything is replaced: the object must be the one its manifest describes.
@@ -128,9 +144,9 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 	logRestoreStats(log, stats)
 	if err != nil {
 		if errors.Is(err, dump.ErrDocumentsFailed) && len(stats.Errors) > 0 {
-			return runResult{}, fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
+			return daemon.Result{}, fmt.Errorf("restore %s: %w; first: %s", src.name, err, strings.Join(stats.Errors[:min(3, len(stats.Errors))], "; "))
 		}
-		return runResult{}, fmt.Errorf("restore %s: %w", src.name, withHint(err))
+		return daemon.Result{}, fmt.Errorf("restore %s: %w", src.name, withHint(err))
 	}
 	if o := stats.Oplog; o != nil && o.Entries > 0 && !c.DryRun {
 		log = log.With("oplog_entries", o.Entries, "restored_to", oplog.Time(o.Last).Format(time.RFC3339))
@@ -139,20 +155,25 @@ func (c *restoreCmd) once(ctx context.Context, a *app) (runResult, error) {
 		log = log.With("target", pt.plan.Target.String(), "chunk_entries", pt.read.Applied)
 		if c.DryRun {
 			if err := pt.printDryRun(a); err != nil {
-				return runResult{}, err
+				return daemon.Result{}, err
 			}
 		}
 	}
-	verb := "restore complete"
-	if c.DryRun {
-		verb = "dry run complete: the backup decodes and every checksum matches; nothing was written"
-		if src.manifest != nil {
-			verb = "dry run complete: the backup decodes, every checksum matches and it is the backup its manifest describes; nothing was written"
-		}
-	}
-	log.Info(verb, "collections", len(stats.Namespaces), "documents", stats.Inserted,
+	log.Info(c.doneMessage(src.manifest != nil), "collections", len(stats.Namespaces), "documents", stats.Inserted,
 		"read_bytes", counted.n, "duration", time.Since(start).Round(time.Millisecond).String())
-	return runResult{Bytes: counted.n, Documents: stats.Inserted}, nil
+	return daemon.Result{Bytes: counted.n, Documents: stats.Inserted}, nil
+}
+
+// doneMessage is the last line of a restore that succeeded.
+func (c *restoreCmd) doneMessage(withManifest bool) string {
+	switch {
+	case !c.DryRun:
+		return "restore complete"
+	case withManifest:
+		return "dry run complete: the backup decodes, every checksum matches and it is the backup its manifest describes; nothing was written"
+	default:
+		return "dry run complete: the backup decodes and every checksum matches; nothing was written"
+	}
 }
 
 // restoreOptions are the dump options the flags give.
@@ -193,52 +214,4 @@ func (c *restoreCmd) oplogLimit() (bson.Timestamp, error) {
 		return ts, usagef("--oplog-limit: %v", err)
 	}
 	return ts, nil
-}
-
-// namespaceFilter combines MONGO_DATABASE (the seed's --nsInclude=<db>.* scope) with
-// the include and exclude patterns: a namespace must pass both.
-func namespaceFilter(database string, include, exclude []string) (dump.NamespaceFilter, error) {
-	m, err := ns.NewMatcher(include, exclude)
-	if err != nil {
-		return nil, usagef("namespace filter: %v", err)
-	}
-	if database == "" {
-		return m, nil
-	}
-	db, err := ns.NewMatcher([]string{escapePattern(database) + ".*"}, nil)
-	if err != nil {
-		return nil, usagef("MONGO_DATABASE %q: %v", database, err)
-	}
-	return dump.AllOf{db, m}, nil
-}
-
-// escapePattern makes a literal name safe inside a namespace pattern.
-func escapePattern(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `*`, `\*`).Replace(s)
-}
-
-// mongorestore pipes the decompressed archive into the external mongorestore with the
-// same scope and flags.
-func (c *restoreCmd) mongorestore(ctx context.Context, a *app, plain io.Reader, name string) error {
-	args := dump.MongorestoreArgs{
-		NsInclude: c.NsInclude, NsExclude: c.NsExclude, NsFrom: c.NsFrom, NsTo: c.NsTo,
-		Drop: c.Drop, DryRun: c.DryRun, NoIndexRestore: c.NoIndexRestore, Bypass: c.Bypass,
-		StopOnError: c.StopOnError, OplogReplay: c.OplogReplay == "true", PreserveUUID: c.PreserveUUID,
-		DBUsersAndRoles: c.UsersAndRoles && c.Mongo.Database != "", Workers: c.Workers,
-	}
-	limit, err := c.oplogLimit()
-	if err != nil {
-		return err
-	}
-	args.OplogLimit = limit
-	if c.Mongo.Database != "" {
-		// MONGO_DATABASE scopes the restore as the seed's --nsInclude=<db>.* did.
-		args.NsInclude = append([]string{escapePattern(c.Mongo.Database) + ".*"}, c.NsInclude...)
-	}
-	opts := dump.ToolOptions{Path: c.MongorestorePath, URI: c.Mongo.MongoURL, Stderr: a.stderr}
-	if err := dump.RunMongorestore(ctx, plain, opts, args); err != nil {
-		return fmt.Errorf("restore %s: %w", name, withHint(err))
-	}
-	a.log.Info("restore complete (mongorestore)", "source", name)
-	return nil
 }

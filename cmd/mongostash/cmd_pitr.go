@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/internal/daemon"
 	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/pitr"
 	"github.com/mongostash/mongostash/stream"
@@ -48,7 +49,7 @@ func (c *pitrCmd) Run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	exp, err := newExporter(a, &DaemonFlags{MetricsFile: c.MetricsFile, Pushgateway: c.Pushgateway})
+	exp, err := newExporter(a, c.MetricsFile, c.Pushgateway)
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func (c *pitrCmd) Run(ctx context.Context, a *app) error {
 	defer client.Disconnect(context.WithoutCancel(ctx))
 	var archiver *pitr.Archiver
 	m := newPitrMetrics(c.Mongo.Database, func() pitr.Status { return archiver.Status() })
-	opts.OnChunk = func(pitr.ChunkInfo) { exp.export(ctx, a, m.asRun()) }
+	opts.OnChunk = func(pitr.ChunkInfo) { exp.Export(ctx, m.reg, m.labels) }
 	archiver, err = pitr.New(ctx, client, opts)
 	if errors.Is(err, oplog.ErrNoOplog) {
 		return usagef("%v: mongostash pitr needs a replica-set member whose oplog this user can read", err)
@@ -76,14 +77,14 @@ func (c *pitrCmd) Run(ctx context.Context, a *app) error {
 		if maxLag <= 0 {
 			maxLag = 2*c.Interval + time.Minute
 		}
-		stop, err := serveMetrics(ctx, a.log, c.Listen, m.reg, &pitrHealth{status: archiver.Status, maxLag: maxLag})
+		stop, err := daemon.Serve(ctx, a.log, c.Listen, m.reg, &pitrHealth{status: archiver.Status, maxLag: maxLag})
 		if err != nil {
 			return err
 		}
 		defer stop()
 	}
 	err = archiver.Run(ctx)
-	exp.export(ctx, a, m.asRun())
+	exp.Export(ctx, m.reg, m.labels)
 	return err
 }
 

@@ -1,6 +1,7 @@
-package main
+package daemon
 
 import (
+	"fmt"
 	"time"
 	// The scratch image has no zoneinfo: embed it, so that CRON_TZ=Europe/Berlin works.
 	_ "time/tzdata"
@@ -8,15 +9,15 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// parseSchedule accepts standard 5-field cron specs (with an optional CRON_TZ=Zone prefix)
+// ParseSchedule accepts standard 5-field cron specs (with an optional CRON_TZ=Zone prefix)
 // and descriptors such as @daily and @every 6h.
-func parseSchedule(spec string) (cron.Schedule, error) {
+func ParseSchedule(spec string) (cron.Schedule, error) {
 	s, err := cron.ParseStandard(spec)
 	if err != nil {
-		return nil, usagef("--schedule %q: %v (want 5-field cron like '0 */6 * * *', or '@every 6h', '@daily')", spec, err)
+		return nil, fmt.Errorf("schedule %q: %v (want 5-field cron like '0 */6 * * *', or '@every 6h', '@daily')", spec, err)
 	}
 	if s.Next(time.Now()).IsZero() {
-		return nil, usagef("--schedule %q never fires", spec)
+		return nil, fmt.Errorf("schedule %q never fires", spec)
 	}
 	return s, nil
 }

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -50,12 +50,10 @@ func (h *health) check(now time.Time) (bool, string) {
 	}
 }
 
-func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	writeHealth(w, h.check)
-}
+func (h *health) ServeHTTP(w http.ResponseWriter, _ *http.Request) { WriteHealth(w, h.check) }
 
-// writeHealth answers a health probe: 200 or 503 with check's one-line reason.
-func writeHealth(w http.ResponseWriter, check func(time.Time) (bool, string)) {
+// WriteHealth answers a health probe: 200 or 503 with check's one-line reason.
+func WriteHealth(w http.ResponseWriter, check func(time.Time) (bool, string)) {
 	ok, msg := check(time.Now())
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")

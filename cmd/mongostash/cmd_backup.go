@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/internal/daemon"
 	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/stream"
@@ -42,57 +42,102 @@ func (c *backupCmd) Run(ctx context.Context, a *app) error {
 	return operation{name: "backup", database: c.Mongo.Database, schedule: c.Schedule, flags: &c.Daemon, once: c.once}.run(ctx, a)
 }
 
-func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
-	comp, err := catalog.ParseCompression(c.Compression)
+func (c *backupCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
+	src, err := c.open(ctx, a)
 	if err != nil {
-		return runResult{}, usageError{err}
+		return daemon.Result{}, err
 	}
-	filter, err := namespaceFilter("", c.NsInclude, c.NsExclude)
-	if err != nil {
-		return runResult{}, err
-	}
-	enc := stream.Encoding{Compression: comp, Level: c.CompressionLevel}
-	if enc.Recipients, err = c.Age.recipients(); err != nil {
-		return runResult{}, err
-	}
-	store, err := c.Store.openForWriting(ctx, a)
-	if err != nil {
-		return runResult{}, err
-	}
-	// The mongotools engine connects by itself (mongodump reads MONGO_URL); the driver
-	// connection is only for the native engine.
-	var client *mongo.Client
-	if c.Engine == "mongotools" {
-		if err := c.Mongo.check(a); err != nil {
-			return runResult{}, err
-		}
-	} else {
-		if client, err = c.Mongo.connect(ctx, a); err != nil {
-			return runResult{}, err
-		}
-		defer client.Disconnect(context.WithoutCancel(ctx))
-	}
-	withOplog, err := c.oplogWanted(ctx, a, client)
-	if err != nil {
-		return runResult{}, err
-	}
-
+	defer src.close(ctx)
 	started := time.Now().UTC()
-	key := catalog.BackupKey(c.Store.Prefix, started, comp, enc.Encryption())
+	key := catalog.BackupKey(c.Store.Prefix, started, src.enc.Compression, src.enc.Encryption())
 	log := a.log.With("key", key)
-	attrs := []any{"store", store.String(), "compression", comp, "encryption", enc.Encryption().String()}
-	if keys := enc.Recipients.Keys(); keys != nil {
+	attrs := []any{"store", src.store.String(), "compression", src.enc.Compression, "encryption", src.enc.Encryption().String()}
+	if keys := src.enc.Recipients.Keys(); keys != nil {
 		attrs = append(attrs, "recipients", keys) // public keys: not secret
 	}
 	log.Info("backup started", attrs...)
 
+	opts := c.dumpOptions(a, src)
+	stopProgress := startProgress(a, "backup", opts.Progress)
+	stats, put, err := backupStream(ctx, src.store, key, src.enc, c.producer(src.client, opts))
+	stopProgress()
+	if err != nil {
+		return daemon.Result{}, fmt.Errorf("backup %s: %w (nothing was stored)", key, withHint(err))
+	}
+	finished := time.Now().UTC()
+	m := backupManifest(stats, put, src.enc, started, finished)
+	if o := stats.Oplog; o != nil {
+		log = log.With("consistent_at", oplog.Time(o.End).Format(time.RFC3339), "oplog_entries", o.Entries)
+	}
+	// The manifest is written last: its presence is what marks the backup complete.
+	if err := catalog.SealBackup(context.WithoutCancel(ctx), src.store, key, m); err != nil {
+		return daemon.Result{}, fmt.Errorf("backup %s: the data was uploaded but the backup could not be marked complete: %w", key, err)
+	}
+	dur := finished.Sub(started)
+	log.Info("backup complete",
+		"size", put.Size, "documents", stats.Documents, "collections", len(stats.Namespaces),
+		"databases", strings.Join(stats.Databases, ","), "duration", dur.Round(time.Millisecond).String(),
+		"throughput_mb_s", fmt.Sprintf("%.1f", float64(stats.Bytes)/1e6/max(dur.Seconds(), 1e-9)))
+	return daemon.Result{Bytes: put.Size, Documents: stats.Documents}, nil
+}
+
+// backupSource is what a backup reads and where it writes, from the flags.
+type backupSource struct {
+	enc       stream.Encoding
+	filter    dump.NamespaceFilter
+	store     storage.Store
+	client    *mongo.Client // nil for the mongotools engine, which connects by itself
+	withOplog bool
+}
+
+// open checks the flags and connects to the store and the server, before anything is read.
+func (c *backupCmd) open(ctx context.Context, a *app) (*backupSource, error) {
+	comp, err := catalog.ParseCompression(c.Compression)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	src := &backupSource{enc: stream.Encoding{Compression: comp, Level: c.CompressionLevel}}
+	if src.filter, err = namespaceFilter("", c.NsInclude, c.NsExclude); err != nil {
+		return nil, err
+	}
+	if src.enc.Recipients, err = c.Age.recipients(); err != nil {
+		return nil, err
+	}
+	if src.store, err = c.Store.openForWriting(ctx, a); err != nil {
+		return nil, err
+	}
+	// The mongotools engine connects by itself (mongodump reads MONGO_URL); the driver
+	// connection is only for the native engine.
+	if c.Engine == "mongotools" {
+		err = c.Mongo.check(a)
+	} else {
+		src.client, err = c.Mongo.connect(ctx, a)
+	}
+	if err == nil {
+		src.withOplog, err = c.oplogWanted(ctx, a, src.client)
+	}
+	if err != nil {
+		src.close(ctx)
+		return nil, err
+	}
+	return src, nil
+}
+
+func (s *backupSource) close(ctx context.Context) {
+	if s.client != nil {
+		_ = s.client.Disconnect(context.WithoutCancel(ctx))
+	}
+}
+
+// dumpOptions are the dump options the flags give.
+func (c *backupCmd) dumpOptions(a *app, src *backupSource) dump.DumpOptions {
 	opts := dump.DumpOptions{
-		Filter:        filter,
+		Filter:        src.filter,
 		Parallel:      c.Parallel,
 		AllowEmpty:    c.AllowEmpty,
 		UsersAndRoles: c.UsersAndRoles,
 		IncludeConfig: c.IncludeConfig,
-		Oplog:         withOplog,
+		Oplog:         src.withOplog,
 		ToolVersion:   "mongostash " + version,
 		Logger:        a.log,
 		Progress:      &dump.Progress{},
@@ -100,23 +145,25 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	if c.Mongo.Database != "" {
 		opts.Databases = []string{c.Mongo.Database}
 	}
-	stopProgress := startProgress(a, "backup", opts.Progress)
-	produce := func(ctx context.Context, w io.Writer) (dump.DumpStats, error) { return dump.Dump(ctx, client, w, opts) }
+	return opts
+}
+
+// producer is what writes the archive: the native dump, or the external mongodump.
+func (c *backupCmd) producer(client *mongo.Client, opts dump.DumpOptions) func(context.Context, io.Writer) (dump.DumpStats, error) {
 	if c.Engine == "mongotools" {
-		produce = c.mongodump(opts)
+		return c.mongodump(opts)
 	}
-	stats, put, err := backupStream(ctx, store, key, enc, produce)
-	stopProgress()
-	if err != nil {
-		return runResult{}, fmt.Errorf("backup %s: %w (nothing was stored)", key, withHint(err))
-	}
-	finished := time.Now().UTC()
+	return func(ctx context.Context, w io.Writer) (dump.DumpStats, error) { return dump.Dump(ctx, client, w, opts) }
+}
+
+// backupManifest describes what a backup stored.
+func backupManifest(stats dump.DumpStats, put storage.PutResult, enc stream.Encoding, started, finished time.Time) *catalog.Manifest {
 	m := &catalog.Manifest{
 		Tool:          "mongostash",
 		ToolVersion:   version,
 		ServerVersion: stats.ServerVersion,
 		Databases:     stats.Databases,
-		Compression:   comp,
+		Compression:   enc.Compression,
 		Encryption:    enc.Encryption(),
 		Recipients:    enc.Recipients.Keys(),
 		StartedAt:     started,
@@ -129,18 +176,8 @@ func (c *backupCmd) once(ctx context.Context, a *app) (runResult, error) {
 	}
 	if o := stats.Oplog; o != nil {
 		m.Oplog = &catalog.OplogRange{Start: catalog.Timestamp(o.Start), End: catalog.Timestamp(o.End), Entries: o.Entries}
-		log = log.With("consistent_at", oplog.Time(o.End).Format(time.RFC3339), "oplog_entries", o.Entries)
 	}
-	// The manifest is written last: its presence is what marks the backup complete.
-	if err := catalog.SealBackup(context.WithoutCancel(ctx), store, key, m); err != nil {
-		return runResult{}, fmt.Errorf("backup %s: the data was uploaded but the backup could not be marked complete: %w", key, err)
-	}
-	dur := finished.Sub(started)
-	log.Info("backup complete",
-		"size", put.Size, "documents", stats.Documents, "collections", len(stats.Namespaces),
-		"databases", strings.Join(stats.Databases, ","), "duration", dur.Round(time.Millisecond).String(),
-		"throughput_mb_s", fmt.Sprintf("%.1f", float64(stats.Bytes)/1e6/max(dur.Seconds(), 1e-9)))
-	return runResult{Bytes: put.Size, Documents: stats.Documents}, nil
+	return m
 }
 
 // oplogWanted decides whether the backup captures the oplog: --oplog=auto asks the
@@ -168,86 +205,4 @@ func (c *backupCmd) oplogWanted(ctx context.Context, a *app, client *mongo.Clien
 		a.log.Info("backup without an oplog: the oplog cannot be read, so the backup is not consistent at one moment", "reason", av.Reason)
 	}
 	return av.ReplicaSet && av.Readable, nil
-}
-
-// backupStream runs the pipeline driver → archive → compressor → encryption → store in one
-// pass: nothing touches the local disk. If either side fails the other is stopped, and the
-// store's Put, seeing its reader fail, leaves nothing behind.
-func backupStream(ctx context.Context, store storage.Store, key string, enc stream.Encoding, produce func(context.Context, io.Writer) (dump.DumpStats, error)) (dump.DumpStats, storage.PutResult, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	pr, pw := io.Pipe()
-	var stats dump.DumpStats
-	dumpErr := make(chan error, 1)
-	go func() {
-		err := func() error {
-			zw, err := stream.NewWriter(pw, enc)
-			if err != nil {
-				return err
-			}
-			s, err := produce(ctx, zw)
-			stats = s
-			if cerr := zw.Close(); err == nil {
-				err = cerr
-			}
-			return err
-		}()
-		if err != nil {
-			cancel(err)
-			pw.CloseWithError(err)
-		} else {
-			pw.Close()
-		}
-		dumpErr <- err
-	}()
-	put, putErr := store.Put(ctx, key, pr)
-	if putErr != nil {
-		pr.CloseWithError(putErr)
-		cancel(putErr)
-	}
-	derr := <-dumpErr
-	if derr == nil && putErr == nil {
-		return stats, put, nil
-	}
-	// Report the first failure, not the other side's reaction to it.
-	if cause := context.Cause(ctx); cause != nil {
-		return stats, put, cause
-	}
-	return stats, put, errors.Join(derr, putErr)
-}
-
-// mongodump runs the external mongodump as the archive producer. Its archive is decoded
-// on the fly as it streams past, so the manifest gets the same per-namespace counts and
-// CRCs as a native backup, and a broken archive fails the backup.
-func (c *backupCmd) mongodump(opts dump.DumpOptions) func(context.Context, io.Writer) (dump.DumpStats, error) {
-	return func(ctx context.Context, w io.Writer) (dump.DumpStats, error) {
-		args := dump.MongodumpArgs{Database: c.Mongo.Database, NsInclude: c.NsInclude, NsExclude: c.NsExclude, Parallel: c.Parallel}
-		pr, pw := io.Pipe()
-		verified := make(chan struct{})
-		var vs dump.VerifyStats
-		var verr error
-		go func() {
-			defer close(verified)
-			vs, verr = dump.Verify(ctx, pr, opts.Progress)
-			_, _ = io.Copy(io.Discard, pr)
-		}()
-		err := dump.RunMongodump(ctx, io.MultiWriter(w, pw), dump.ToolOptions{Path: c.MongodumpPath, URI: c.Mongo.MongoURL}, args)
-		pw.CloseWithError(err)
-		<-verified
-		if err != nil {
-			return dump.DumpStats{}, err
-		}
-		if verr != nil {
-			return dump.DumpStats{}, fmt.Errorf("mongodump wrote an archive that does not decode: %w", verr)
-		}
-		st := dump.DumpStats{ServerVersion: vs.Prelude.Header.ServerVersion, Namespaces: vs.Namespaces, Documents: vs.Documents, Bytes: vs.Bytes}
-		seen := map[string]bool{}
-		for _, n := range vs.Namespaces {
-			if db, _, ok := strings.Cut(n.Namespace, "."); ok && db != "" && !seen[db] {
-				seen[db] = true
-				st.Databases = append(st.Databases, db)
-			}
-		}
-		return st, nil
-	}
 }

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/mongostash/mongostash/retention"
+)
+
+func (c *pruneCmd) policy() (retention.Policy, error) {
+	p := retention.Policy{
+		MaxAge: c.MaxAge.d(), KeepLast: c.KeepLast, KeepHourly: c.KeepHourly, KeepDaily: c.KeepDaily,
+		KeepWeekly: c.KeepWeekly, KeepMonthly: c.KeepMonthly, KeepYearly: c.KeepYearly,
+		KeepWithin: c.KeepWithin.d(), MinKeep: c.MinKeep, Grace: c.Grace.d(),
+	}
+	if p.MinKeep < 1 {
+		return p, usagef("--min-keep must be at least 1: the newest complete backup is never deleted")
+	}
+	if p.Grace < time.Minute {
+		return p, usagef("--incomplete-grace must be at least 1m: a shorter one could delete a backup between its upload and its manifest")
+	}
+	if err := p.Validate(); err != nil {
+		return p, usageError{err}
+	}
+	return p, nil
+}
+
+// seconds is a duration given as whole seconds (the seed's S3_BACKUP_MAX_AGE=2592000) or
+// as a Go duration ("720h").
+type seconds time.Duration
+
+func (s *seconds) UnmarshalText(b []byte) error {
+	if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+		*s = seconds(time.Duration(n) * time.Second)
+		return nil
+	}
+	d, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is neither a number of seconds nor a duration like 720h", b)
+	}
+	*s = seconds(d)
+	return nil
+}
+
+func (s seconds) d() time.Duration { return time.Duration(s) }
