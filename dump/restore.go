@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -61,6 +62,7 @@ type RestoreOptions struct {
 	// it; rollbackHook can fail every command of a rollback.
 	swapHook     func(step int, what string, run func() error) error
 	rollbackHook func() error
+	noUUIDs      bool // as on a server that lists no collection UUIDs: the copies are counted
 }
 
 // RestoreStats is what Restore did.
@@ -138,7 +140,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		return stats, err
 	}
 	rs := &restorer{client: client, opts: opts, plan: pl, log: opts.Logger, states: map[string]*nsState{},
-		budget: semaphore.NewWeighted(restoreMemoryBudget)}
+		budget: semaphore.NewWeighted(restoreMemoryBudget), clock: newPhaseClock()}
 	if opts.DryRun {
 		rs.client = nil
 	} else if client == nil {
@@ -148,6 +150,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		return stats, err
 	}
 	err = rs.prepare(ctx)
+	rs.clock.mark("prepare")
 	stats.Leftovers, stats.MovedAside = rs.leftovers, rs.asideFound
 	if err != nil {
 		return stats, err
@@ -169,12 +172,21 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	if err == nil {
 		err = context.Cause(rctx) // a cancellation from outside
 	}
+	rs.clock.mark("read_and_insert")
 	if err == nil && opts.CheckArchive != nil {
 		err = opts.CheckArchive(ctx, archiveNamespaces(ar))
 	}
 	if err == nil && !opts.DryRun {
 		err = rs.finish(ctx)
 	}
+	rs.log.Debug("restore phases", rs.clock.report()...)
+	return rs.outcome(ctx, stats, err)
+}
+
+// outcome completes the statistics and, when the restore failed, rolls back (with Drop)
+// or says what the failed restore left (without).
+func (rs *restorer) outcome(ctx context.Context, stats RestoreStats, err error) (RestoreStats, error) {
+	opts := rs.opts
 	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
 	if rs.replay != nil {
 		stats.Oplog = &rs.replay.stats
@@ -245,6 +257,7 @@ type restorer struct {
 	swaps                []*swapEntry                 // with Drop: the journal of the swap
 	steps                int                          // swap steps started, for the test hook
 	budget               *semaphore.Weighted
+	clock                *phaseClock
 	held, heldPeak       atomic.Int64 // bytes of batch buffers alive, and their peak
 	lastDB, lastColl     string       // the namespace of the previous record, and its target
 	lastTarget           *target      // (nil: skipped): records come in blocks of one namespace
@@ -266,9 +279,10 @@ type nsState struct {
 	header   []byte // start of every insert command into dataColl
 	batches  chan *batch
 	batch    *batch
-	closed   bool // batches closed; touched only by the reading goroutine
-	created  bool // this restore created the collection (it did not exist before)
-	gone     bool // with Drop: the oplog replay dropped the temporary collection
+	closed   bool   // batches closed; touched only by the reading goroutine
+	created  bool   // this restore created the collection (it did not exist before)
+	gone     bool   // with Drop: the oplog replay dropped the temporary collection
+	uuid     string // with Drop: the temporary collection's UUID when created ("" when the server gives none)
 	inserted atomic.Int64
 	failed   atomic.Int64
 	unsure   atomic.Int64 // documents of inserts that got no answer: the server may have them
@@ -556,6 +570,8 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 	if rs.opts.NoIndex || t.meta == nil || rs.deferIndexes() {
 		return nil // with an oplog replay, indexes are built after it
 	}
+	start := time.Now()
+	defer func() { rs.clock.indexes.Add(int64(time.Since(start))) }()
 	return rs.createIndexes(ctx, db, st)
 }
 
@@ -585,6 +601,12 @@ func (rs *restorer) create(ctx context.Context, db *mongo.Database, st *nsState)
 			return nil
 		}
 		return fmt.Errorf("restore %s: create collection: %w", t.namespace(), err)
+	}
+	if st.coll != t.coll && !rs.opts.noUUIDs {
+		// Its identity, for checkTemporaries; without it (a listing error) the copy is counted.
+		if uuids, err := collectionUUIDs(ctx, db, []string{st.coll}); err == nil {
+			st.uuid = uuids[st.coll]
+		}
 	}
 	return nil
 }
@@ -620,6 +642,7 @@ func (rs *restorer) finish(ctx context.Context) error {
 	if err := rs.finishOplog(ctx); err != nil {
 		return err
 	}
+	rs.clock.mark("check_and_oplog")
 	if !rs.opts.Drop {
 		if rs.opts.UsersAndRoles {
 			if err := rs.restoreAuth(ctx); err != nil {
@@ -631,9 +654,11 @@ func (rs *restorer) finish(ctx context.Context) error {
 	if err := rs.checkTemporaries(ctx); err != nil {
 		return err
 	}
+	rs.clock.mark("count_copies")
 	if err := rs.swapAll(ctx); err != nil {
 		return err
 	}
+	rs.clock.mark("swap")
 	// The server merges users and roles in one command: done after the swap, so that its
 	// failure still rolls the swap back.
 	if rs.opts.UsersAndRoles {
@@ -642,6 +667,7 @@ func (rs *restorer) finish(ctx context.Context) error {
 		}
 	}
 	rs.commit(ctx)
+	rs.clock.mark("drop_replaced")
 	return nil
 }
 

@@ -1,0 +1,126 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mongostash/mongostash/internal/testenv"
+)
+
+// BenchmarkRestoreDrop is `restore --drop` over a database that already holds the data
+// (issue 20): each iteration runs `mongostash restore --drop` of the base data set's backup
+// over a target filled once, untimed (each run leaves it full for the next), and — with
+// mongorestore on PATH — `mongorestore --drop --archive` of the mongodump file over its own
+// filled target, in alternating order; ratios of the medians are reported. It also times
+// what the drop is allowed to cost, a fresh restore plus the server's drop of the old
+// collections (fresh+drop-ratio: ours over that sum). Targets: wall-ratio ≤ 1.0 on FerretDB
+// v1, ≤ 0.7 on v2; cpu-ratio ≤ 1.0; fresh+drop-ratio ≤ 1.0. Each of our runs prints the
+// restore's phases (the debug log's "restore phases").
+func BenchmarkRestoreDrop(b *testing.B) {
+	ds := benchData(b, 1)
+	s := storeBackup(b, ds, &stored1xOnce)
+	mongorestore, file := stockTool(b, "mongorestore"), ""
+	if mongodump := stockTool(b, "mongodump"); mongorestore != "" && mongodump != "" {
+		file = seedFile(b, ds, mongodump)
+	} else {
+		mongorestore = ""
+	}
+	ours, fresh := testenv.UniqueName("benchd"), testenv.UniqueName("benchf")
+	stock := testenv.UniqueName("benchmd")
+	for _, db := range []string{ours, fresh, stock} {
+		dropAtExit(db)
+	}
+	env := map[string]string{"LOG_LEVEL": "debug"}
+	for k, v := range s.bed.env {
+		env[k] = v
+	}
+	restore := func(target string, args ...string) run {
+		return runMongostash(b, env, append([]string{"restore", s.key, "--ns-from", ds.db + ".*", "--ns-to", target + ".*"}, args...)...)
+	}
+	restore(ours)
+	restore(fresh)
+	if mongorestore != "" {
+		runChild(b, nil, mongorestore, "--uri="+ds.url, "--archive="+file, "--nsFrom="+ds.db+".*", "--nsTo="+stock+".*", "--quiet")
+	}
+	var oursRuns, stockRuns, freshRuns series
+	for i := 0; b.Loop(); i++ {
+		sides := []func(){
+			func() {
+				r := restore(ours, "--drop")
+				checkRestored(b, r, ds)
+				printRun(b, "drop", i, r)
+				fmt.Printf("#   phases: %v\n", r.logFields(b, "restore phases"))
+				oursRuns = append(oursRuns, r)
+			},
+			func() {
+				// What the drop may cost: the server's drop of the old collections, then
+				// a restore into the empty database.
+				start := time.Now()
+				dropDBTimed(b, ds, fresh)
+				dropped := time.Since(start)
+				r := restore(fresh)
+				checkRestored(b, r, ds)
+				r.wall += dropped
+				printRun(b, "fresh+drop", i, r)
+				fmt.Printf("#   server drop %.2fs; phases: %v\n", dropped.Seconds(), r.logFields(b, "restore phases"))
+				freshRuns = append(freshRuns, r)
+			},
+			func() {
+				if mongorestore == "" {
+					return
+				}
+				r := runChild(b, nil, mongorestore, "--uri="+ds.url, "--archive="+file, "--drop",
+					"--nsFrom="+ds.db+".*", "--nsTo="+stock+".*", "--quiet")
+				if n := countDocs(b, ds, stock); n != ds.docs {
+					b.Fatalf("mongorestore --drop left %d documents, want %d", n, ds.docs)
+				}
+				printRun(b, "mongorestore", i, r)
+				stockRuns = append(stockRuns, r)
+			},
+		}
+		for k := range sides {
+			sides[(i+k)%len(sides)]()
+		}
+	}
+	reportOurs(b, oursRuns, ds)
+	reportVersus(b, "mongorestore", oursRuns, stockRuns)
+	b.ReportMetric(freshRuns.wall(), "fresh+drop-wall-s")
+	b.ReportMetric(oursRuns.wall()/freshRuns.wall(), "fresh+drop-ratio")
+}
+
+func checkRestored(b *testing.B, r run, ds *dataset) {
+	b.Helper()
+	if docs := r.logNumber(b, "restore complete", "documents"); int64(docs) != ds.docs {
+		b.Fatalf("restore inserted %.0f documents, want %d", docs, ds.docs)
+	}
+}
+
+// dropDBTimed drops db with the timer running: it is part of what is measured.
+func dropDBTimed(b *testing.B, ds *dataset, db string) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := ds.client.Database(db).Drop(ctx); err != nil {
+		b.Fatalf("drop %s: %v", db, err)
+	}
+}
+
+// logFields returns the fields of the first log line with message msg, without the
+// standard ones.
+func (r run) logFields(b *testing.B, msg string) map[string]any {
+	b.Helper()
+	for _, m := range r.logs {
+		if m["msg"] == msg {
+			out := map[string]any{}
+			for k, v := range m {
+				if k != "msg" && k != "time" && k != "level" {
+					out[k] = v
+				}
+			}
+			return out
+		}
+	}
+	return nil
+}
