@@ -24,7 +24,11 @@ var retryableCodes = []int{6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13
 func (rs *restorer) insert(ctx context.Context, db *mongo.Database, st *nsState, b *batch) error {
 	wctx, cancel := writeContext(ctx)
 	defer cancel()
+	if n := st.sending.Add(1); n > st.peakSending.Load() {
+		st.peakSending.Store(n) // racy maximum: close enough for a statistic
+	}
 	resent, err := rs.send(wctx, db, st, b)
+	st.sending.Add(-1)
 	n := int64(b.len())
 	if err == nil {
 		st.inserted.Add(n)

@@ -79,6 +79,8 @@ type RestoreStats struct {
 	// found and left alone (they may hold the only copy of the data they replaced).
 	Leftovers  []string
 	MovedAside []string
+	// PeakInserts is the most inserts one namespace had in flight at once: up to Workers.
+	PeakInserts int64
 	// PeakBuffered is the most bytes of batch buffers held at once: documents read from the
 	// archive and not yet inserted. The memory budget bounds it to restoreMemoryBudget, or
 	// to one batch when a single document is larger.
@@ -193,6 +195,7 @@ func (rs *restorer) outcome(ctx context.Context, stats RestoreStats, err error) 
 	}
 	for _, st := range rs.sortedStates() {
 		stats.Unsure += st.unsure.Load()
+		stats.PeakInserts = max(stats.PeakInserts, st.peakSending.Load())
 	}
 	stats.PeakBuffered = rs.heldPeak.Load()
 	if err == nil && stats.Failed > 0 {
@@ -273,22 +276,23 @@ type restorer struct {
 
 // nsState follows one namespace through the restore.
 type nsState struct {
-	t        *target
-	coll     string // collection written to: the target, or a temporary one with Drop
-	dataColl string // collection the documents go to: coll, or its buckets for a time series
-	header   []byte // start of every insert command into dataColl
-	batches  chan *batch
-	batch    *batch
-	closed   bool   // batches closed; touched only by the reading goroutine
-	created  bool   // this restore created the collection (it did not exist before)
-	gone     bool   // with Drop: the oplog replay dropped the temporary collection
-	uuid     string // with Drop: the temporary collection's UUID when created ("" when the server gives none)
-	inserted atomic.Int64
-	failed   atomic.Int64
-	unsure   atomic.Int64 // documents of inserts that got no answer: the server may have them
-	done     chan struct{}
-	err      error
-	progress *nsProgress // this namespace's counters, nil without Progress
+	t                    *target
+	coll                 string // collection written to: the target, or a temporary one with Drop
+	dataColl             string // collection the documents go to: coll, or its buckets for a time series
+	header               []byte // start of every insert command into dataColl
+	batches              chan *batch
+	batch                *batch
+	closed               bool   // batches closed; touched only by the reading goroutine
+	created              bool   // this restore created the collection (it did not exist before)
+	gone                 bool   // with Drop: the oplog replay dropped the temporary collection
+	uuid                 string // with Drop: the temporary collection's UUID when created ("" when the server gives none)
+	inserted             atomic.Int64
+	failed               atomic.Int64
+	unsure               atomic.Int64 // documents of inserts that got no answer: the server may have them
+	sending, peakSending atomic.Int64 // inserts in flight now, and the most at once
+	done                 chan struct{}
+	err                  error
+	progress             *nsProgress // this namespace's counters, nil without Progress
 
 	seenDocs, seenBytes int64 // documents read so far, to size the next batch; reading goroutine only
 }
@@ -376,6 +380,10 @@ func (rs *restorer) startBatch(ctx context.Context, st *nsState, docLen int) (*b
 		avg = st.seenBytes / st.seenDocs
 	}
 	size := int(min(int64(rs.opts.BatchBytes), int64(len(st.header))+int64(rs.opts.BatchDocs)*(avg+batchTrailer)))
+	// Room in the budget for a batch in every worker and the one being filled: else one
+	// collection could not keep all its workers busy (16 workers of 2 MiB batches would
+	// wait for budget with 7 inserts in flight).
+	size = min(size, restoreMemoryBudget/(rs.opts.Workers+1))
 	size = max(size, len(st.header)+docLen+batchTrailer)
 	weight := min(int64(size), restoreMemoryBudget)
 	if !rs.budget.TryAcquire(weight) {
