@@ -26,7 +26,8 @@ type backupCmd struct {
 	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default: zstd 1, gzip 6)."`
 	NsInclude        []string `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only namespaces matching these patterns (mongodump wildcards: 'db.*', '*.coll'; \\* for a literal star)."`
 	NsExclude        []string `name:"ns-exclude" env:"BACKUP_NS_EXCLUDE" help:"Leave out namespaces matching these patterns; excludes win over includes."`
-	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" help:"Collections dumped at once."`
+	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" help:"Cursors reading at once, shared by all collections: a collection of at least --split-threshold is read by several of them (mongotools engine: collections dumped at once)."`
+	SplitThreshold   int64    `name:"split-threshold" env:"BACKUP_SPLIT_THRESHOLD" default:"268435456" help:"Read a collection of at least this many bytes (its collStats size; 256 MiB) as --parallel _id ranges at once; 0 = never. Capped collections, views and time-series are never split."`
 	IncludeConfig    bool     `name:"include-config" env:"BACKUP_INCLUDE_CONFIG" help:"With no database named, dump the config database too."`
 	AllowEmpty       bool     `name:"allow-empty" env:"BACKUP_ALLOW_EMPTY" help:"Succeed (and store an empty backup) when there is nothing to dump."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"BACKUP_USERS_AND_ROLES" help:"Also dump users and roles: admin's for a full dump, the database's own with MONGO_DATABASE."`
@@ -96,6 +97,12 @@ func (c *backupCmd) open(ctx context.Context, a *app) (*backupSource, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
+	switch {
+	case c.Parallel < 1:
+		return nil, usagef("--parallel %d: at least one cursor must read", c.Parallel)
+	case c.SplitThreshold < 0:
+		return nil, usagef("--split-threshold %d: give a size in bytes, or 0 to never split", c.SplitThreshold)
+	}
 	src := &backupSource{enc: stream.Encoding{Compression: comp, Level: c.CompressionLevel}}
 	if src.filter, err = namespaceFilter("", c.NsInclude, c.NsExclude); err != nil {
 		return nil, err
@@ -134,6 +141,7 @@ func (c *backupCmd) dumpOptions(a *app, src *backupSource) dump.DumpOptions {
 	opts := dump.DumpOptions{
 		Filter:        src.filter,
 		Parallel:      c.Parallel,
+		SplitBytes:    c.SplitThreshold,
 		AllowEmpty:    c.AllowEmpty,
 		UsersAndRoles: c.UsersAndRoles,
 		IncludeConfig: c.IncludeConfig,
