@@ -20,9 +20,6 @@ import (
 // Each document is in exactly one of them, so each is read at most once (exactly once if
 // it exists throughout), as an unsplit read promises.
 
-// DefaultSplitBytes is the CLI's default DumpOptions.SplitBytes.
-const DefaultSplitBytes = 256 << 20
-
 // samplesPerPart is how many sampled _id values each range's boundary is chosen among.
 const samplesPerPart = 32
 

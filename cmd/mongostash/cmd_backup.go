@@ -27,7 +27,7 @@ type backupCmd struct {
 	NsInclude        []string `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only namespaces matching these patterns (mongodump wildcards: 'db.*', '*.coll'; \\* for a literal star)."`
 	NsExclude        []string `name:"ns-exclude" env:"BACKUP_NS_EXCLUDE" help:"Leave out namespaces matching these patterns; excludes win over includes."`
 	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" help:"Cursors reading at once, shared by all collections: a collection of at least --split-threshold is read by several of them (mongotools engine: collections dumped at once)."`
-	SplitThreshold   int64    `name:"split-threshold" env:"BACKUP_SPLIT_THRESHOLD" default:"268435456" help:"Read a collection of at least this many bytes (its collStats size; 256 MiB) as --parallel _id ranges at once; 0 = never. Capped collections, views and time-series are never split."`
+	SplitThreshold   int64    `name:"split-threshold" env:"BACKUP_SPLIT_THRESHOLD" default:"67108864" help:"Read a collection of at least this many bytes (its collStats size; 64 MiB) as --parallel _id ranges at once; 0 = never. Capped collections, views and time-series are never split."`
 	IncludeConfig    bool     `name:"include-config" env:"BACKUP_INCLUDE_CONFIG" help:"With no database named, dump the config database too."`
 	AllowEmpty       bool     `name:"allow-empty" env:"BACKUP_ALLOW_EMPTY" help:"Succeed (and store an empty backup) when there is nothing to dump."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"BACKUP_USERS_AND_ROLES" help:"Also dump users and roles: admin's for a full dump, the database's own with MONGO_DATABASE."`
