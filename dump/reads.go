@@ -25,17 +25,16 @@ import (
 
 // collectionRead is one collection being read by one task or several.
 type collectionRead struct {
-	info     collectionInfo
-	split    *splitRead // nil: one cursor
-	open     sync.Once
-	nw       *archive.NamespaceWriter
-	openErr  error
-	counter  *nsProgress
-	left     atomic.Int32 // tasks not yet finished
-	bytes    atomic.Int64
-	index    int // position in the results
-	stats    NamespaceStats
-	finished bool
+	info    collectionInfo
+	split   *splitRead // nil: one cursor
+	open    sync.Once
+	nw      *archive.NamespaceWriter
+	openErr error
+	counter *nsProgress
+	left    atomic.Int32 // tasks not yet finished
+	bytes   atomic.Int64
+	index   int // position in the results
+	stats   NamespaceStats
 }
 
 // readTask is one cursor's share of a collection.

@@ -26,7 +26,6 @@ const samplesPerPart = 32
 // splitRead is how one collection is read in ranges.
 type splitRead struct {
 	plan idrange.Plan
-	how  string // where the boundaries came from, for the log
 }
 
 // planSplit decides whether c is read in ranges and finds its boundaries. It returns nil
@@ -64,7 +63,7 @@ func planSplit(ctx context.Context, client *mongo.Client, c collectionInfo, opts
 		}
 		log.Info("reading in ranges", "ranges", len(plan.Ranges), "boundaries_from", src.name,
 			"values", len(keys), "took", time.Since(start).Round(time.Millisecond))
-		return &splitRead{plan: plan, how: src.name}
+		return &splitRead{plan: plan}
 	}
 	log.Debug("read with one cursor: no way to find boundaries worked", "took", time.Since(start).Round(time.Millisecond))
 	return nil
