@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -162,7 +163,8 @@ func settle(b *testing.B) {
 // whether it could build the indexes too.
 func stockBuildsIndexes(b *testing.B, mongorestore string, args []string) bool {
 	b.Helper()
-	out, err := exec.Command(mongorestore, args...).CombinedOutput()
+	// Without --quiet, which would hide the error too.
+	out, err := exec.Command(mongorestore, slices.DeleteFunc(slices.Clone(args), func(a string) bool { return a == "--quiet" })...).CombinedOutput()
 	switch {
 	case err == nil:
 		return true
