@@ -27,6 +27,9 @@ func (rs *restorer) insert(ctx context.Context, db *mongo.Database, st *nsState,
 	if n := st.sending.Add(1); n > st.peakSending.Load() {
 		st.peakSending.Store(n) // racy maximum: close enough for a statistic
 	}
+	if hook := rs.opts.insertHook; hook != nil {
+		hook()
+	}
 	resent, err := rs.send(wctx, db, st, b)
 	st.sending.Add(-1)
 	n := int64(b.len())

@@ -62,7 +62,8 @@ type RestoreOptions struct {
 	// it; rollbackHook can fail every command of a rollback.
 	swapHook     func(step int, what string, run func() error) error
 	rollbackHook func() error
-	noUUIDs      bool // as on a server that lists no collection UUIDs: the copies are counted
+	noUUIDs      bool   // as on a server that lists no collection UUIDs: the copies are counted
+	insertHook   func() // runs before each insert is sent
 }
 
 // RestoreStats is what Restore did.

@@ -3,7 +3,9 @@ package dump
 import (
 	"bytes"
 	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
@@ -11,9 +13,11 @@ import (
 	"github.com/mongostash/mongostash/internal/testenv"
 )
 
-// TestRestoreOneCollectionUsesEveryWorker: one collection of 2 MiB batches keeps every
+// TestRestoreOneCollectionUsesEveryWorker: one collection of 2 MiB batches can keep every
 // insertion worker busy at once — with 12 workers too, whose batches would not all fit the
-// 16 MiB memory budget at full size (they are made smaller instead) — and never more.
+// 16 MiB memory budget at full size (they are made smaller instead) — and never more. Each
+// insert waits (a test hook) until as many as there are workers are in flight, or a few
+// seconds: so the server's speed cannot hide a restore that holds fewer.
 func TestRestoreOneCollectionUsesEveryWorker(t *testing.T) {
 	m := testenv.NewMongo(t)
 	ctx := ctxT(t)
@@ -33,7 +37,22 @@ func TestRestoreOneCollectionUsesEveryWorker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st, err := Restore(ctx, m.Client, bytes.NewReader(data), RestoreOptions{Renamer: rn, Workers: workers})
+			var mu sync.Mutex
+			cond := sync.NewCond(&mu)
+			waiting := 0
+			hook := func() {
+				mu.Lock()
+				defer mu.Unlock()
+				waiting++
+				cond.Broadcast()
+				deadline := time.Now().Add(3 * time.Second)
+				for waiting < workers && time.Now().Before(deadline) {
+					go func() { time.Sleep(50 * time.Millisecond); cond.Broadcast() }()
+					cond.Wait()
+				}
+				waiting--
+			}
+			st, err := Restore(ctx, m.Client, bytes.NewReader(data), RestoreOptions{Renamer: rn, Workers: workers, insertHook: hook})
 			if err != nil {
 				t.Fatal(err)
 			}
