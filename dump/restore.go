@@ -38,7 +38,7 @@ type RestoreOptions struct {
 	PreserveUUID  bool                       // create collections with the archive's UUIDs (applyOps; needs Drop)
 	BatchDocs     int                        // documents per insert; default 1000
 	BatchBytes    int                        // bytes per insert command; default 2 MiB, at most 16 MiB
-	Workers       int                        // insertion workers per collection; default 4
+	Workers       int                        // inserts in flight at once, shared by all namespaces (one can have them all); default 4
 	WriteConcern  *writeconcern.WriteConcern // of the inserts; nil: the server's default
 	MaxErrors     int                        // how many document errors to keep for the report; default 10
 	Progress      *Progress
@@ -80,7 +80,7 @@ type RestoreStats struct {
 	// found and left alone (they may hold the only copy of the data they replaced).
 	Leftovers  []string
 	MovedAside []string
-	// PeakInserts is the most inserts one namespace had in flight at once: up to Workers.
+	// PeakInserts is the most inserts in flight at once: up to Workers.
 	PeakInserts int64
 	// PeakBuffered is the most bytes of batch buffers held at once: documents read from the
 	// archive and not yet inserted. The memory budget bounds it to restoreMemoryBudget, or
@@ -143,7 +143,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		return stats, err
 	}
 	rs := &restorer{client: client, opts: opts, plan: pl, log: opts.Logger, states: map[string]*nsState{},
-		budget: semaphore.NewWeighted(restoreMemoryBudget), clock: newPhaseClock()}
+		budget: semaphore.NewWeighted(restoreMemoryBudget), slots: semaphore.NewWeighted(int64(opts.Workers)), clock: newPhaseClock()}
 	if opts.DryRun {
 		rs.client = nil
 	} else if client == nil {
@@ -196,9 +196,9 @@ func (rs *restorer) outcome(ctx context.Context, stats RestoreStats, err error) 
 	}
 	for _, st := range rs.sortedStates() {
 		stats.Unsure += st.unsure.Load()
-		stats.PeakInserts = max(stats.PeakInserts, st.peakSending.Load())
 	}
 	stats.PeakBuffered = rs.heldPeak.Load()
+	stats.PeakInserts = rs.peakSending.Load()
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
 	}
@@ -261,6 +261,8 @@ type restorer struct {
 	swaps                []*swapEntry                 // with Drop: the journal of the swap
 	steps                int                          // swap steps started, for the test hook
 	budget               *semaphore.Weighted
+	slots                *semaphore.Weighted // Workers inserts in flight, for all namespaces
+	sending, peakSending atomic.Int64        // inserts in flight now, and the most at once
 	clock                *phaseClock
 	held, heldPeak       atomic.Int64 // bytes of batch buffers alive, and their peak
 	lastDB, lastColl     string       // the namespace of the previous record, and its target
@@ -277,23 +279,22 @@ type restorer struct {
 
 // nsState follows one namespace through the restore.
 type nsState struct {
-	t                    *target
-	coll                 string // collection written to: the target, or a temporary one with Drop
-	dataColl             string // collection the documents go to: coll, or its buckets for a time series
-	header               []byte // start of every insert command into dataColl
-	batches              chan *batch
-	batch                *batch
-	closed               bool   // batches closed; touched only by the reading goroutine
-	created              bool   // this restore created the collection (it did not exist before)
-	gone                 bool   // with Drop: the oplog replay dropped the temporary collection
-	uuid                 string // with Drop: the temporary collection's UUID when created ("" when the server gives none)
-	inserted             atomic.Int64
-	failed               atomic.Int64
-	unsure               atomic.Int64 // documents of inserts that got no answer: the server may have them
-	sending, peakSending atomic.Int64 // inserts in flight now, and the most at once
-	done                 chan struct{}
-	err                  error
-	progress             *nsProgress // this namespace's counters, nil without Progress
+	t        *target
+	coll     string // collection written to: the target, or a temporary one with Drop
+	dataColl string // collection the documents go to: coll, or its buckets for a time series
+	header   []byte // start of every insert command into dataColl
+	batches  chan *batch
+	batch    *batch
+	closed   bool   // batches closed; touched only by the reading goroutine
+	created  bool   // this restore created the collection (it did not exist before)
+	gone     bool   // with Drop: the oplog replay dropped the temporary collection
+	uuid     string // with Drop: the temporary collection's UUID when created ("" when the server gives none)
+	inserted atomic.Int64
+	failed   atomic.Int64
+	unsure   atomic.Int64 // documents of inserts that got no answer: the server may have them
+	done     chan struct{}
+	err      error
+	progress *nsProgress // this namespace's counters, nil without Progress
 
 	seenDocs, seenBytes int64 // documents read so far, to size the next batch; reading goroutine only
 }
