@@ -1,12 +1,14 @@
 # mongostash: one static binary in an otherwise empty image.
-# Build: docker build --build-arg VERSION=$(git describe --tags --always) -t mongostash .
+# Build: docker build --build-arg VERSION=$(git describe --tags --always) \
+#          --build-arg COMMIT=$(git rev-parse --short=12 HEAD) -t REGISTRY/mongostash:TAG .
 FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /mongostash ./cmd/mongostash
+ARG COMMIT=unknown
+RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION} -X main.commit=${COMMIT}" -o /mongostash ./cmd/mongostash
 
 FROM scratch
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt

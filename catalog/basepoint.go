@@ -3,14 +3,16 @@ package catalog
 import (
 	"slices"
 	"time"
+
+	"github.com/mongostash/mongostash/optime"
 )
 
 // OplogRange is the oplog a backup made with an oplog holds: the entries Start <= ts <= End,
 // replayed on restore so that the backup is consistent at End.
 type OplogRange struct {
-	Start   Timestamp `json:"start"`
-	End     Timestamp `json:"end"`
-	Entries int64     `json:"entries"`
+	Start   optime.Timestamp `json:"start"`
+	End     optime.Timestamp `json:"end"`
+	Entries int64            `json:"entries"`
 }
 
 // ClockMargin widens the oplog range replayed onto a backup made without an oplog, whose
@@ -25,12 +27,16 @@ type BasePoint struct {
 	Key  string
 	Time time.Time // the backup's time, from its name
 	// ReplayFrom: the oplog entries after it must be replayed on top of the backup.
-	ReplayFrom Timestamp
+	ReplayFrom optime.Timestamp
 	// ConsistentAt is the earliest target the backup can be brought to: the end of its own
 	// oplog, or, for a backup without one, the second after it finished (it may hold writes
 	// up to its finish).
-	ConsistentAt Timestamp
+	ConsistentAt optime.Timestamp
 	Oplog        bool // the backup carries its own oplog and is consistent at its end
+	// EmptyOplog: the backup was taken while the oplog held no entry at all (a new oplog):
+	// it is consistent before the oplog's first entry, ReplayFrom and ConsistentAt are zero,
+	// and only a chain that starts at the oplog's beginning brings it forward.
+	EmptyOplog bool
 }
 
 // BasePointOf returns the base point of a restorable backup; ok is false for a backup
@@ -40,6 +46,7 @@ func BasePointOf(b Backup) (p BasePoint, ok bool) {
 	switch {
 	case b.Complete() && b.Manifest.Oplog != nil:
 		p.ReplayFrom, p.ConsistentAt, p.Oplog = b.Manifest.Oplog.End, b.Manifest.Oplog.End, true
+		p.EmptyOplog = b.Manifest.Oplog.End.IsZero()
 	case b.Complete():
 		p.ReplayFrom, p.ConsistentAt = replayFromClock(b.Manifest.StartedAt), consistentFromClock(b.Manifest.FinishedAt)
 	case b.Legacy():
@@ -75,14 +82,14 @@ func BasePoints(backups []Backup) []BasePoint {
 	return out
 }
 
-func replayFromClock(started time.Time) Timestamp {
-	return StartOfSecond(started.Add(-ClockMargin)).Prev()
+func replayFromClock(started time.Time) optime.Timestamp {
+	return optime.StartOfSecond(started.Add(-ClockMargin)).Prev()
 }
 
-func consistentFromClock(finished time.Time) Timestamp {
+func consistentFromClock(finished time.Time) optime.Timestamp {
 	t := finished.Add(ClockMargin)
 	if t.Truncate(time.Second).Equal(t) {
-		return StartOfSecond(t)
+		return optime.StartOfSecond(t)
 	}
-	return StartOfSecond(t.Add(time.Second))
+	return optime.StartOfSecond(t.Add(time.Second))
 }

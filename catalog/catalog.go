@@ -3,17 +3,12 @@ package catalog
 import (
 	"cmp"
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/mongostash/mongostash/storage"
-	"golang.org/x/sync/errgroup"
 )
-
-// manifestReaders bounds how many manifests a listing fetches at once.
-const manifestReaders = 8
 
 // Backup is one backup object found under a prefix, with its manifest when it has one.
 //
@@ -66,7 +61,8 @@ type Catalog struct {
 	// key, whose backup object does not exist (e.g. the object was deleted by hand or a
 	// prune died between its two deletes). They are ours, so prune may remove them.
 	OrphanManifests []storage.Object
-	// Ignored is everything else under the prefix, sorted by key: not ours, never touched.
+	// Ignored is everything else under the prefix but the oplog folder (OplogCatalog sorts
+	// that out), sorted by key: not ours, never touched.
 	Ignored []storage.Object
 }
 
@@ -74,39 +70,15 @@ type Catalog struct {
 // manifests), orphan manifests and ignored objects. A manifest that cannot be decoded does
 // not fail the listing: its backup is reported with ManifestErr set.
 func ReadCatalog(ctx context.Context, s storage.Store, prefix string) (*Catalog, error) {
-	objs, err := s.List(ctx, prefix)
-	if err != nil {
-		return nil, err // the store's error says what it listed where
-	}
-	byKey := make(map[string]storage.Object, len(objs))
-	for _, o := range objs {
-		byKey[o.Key] = o
-	}
 	c := &Catalog{}
-	for _, o := range objs {
-		if name, ok := ParseBackupKey(prefix, o.Key); ok {
-			mk := ManifestKey(o.Key)
-			_, has := byKey[mk]
-			c.Backups = append(c.Backups, Backup{
-				BackupName:   name,
-				Size:         o.Size,
-				LastModified: o.LastModified,
-				ManifestKey:  mk,
-				HasManifest:  has,
-			})
-			continue
-		}
-		if bk, ok := strings.CutSuffix(o.Key, ManifestSuffix); ok {
-			if _, isBackup := ParseBackupKey(prefix, bk); isBackup {
-				if _, exists := byKey[bk]; exists {
-					continue // the manifest of a listed backup
-				}
-				c.OrphanManifests = append(c.OrphanManifests, o)
-				continue
-			}
-		}
-		c.Ignored = append(c.Ignored, o)
+	parse := func(key string) (BackupName, bool) { return ParseBackupKey(prefix, key) }
+	all, err := listWithoutOplog(ctx, s, prefix)
+	if err != nil {
+		return nil, err
 	}
+	c.OrphanManifests, c.Ignored = listObjects(all, parse, func(name BackupName, o storage.Object, mk string, has bool) {
+		c.Backups = append(c.Backups, Backup{BackupName: name, Size: o.Size, LastModified: o.LastModified, ManifestKey: mk, HasManifest: has})
+	})
 	slices.SortFunc(c.Backups, func(a, b Backup) int {
 		if n := b.Time.Compare(a.Time); n != 0 {
 			return n
@@ -115,30 +87,13 @@ func ReadCatalog(ctx context.Context, s storage.Store, prefix string) (*Catalog,
 	})
 	sortObjects(c.OrphanManifests)
 	sortObjects(c.Ignored)
-
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(manifestReaders)
+	slots := make([]manifestSlot[Manifest], len(c.Backups))
 	for i := range c.Backups {
 		b := &c.Backups[i]
-		if !b.HasManifest {
-			continue
-		}
-		g.Go(func() error {
-			m, err := ReadManifest(gctx, s, b.Key)
-			switch {
-			case err == nil:
-				b.Manifest = m
-			case errors.Is(err, storage.ErrNotFound):
-				b.HasManifest = false // deleted since the listing
-			case errors.Is(err, ErrInvalidManifest):
-				b.ManifestErr = err
-			default:
-				return err
-			}
-			return nil
-		})
+		slots[i] = manifestSlot[Manifest]{key: b.Key, has: &b.HasManifest, manifest: &b.Manifest, invalid: &b.ManifestErr}
 	}
-	if err := g.Wait(); err != nil {
+	read := func(ctx context.Context, key string) (*Manifest, error) { return ReadManifest(ctx, s, key) }
+	if err := readManifests(ctx, slots, read); err != nil {
 		return nil, err // ReadManifest's error names the manifest
 	}
 	return c, nil

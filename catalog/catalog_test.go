@@ -11,6 +11,7 @@ import (
 
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // The catalog is tested once, here, against the in-memory store; the backends are held to
@@ -23,12 +24,13 @@ func TestReadCatalog(t *testing.T) {
 	ctx := t.Context()
 	const prefix = "prod/"
 	t0 := time.Date(2026, 11, 25, 18, 48, 54, 123456000, time.UTC)
-	complete := BackupKey(prefix, t0, Zstd, Unencrypted)
-	incomplete := BackupKey(prefix, t0.Add(time.Hour), Gzip, Unencrypted)
-	mismatch := BackupKey(prefix, t0.Add(-time.Hour), None, Unencrypted)
+	complete := BackupKey(prefix, t0, stream.Zstd, stream.Unencrypted)
+	incomplete := BackupKey(prefix, t0.Add(time.Hour), stream.Gzip, stream.Unencrypted)
+	mismatch := BackupKey(prefix, t0.Add(-time.Hour), stream.None, stream.Unencrypted)
 	seed := prefix + "backup-2026-11-20T03:00:00.dump"
-	orphan := ManifestKey(BackupKey(prefix, t0.Add(-48*time.Hour), Zstd, Unencrypted))
-	others := []string{prefix + "notes.txt", prefix + "old/" + "backup-2026-11-20T03:00:00.dump", "elsewhere/backup-2026-11-20T03:00:00.dump"}
+	orphan := ManifestKey(BackupKey(prefix, t0.Add(-48*time.Hour), stream.Zstd, stream.Unencrypted))
+	others := []string{prefix + "notes.txt", prefix + "old/" + "backup-2026-11-20T03:00:00.dump", "elsewhere/backup-2026-11-20T03:00:00.dump",
+		prefix + OplogFolder + "anything"} // the archived oplog's folder: neither a backup nor ignored
 
 	data := []byte(strings.Repeat("backup bytes ", 400))
 	s.SetBytes(complete, data)
@@ -41,14 +43,14 @@ func TestReadCatalog(t *testing.T) {
 	}
 	m := &Manifest{
 		Tool: "mongostash", ToolVersion: "test", ServerVersion: "8.0.4",
-		Databases: []string{"app"}, Compression: Zstd,
+		Databases: []string{"app"}, Compression: stream.Zstd,
 		StartedAt: t0, FinishedAt: t0.Add(time.Minute), Size: int64(len(data)), SHA256: strings.Repeat("ab", 32),
 		Namespaces: []ManifestNamespace{{Namespace: "app.users", Documents: 3, CRC: "00000000deadbeef"}},
 	}
 	if err := WriteManifest(ctx, s, complete, m); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteManifest(ctx, s, mismatch, &Manifest{Compression: None, Size: 999}); err != nil {
+	if err := WriteManifest(ctx, s, mismatch, &Manifest{Compression: stream.None, Size: 999}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := ReadManifest(ctx, s, complete)
@@ -125,7 +127,7 @@ func (failingGets) Get(context.Context, string) (io.ReadCloser, error) {
 func TestCatalogUnreadableManifest(t *testing.T) {
 	s := mem.New()
 	t0 := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
-	good, bad := BackupKey("", t0, Zstd, Unencrypted), BackupKey("", t0.Add(time.Hour), Zstd, Unencrypted)
+	good, bad := BackupKey("", t0, stream.Zstd, stream.Unencrypted), BackupKey("", t0.Add(time.Hour), stream.Zstd, stream.Unencrypted)
 	s.SetBytes(good, []byte("data"))
 	s.SetBytes(bad, []byte("data"))
 	m := sampleManifest()

@@ -1,6 +1,10 @@
 package catalog
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/mongostash/mongostash/optime"
+)
 
 // Chain is a run of complete chunks that together cover every oplog entry in
 // (Since, Until] with no hole: each chunk starts at or before the end of the one before it.
@@ -8,21 +12,21 @@ import "fmt"
 // overlapping chunks (two captures of one range) are tolerated, and a restore skips the
 // entries it has already applied.
 type Chain struct {
-	Since  Timestamp
-	Until  Timestamp
+	Since  optime.Timestamp
+	Until  optime.Timestamp
 	Chunks []Chunk // in range order
 }
 
 // Covers reports whether the chain holds every entry in (from, to].
-func (c Chain) Covers(from, to Timestamp) bool {
+func (c Chain) Covers(from, to optime.Timestamp) bool {
 	return !from.Before(c.Since) && !c.Until.Before(to)
 }
 
 // Break is where one chain ends and the next begins without covering the entries between:
 // the oplog entries in (After, Until] are not archived.
 type Break struct {
-	After Timestamp // the Until of the chain before
-	Until Timestamp // the Since of the chain after
+	After optime.Timestamp // the Until of the chain before
+	Until optime.Timestamp // the Since of the chain after
 	// Gap is the marker recording the break, nil when nothing explains it (a chunk is
 	// missing: deleted by hand, or never written).
 	Gap *Gap
@@ -75,7 +79,7 @@ func (c *OplogCatalog) BuildChains() Chains {
 
 // gapWithin returns the recorded gap that best explains missing entries in (after, until]:
 // one with exactly those bounds, else any that overlaps them.
-func (c *OplogCatalog) gapWithin(after, until Timestamp) *Gap {
+func (c *OplogCatalog) gapWithin(after, until optime.Timestamp) *Gap {
 	var overlap *Gap
 	for i := range c.Gaps {
 		g := &c.Gaps[i]
@@ -91,7 +95,7 @@ func (c *OplogCatalog) gapWithin(after, until Timestamp) *Gap {
 
 // ChainAt returns the index of the chain whose range holds ts as a starting point (Since <=
 // ts <= Until), or -1.
-func (cs Chains) ChainAt(ts Timestamp) int {
+func (cs Chains) ChainAt(ts optime.Timestamp) int {
 	for i, ch := range cs.Chains {
 		if !ts.Before(ch.Since) && !ts.After(ch.Until) {
 			return i
@@ -102,9 +106,9 @@ func (cs Chains) ChainAt(ts Timestamp) int {
 
 // Last is the end of the newest chain: where `mongostash pitr` resumes. ok is false when
 // there is no complete chunk.
-func (cs Chains) Last() (until Timestamp, ok bool) {
+func (cs Chains) Last() (until optime.Timestamp, ok bool) {
 	if len(cs.Chains) == 0 {
-		return Timestamp{}, false
+		return optime.Timestamp{}, false
 	}
 	return cs.Chains[len(cs.Chains)-1].Until, true
 }

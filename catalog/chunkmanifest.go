@@ -1,14 +1,13 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // ChunkManifestFormatVersion is the chunk manifest format this package writes and the
@@ -29,12 +28,12 @@ type ChunkManifest struct {
 	// The chunk covers Since < ts <= Until. Since is the Until of the chunk before it in
 	// its chain or, for the first chunk of a chain, the point the chain starts after (a base
 	// backup's consistent point, or just before the oldest entry the oplog held).
-	Since Timestamp `json:"since"`
-	Until Timestamp `json:"until"`
+	Since optime.Timestamp `json:"since"`
+	Until optime.Timestamp `json:"until"`
 	// First and Last are the chunk's first and last entries; both zero when the range held
 	// no selected entry (a capture whose namespaces were quiet still advances its range).
-	First Timestamp `json:"first"`
-	Last  Timestamp `json:"last"`
+	First optime.Timestamp `json:"first"`
+	Last  optime.Timestamp `json:"last"`
 	// Previous is the key of the chunk whose Last is this chunk's Since; empty for the first
 	// chunk of a chain. It is informational: chains are rebuilt from the ranges.
 	Previous string `json:"previous,omitempty"`
@@ -46,19 +45,24 @@ type ChunkManifest struct {
 	// RawSize is the size of the plain BSON entries before compression; CRC32C is their
 	// CRC-32C (Castagnoli) in 8 lowercase hex digits, which checks the decompressed bytes
 	// independently of the stored object's SHA-256.
-	RawSize     int64       `json:"raw_size"`
-	CRC32C      string      `json:"crc32c"`
-	Compression Compression `json:"compression"`
+	RawSize     int64              `json:"raw_size"`
+	CRC32C      string             `json:"crc32c"`
+	Compression stream.Compression `json:"compression"`
 	// Encryption is the layer applied after compression, and Recipients the public keys
 	// ("age1…") the chunk is encrypted to, as in a backup's manifest.
-	Encryption Encryption `json:"encryption,omitempty"`
-	Recipients []string   `json:"recipients,omitempty"`
-	Size       int64      `json:"size"`   // bytes of the stored object
-	SHA256     string     `json:"sha256"` // lowercase hex SHA-256 of the stored object
+	Encryption stream.Encryption `json:"encryption,omitempty"`
+	Recipients []string          `json:"recipients,omitempty"`
+	Size       int64             `json:"size"`   // bytes of the stored object
+	SHA256     string            `json:"sha256"` // lowercase hex SHA-256 of the stored object
 	// Scope is the namespace selection the chunk was captured with; a chunk holds only the
 	// entries of namespaces it selects.
 	Scope     ChunkScope `json:"scope"`
 	WrittenAt time.Time  `json:"written_at"`
+	// LeaseEpoch is the epoch of the archiver's lease the chunk was written under (0: an
+	// archiver without a lease, before there was one). A chunk of an older epoch that
+	// reaches into the range a newer epoch began to write is superseded: written by an
+	// archiver after it lost the lease, it is never used (OplogCatalog).
+	LeaseEpoch uint64 `json:"lease_epoch,omitempty"`
 }
 
 // ChunkScope is a capture's namespace selection, as the user gave it.
@@ -104,77 +108,37 @@ func equalStrings(a, b []string) bool {
 // only after the chunk object is fully stored. The manifest's range must be the one the
 // key names.
 func WriteChunkManifest(ctx context.Context, s storage.Store, prefix, chunkKey string, m *ChunkManifest) error {
-	mk := ManifestKey(chunkKey)
-	if m == nil {
-		return fmt.Errorf("write chunk manifest %s: no manifest given", mk)
-	}
-	c := *m
-	if c.FormatVersion == 0 {
-		c.FormatVersion = ChunkManifestFormatVersion
-	}
-	if err := c.validate(); err != nil {
-		return fmt.Errorf("write chunk manifest %s: %w", mk, err)
-	}
-	if err := c.matches(prefix, chunkKey); err != nil {
-		return fmt.Errorf("write chunk manifest %s: %w", mk, err)
-	}
-	b, err := json.MarshalIndent(&c, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write chunk manifest %s: encode: %w", mk, err)
-	}
-	if _, err := s.Put(ctx, mk, bytes.NewReader(append(b, '\n'))); err != nil {
-		return fmt.Errorf("write chunk manifest %s: %w", mk, err)
-	}
-	return nil
+	return writeManifest(ctx, s, "chunk manifest", ManifestKey(chunkKey), m, func(c *ChunkManifest) error {
+		if c.FormatVersion == 0 {
+			c.FormatVersion = ChunkManifestFormatVersion
+		}
+		if err := c.validate(); err != nil {
+			return err
+		}
+		return c.matches(prefix, chunkKey)
+	})
 }
 
 // ReadChunkManifest reads the manifest of the chunk stored under chunkKey. Its errors wrap
 // storage.ErrNotFound when there is none and ErrInvalidManifest when the object is not a
 // chunk manifest this version understands or describes another range than the key names.
 func ReadChunkManifest(ctx context.Context, s storage.Store, prefix, chunkKey string) (*ChunkManifest, error) {
-	mk := ManifestKey(chunkKey)
-	r, err := s.Get(ctx, mk)
-	if err != nil {
-		return nil, fmt.Errorf("read chunk manifest: %w", err) // the store's error names the key
-	}
-	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, maxChunkManifestSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read chunk manifest %s: %w", mk, err)
-	}
-	m, err := DecodeChunkManifest(b)
-	if err == nil {
-		if merr := m.matches(prefix, chunkKey); merr != nil {
-			err = fmt.Errorf("%w: %v", ErrInvalidManifest, merr)
+	return readManifest(ctx, s, "chunk manifest", ManifestKey(chunkKey), maxChunkManifestSize, func(b []byte) (*ChunkManifest, error) {
+		m, err := decodeManifest[ChunkManifest](b, maxChunkManifestSize)
+		if err == nil {
+			if merr := m.matches(prefix, chunkKey); merr != nil {
+				return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, merr)
+			}
 		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read chunk manifest %s: %w", mk, err)
-	}
-	return m, nil
-}
-
-// DecodeChunkManifest parses a chunk manifest's JSON. Its errors wrap ErrInvalidManifest.
-func DecodeChunkManifest(b []byte) (*ChunkManifest, error) {
-	if len(b) > maxChunkManifestSize {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidManifest, maxChunkManifestSize)
-	}
-	var m ChunkManifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
-	}
-	if err := m.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
-	}
-	return &m, nil
+		return m, err
+	})
 }
 
 func (m *ChunkManifest) validate() error {
+	if err := checkFormatVersion(m.FormatVersion, ChunkManifestFormatVersion); err != nil {
+		return err
+	}
 	switch {
-	case m.FormatVersion < 1:
-		return fmt.Errorf("format version %d is not valid", m.FormatVersion)
-	case m.FormatVersion > ChunkManifestFormatVersion:
-		return fmt.Errorf("format version %d is newer than this mongostash understands (%d)", m.FormatVersion, ChunkManifestFormatVersion)
 	case !m.Since.Before(m.Until):
 		return fmt.Errorf("range since %s until %s is empty", m.Since, m.Until)
 	case m.Entries < 0:
@@ -189,7 +153,7 @@ func (m *ChunkManifest) validate() error {
 		return fmt.Errorf("unknown compression %q", m.Compression)
 	case !m.Encryption.Valid():
 		return fmt.Errorf("unknown encryption %q", m.Encryption)
-	case (m.Encryption == Unencrypted) != (len(m.Recipients) == 0):
+	case (m.Encryption == stream.Unencrypted) != (len(m.Recipients) == 0):
 		return fmt.Errorf("encryption %s with %d recipients", m.Encryption, len(m.Recipients))
 	case !isLowerHex(m.SHA256, 64):
 		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", m.SHA256)

@@ -5,6 +5,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mongostash/mongostash/optime"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // OplogFolder is the folder, under a store's prefix, of the oplog chunks and gap markers
@@ -29,17 +32,17 @@ const (
 // so the names of a chain read as a sequence: A-B, B-C, C-D. Keys sort by Since, then Until.
 type ChunkName struct {
 	Key         string // the full object key, prefix included
-	Since       Timestamp
-	Until       Timestamp
-	Compression Compression
-	Encryption  Encryption
+	Since       optime.Timestamp
+	Until       optime.Timestamp
+	Compression stream.Compression
+	Encryption  stream.Encryption
 }
 
 // ChunkKey returns the key of the chunk covering Since < ts <= Until, named as backups are
 // after their layers: prefix + "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson"
-// + c.Ext() + e.Ext().
-func ChunkKey(prefix string, since, until Timestamp, c Compression, e Encryption) string {
-	return prefix + OplogFolder + rangeStem(since, until) + chunkExt + c.Ext() + e.Ext()
+// + compressionExt(c) + encryptionExt(e).
+func ChunkKey(prefix string, since, until optime.Timestamp, c stream.Compression, e stream.Encryption) string {
+	return prefix + OplogFolder + rangeStem(since, until) + chunkExt + compressionExt(c) + encryptionExt(e)
 }
 
 // ParseChunkKey reports whether key names an oplog chunk under prefix, and what the name
@@ -49,15 +52,15 @@ func ParseChunkKey(prefix, key string) (ChunkName, bool) {
 	if !ok {
 		return ChunkName{}, false
 	}
-	var e Encryption
+	var e stream.Encryption
 	for _, e = range encryptions { // those with an extension first
-		if r, ok := strings.CutSuffix(rest, e.Ext()); ok {
+		if r, ok := strings.CutSuffix(rest, encryptionExt(e)); ok {
 			rest = r
 			break
 		}
 	}
 	for _, c := range compressions {
-		if stem, ok := strings.CutSuffix(rest, chunkExt+c.Ext()); ok {
+		if stem, ok := strings.CutSuffix(rest, chunkExt+compressionExt(c)); ok {
 			since, until, ok := parseRangeStem(stem)
 			if !ok || !since.Before(until) {
 				return ChunkName{}, false
@@ -70,12 +73,12 @@ func ParseChunkKey(prefix, key string) (ChunkName, bool) {
 
 // GapKey returns the key of the marker of a gap: the oplog entries after the last archived
 // entry `after` and before `resume`, the first entry of the next chain, were lost.
-func GapKey(prefix string, after, resume Timestamp) string {
+func GapKey(prefix string, after, resume optime.Timestamp) string {
 	return prefix + OplogFolder + rangeStem(after, resume) + gapExt
 }
 
 // ParseGapKey reports whether key names a gap marker under prefix, and the gap's bounds.
-func ParseGapKey(prefix, key string) (after, resume Timestamp, ok bool) {
+func ParseGapKey(prefix, key string) (after, resume optime.Timestamp, ok bool) {
 	rest, ok := strings.CutPrefix(key, prefix+OplogFolder)
 	if !ok {
 		return after, resume, false
@@ -86,14 +89,14 @@ func ParseGapKey(prefix, key string) (after, resume Timestamp, ok bool) {
 	}
 	after, resume, ok = parseRangeStem(stem)
 	if !ok || !after.Before(resume) {
-		return Timestamp{}, Timestamp{}, false
+		return optime.Timestamp{}, optime.Timestamp{}, false
 	}
 	return after, resume, true
 }
 
-func rangeStem(a, b Timestamp) string { return stamp(a) + rangeSep + stamp(b) }
+func rangeStem(a, b optime.Timestamp) string { return stamp(a) + rangeSep + stamp(b) }
 
-func parseRangeStem(s string) (a, b Timestamp, ok bool) {
+func parseRangeStem(s string) (a, b optime.Timestamp, ok bool) {
 	if len(s) != 2*stampLen+len(rangeSep) || s[stampLen:stampLen+len(rangeSep)] != rangeSep {
 		return a, b, false
 	}
@@ -103,28 +106,28 @@ func parseRangeStem(s string) (a, b Timestamp, ok bool) {
 }
 
 // stamp writes ts as "20261125T184854Z.0000000003": its second in UTC, then its ordinal.
-func stamp(ts Timestamp) string {
+func stamp(ts optime.Timestamp) string {
 	return ts.Time().Format(stampTime) + "." + fmt.Sprintf(ordinalFmt, ts.I)
 }
 
-func parseStamp(s string) (Timestamp, bool) {
+func parseStamp(s string) (optime.Timestamp, bool) {
 	if len(s) != stampLen || s[len(stampTime)] != '.' {
-		return Timestamp{}, false
+		return optime.Timestamp{}, false
 	}
 	t, ok := parseExact(stampTime, s[:len(stampTime)])
 	if !ok || t.Unix() < 0 || t.Unix() > 1<<32-1 {
-		return Timestamp{}, false
+		return optime.Timestamp{}, false
 	}
 	ord := s[len(stampTime)+1:]
-	if !digits(ord) {
-		return Timestamp{}, false
+	if strings.Trim(ord, "0123456789") != "" {
+		return optime.Timestamp{}, false
 	}
 	i, err := strconv.ParseUint(ord, 10, 32)
 	if err != nil {
-		return Timestamp{}, false
+		return optime.Timestamp{}, false
 	}
-	return Timestamp{T: uint32(t.Unix()), I: uint32(i)}, true
+	return optime.Timestamp{T: uint32(t.Unix()), I: uint32(i)}, true
 }
 
 // timeOf is for messages: the RFC 3339 time of ts.
-func timeOf(ts Timestamp) string { return ts.Time().Format(time.RFC3339) }
+func timeOf(ts optime.Timestamp) string { return ts.Time().Format(time.RFC3339) }

@@ -5,21 +5,24 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mongostash/mongostash/optime"
+	"github.com/mongostash/mongostash/stream"
 )
 
 func TestChunkKey(t *testing.T) {
-	since, until := Timestamp{1795632534, 3}, Timestamp{1795633134, 12}
+	since, until := optime.Timestamp{T: 1795632534, I: 3}, optime.Timestamp{T: 1795633134, I: 12}
 	for _, tc := range []struct {
 		prefix string
-		c      Compression
-		e      Encryption
+		c      stream.Compression
+		e      stream.Encryption
 		want   string
 	}{
-		{"", Zstd, Unencrypted, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst"},
-		{"prod/", Gzip, Unencrypted, "prod/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.gz"},
-		{"db1-", None, Unencrypted, "db1-oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson"},
-		{"", Zstd, Age, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst.age"},
-		{"x/", None, Age, "x/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.age"},
+		{"", stream.Zstd, stream.Unencrypted, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst"},
+		{"prod/", stream.Gzip, stream.Unencrypted, "prod/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.gz"},
+		{"db1-", stream.None, stream.Unencrypted, "db1-oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson"},
+		{"", stream.Zstd, stream.Age, "oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.zst.age"},
+		{"x/", stream.None, stream.Age, "x/oplog/20261125T184854Z.0000000003-20261125T185854Z.0000000012.bson.age"},
 	} {
 		got := ChunkKey(tc.prefix, since, until, tc.c, tc.e)
 		if got != tc.want {
@@ -30,10 +33,10 @@ func TestChunkKey(t *testing.T) {
 			t.Errorf("ParseChunkKey(%q) = %+v, %v", got, name, ok)
 		}
 	}
-	max := Timestamp{1<<32 - 1, 1<<32 - 1}
-	if k := ChunkKey("", Timestamp{}, max, Zstd, Unencrypted); !strings.Contains(k, "19700101T000000Z.0000000000-21060207T062815Z.4294967295") {
+	max := optime.Timestamp{T: 1<<32 - 1, I: 1<<32 - 1}
+	if k := ChunkKey("", optime.Timestamp{}, max, stream.Zstd, stream.Unencrypted); !strings.Contains(k, "19700101T000000Z.0000000000-21060207T062815Z.4294967295") {
 		t.Errorf("extremes: %s", k)
-	} else if n, ok := ParseChunkKey("", k); !ok || n.Since != (Timestamp{}) || n.Until != max {
+	} else if n, ok := ParseChunkKey("", k); !ok || n.Since != (optime.Timestamp{}) || n.Until != max {
 		t.Errorf("extremes do not parse back: %+v %v", n, ok)
 	}
 }
@@ -65,7 +68,7 @@ func TestParseChunkKeyRefuses(t *testing.T) {
 }
 
 func TestGapKey(t *testing.T) {
-	a, r := Timestamp{1795632534, 3}, Timestamp{1795635999, 0}
+	a, r := optime.Timestamp{T: 1795632534, I: 3}, optime.Timestamp{T: 1795635999, I: 0}
 	k := GapKey("p/", a, r)
 	if k != "p/oplog/20261125T184854Z.0000000003-20261125T194639Z.0000000000.gap.json" {
 		t.Errorf("GapKey = %q", k)
@@ -76,7 +79,7 @@ func TestGapKey(t *testing.T) {
 	if _, ok := ParseChunkKey("p/", k); ok {
 		t.Error("a gap marker parses as a chunk")
 	}
-	if _, _, ok := ParseGapKey("p/", ChunkKey("p/", a, r, None, Unencrypted)); ok {
+	if _, _, ok := ParseGapKey("p/", ChunkKey("p/", a, r, stream.None, stream.Unencrypted)); ok {
 		t.Error("a chunk parses as a gap marker")
 	}
 }
@@ -85,17 +88,17 @@ func TestGapKey(t *testing.T) {
 // the range order, so the newest chunk is the last key.
 func TestChunkKeysSortByRange(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	type rng struct{ since, until Timestamp }
+	type rng struct{ since, until optime.Timestamp }
 	var ranges []rng
 	var keys []string
 	for range 2000 {
-		a := Timestamp{T: r.Uint32N(4) + 1795632534 + r.Uint32N(3)*r.Uint32(), I: r.Uint32N(3) * r.Uint32()}
-		b := Timestamp{T: a.T + r.Uint32N(3), I: r.Uint32()}
+		a := optime.Timestamp{T: r.Uint32N(4) + 1795632534 + r.Uint32N(3)*r.Uint32(), I: r.Uint32N(3) * r.Uint32()}
+		b := optime.Timestamp{T: a.T + r.Uint32N(3), I: r.Uint32()}
 		if !a.Before(b) {
 			continue
 		}
 		ranges = append(ranges, rng{a, b})
-		keys = append(keys, ChunkKey("", a, b, Compression([]Compression{Zstd, Gzip, None}[r.IntN(3)]), Unencrypted))
+		keys = append(keys, ChunkKey("", a, b, stream.Compression([]stream.Compression{stream.Zstd, stream.Gzip, stream.None}[r.IntN(3)]), stream.Unencrypted))
 	}
 	byKey := slices.Clone(keys)
 	slices.Sort(byKey)
@@ -118,7 +121,7 @@ func FuzzParseChunkKey(f *testing.F) {
 		if !ok {
 			return
 		}
-		if again := ChunkKey("", n.Since, n.Until, n.Compression, Unencrypted); again != key {
+		if again := ChunkKey("", n.Since, n.Until, n.Compression, stream.Unencrypted); again != key {
 			t.Fatalf("ParseChunkKey(%q) = %+v, which ChunkKey writes as %q", key, n, again)
 		}
 		if !n.Since.Before(n.Until) {

@@ -1,13 +1,12 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 )
 
@@ -16,11 +15,11 @@ import (
 // lasts), so the entries after After and before Resume may have existed and are lost. No
 // restore can cross it; times after it need a base backup taken after it.
 type GapMarker struct {
-	FormatVersion int       `json:"format_version"`
-	After         Timestamp `json:"after"`  // the last archived entry before the gap
-	Resume        Timestamp `json:"resume"` // the first entry of the chain after the gap
-	DetectedAt    time.Time `json:"detected_at"`
-	Reason        string    `json:"reason"`
+	FormatVersion int              `json:"format_version"`
+	After         optime.Timestamp `json:"after"`  // the last archived entry before the gap
+	Resume        optime.Timestamp `json:"resume"` // the first entry of the chain after the gap
+	DetectedAt    time.Time        `json:"detected_at"`
+	Reason        string           `json:"reason"`
 }
 
 // WriteGapMarker stores g under GapKey and returns the key.
@@ -33,28 +32,16 @@ func WriteGapMarker(ctx context.Context, s storage.Store, prefix string, g *GapM
 	if !c.After.Before(c.Resume) {
 		return key, fmt.Errorf("write gap marker %s: after %s is not before resume %s", key, c.After, c.Resume)
 	}
-	b, err := json.MarshalIndent(&c, "", "  ")
-	if err != nil {
-		return key, fmt.Errorf("write gap marker %s: encode: %w", key, err)
-	}
-	if _, err := s.Put(ctx, key, bytes.NewReader(append(b, '\n'))); err != nil {
-		return key, fmt.Errorf("write gap marker %s: %w", key, err)
-	}
-	return key, nil
+	return key, writeJSON(ctx, s, "gap marker", key, &c)
 }
 
 // readGapMarker reads the marker under key; its bounds are the key's, whatever the body
 // says, so that a marker is never lost to a damaged body.
-func readGapMarker(ctx context.Context, s storage.Store, key string, after, resume Timestamp) (GapMarker, error) {
+func readGapMarker(ctx context.Context, s storage.Store, key string, after, resume optime.Timestamp) (GapMarker, error) {
 	g := GapMarker{After: after, Resume: resume}
-	r, err := s.Get(ctx, key)
+	b, err := readSmall(ctx, s, "gap marker", key, maxChunkManifestSize)
 	if err != nil {
-		return g, fmt.Errorf("read gap marker: %w", err)
-	}
-	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, maxChunkManifestSize))
-	if err != nil {
-		return g, fmt.Errorf("read gap marker %s: %w", key, err)
+		return g, err
 	}
 	var body GapMarker
 	if json.Unmarshal(b, &body) == nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // lockingStore is the in-memory store with locks set by the test: a fake for the pure
@@ -40,7 +41,7 @@ func (s *lockingStore) Lock(_ context.Context, key, versionID string) (storage.L
 func TestReadBackupLocks(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	t0 := now.Add(-40 * 24 * time.Hour)
-	a, b, c := BackupKey("", t0, Zstd, Age), BackupKey("", t0.Add(time.Hour), Zstd, Age), BackupKey("", t0.Add(2*time.Hour), Zstd, Age)
+	a, b, c := BackupKey("", t0, stream.Zstd, stream.Age), BackupKey("", t0.Add(time.Hour), stream.Zstd, stream.Age), BackupKey("", t0.Add(2*time.Hour), stream.Zstd, stream.Age)
 	s := &lockingStore{Store: mem.New(), locks: map[ObjectRef]storage.Lock{
 		{Key: a}:              {Mode: "GOVERNANCE", Until: now.Add(time.Hour)},
 		{Key: ManifestKey(a)}: {Mode: "GOVERNANCE", Until: now.Add(2 * time.Hour)}, // written later, locked longer
@@ -86,7 +87,7 @@ func TestReadBackupLocks(t *testing.T) {
 }
 
 func TestOwns(t *testing.T) {
-	k := BackupKey("p/", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), Gzip, Age)
+	k := BackupKey("p/", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), stream.Gzip, stream.Age)
 	for key, want := range map[string]bool{
 		k:                                   true,
 		ManifestKey(k):                      true,

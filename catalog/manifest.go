@@ -1,16 +1,13 @@
 package catalog
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
 	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // ManifestFormatVersion is the manifest format this package writes and the newest it reads.
@@ -23,26 +20,22 @@ const ManifestSuffix = ".manifest.json"
 // namespaces is still far below it, and a huge object under a manifest name is not ours.
 const maxManifestSize = 64 << 20
 
-// ErrInvalidManifest is wrapped by ReadManifest when the manifest object exists but is not
-// a manifest this version understands.
-var ErrInvalidManifest = errors.New("catalog: invalid manifest")
-
 // Manifest describes a complete backup. It is written after the backup object is fully
 // stored, so its presence means the object is whole.
 type Manifest struct {
-	FormatVersion int         `json:"format_version"`
-	Tool          string      `json:"tool"`                     // "mongostash"
-	ToolVersion   string      `json:"tool_version"`             // version of the tool that wrote the backup
-	ServerVersion string      `json:"server_version,omitempty"` // MongoDB server version, when known
-	Databases     []string    `json:"databases"`
-	Compression   Compression `json:"compression"`
+	FormatVersion int                `json:"format_version"`
+	Tool          string             `json:"tool"`                     // "mongostash"
+	ToolVersion   string             `json:"tool_version"`             // version of the tool that wrote the backup
+	ServerVersion string             `json:"server_version,omitempty"` // MongoDB server version, when known
+	Databases     []string           `json:"databases"`
+	Compression   stream.Compression `json:"compression"`
 	// Encryption is the layer applied after compression (Unencrypted: none), and
 	// Recipients the public keys the object is encrypted to ("age1…"), so that anyone
 	// can tell which private key restores it. Public keys only: never an identity.
-	Encryption Encryption `json:"encryption,omitempty"`
-	Recipients []string   `json:"recipients,omitempty"`
-	StartedAt  time.Time  `json:"started_at"`
-	FinishedAt time.Time  `json:"finished_at"`
+	Encryption stream.Encryption `json:"encryption,omitempty"`
+	Recipients []string          `json:"recipients,omitempty"`
+	StartedAt  time.Time         `json:"started_at"`
+	FinishedAt time.Time         `json:"finished_at"`
 	// Size and SHA256 are of the stored object: after compression and encryption.
 	Size   int64  `json:"size"`   // bytes of the stored object
 	SHA256 string `json:"sha256"` // lowercase hex SHA-256 of the stored object
@@ -69,72 +62,33 @@ func ManifestKey(backupKey string) string { return backupKey + ManifestSuffix }
 // after the backup object is fully stored: the manifest is what marks the backup complete.
 // A zero FormatVersion is written as ManifestFormatVersion.
 func WriteManifest(ctx context.Context, s storage.Store, backupKey string, m *Manifest) error {
-	mk := ManifestKey(backupKey)
-	if m == nil {
-		return fmt.Errorf("write manifest %s: no manifest given", mk)
-	}
-	c := *m
-	if c.FormatVersion == 0 {
-		c.FormatVersion = ManifestFormatVersion
-	}
-	if err := c.validate(); err != nil {
-		return fmt.Errorf("write manifest %s: %w", mk, err)
-	}
-	b, err := json.MarshalIndent(&c, "", "  ")
-	if err != nil {
-		return fmt.Errorf("write manifest %s: encode: %w", mk, err)
-	}
-	b = append(b, '\n')
-	if _, err := s.Put(ctx, mk, bytes.NewReader(b)); err != nil {
-		return fmt.Errorf("write manifest %s: %w", mk, err)
-	}
-	return nil
+	return writeManifest(ctx, s, "manifest", ManifestKey(backupKey), m, func(c *Manifest) error {
+		if c.FormatVersion == 0 {
+			c.FormatVersion = ManifestFormatVersion
+		}
+		return c.validate()
+	})
 }
 
 // ReadManifest reads the manifest of the backup stored under backupKey. It returns an error
 // wrapping ErrNotFound when there is none and one wrapping ErrInvalidManifest when the
 // object is not a manifest this version understands.
 func ReadManifest(ctx context.Context, s storage.Store, backupKey string) (*Manifest, error) {
-	mk := ManifestKey(backupKey)
-	r, err := s.Get(ctx, mk)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err) // the store's error names the key
-	}
-	defer r.Close()
-	b, err := io.ReadAll(io.LimitReader(r, maxManifestSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read manifest: %w", err)
-	}
-	m, err := DecodeManifest(b)
-	if err != nil {
-		return nil, fmt.Errorf("read manifest %s: %w", mk, err)
-	}
-	return m, nil
+	return readManifest(ctx, s, "manifest", ManifestKey(backupKey), maxManifestSize, DecodeManifest)
 }
 
 // DecodeManifest parses a manifest's JSON. Its errors wrap ErrInvalidManifest. Unknown
 // fields are ignored so that an older mongostash can read a newer manifest of the same
 // format version.
 func DecodeManifest(b []byte) (*Manifest, error) {
-	if len(b) > maxManifestSize {
-		return nil, fmt.Errorf("%w: larger than %d bytes", ErrInvalidManifest, maxManifestSize)
-	}
-	var m Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
-	}
-	if err := m.validate(); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidManifest, err)
-	}
-	return &m, nil
+	return decodeManifest[Manifest](b, maxManifestSize)
 }
 
 func (m *Manifest) validate() error {
+	if err := checkFormatVersion(m.FormatVersion, ManifestFormatVersion); err != nil {
+		return err
+	}
 	switch {
-	case m.FormatVersion < 1:
-		return fmt.Errorf("format version %d is not valid", m.FormatVersion)
-	case m.FormatVersion > ManifestFormatVersion:
-		return fmt.Errorf("format version %d is newer than this mongostash understands (%d)", m.FormatVersion, ManifestFormatVersion)
 	case m.Size < 0:
 		return fmt.Errorf("negative size %d", m.Size)
 	}
@@ -144,7 +98,7 @@ func (m *Manifest) validate() error {
 	if !m.Encryption.Valid() {
 		return fmt.Errorf("unknown encryption %q", m.Encryption)
 	}
-	if (m.Encryption == Unencrypted) != (len(m.Recipients) == 0) {
+	if (m.Encryption == stream.Unencrypted) != (len(m.Recipients) == 0) {
 		return fmt.Errorf("encryption %s with %d recipients", m.Encryption, len(m.Recipients))
 	}
 	for i, r := range m.Recipients {

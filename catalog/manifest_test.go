@@ -13,6 +13,7 @@ import (
 
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
+	"github.com/mongostash/mongostash/stream"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -25,7 +26,7 @@ func sampleManifest() *Manifest {
 		ToolVersion:   "v0.1.0",
 		ServerVersion: "8.0.4",
 		Databases:     []string{"app", "audit"},
-		Compression:   Zstd,
+		Compression:   stream.Zstd,
 		StartedAt:     t0,
 		FinishedAt:    t0.Add(93*time.Second + 500*time.Millisecond),
 		Size:          123456789,
@@ -40,7 +41,7 @@ func sampleManifest() *Manifest {
 // encryptedManifest is sampleManifest for a backup encrypted with age to two recipients.
 func encryptedManifest() *Manifest {
 	m := sampleManifest()
-	m.Encryption = Age
+	m.Encryption = stream.Age
 	m.Recipients = []string{
 		"age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
 		"age1lggyhqrw2nlhcxprm67z43rta597azn8gknawjehu9d9dl0jq3yqqvfafg",

@@ -3,6 +3,8 @@ package catalog
 import (
 	"strings"
 	"time"
+
+	"github.com/mongostash/mongostash/stream"
 )
 
 const (
@@ -17,34 +19,36 @@ const (
 type BackupName struct {
 	Key         string    // the full object key, prefix included
 	Time        time.Time // when the backup started, in UTC
-	Compression Compression
-	Encryption  Encryption // Unencrypted, or Age for keys ending in ".age"
+	Compression stream.Compression
+	Encryption  stream.Encryption // Unencrypted, or Age for keys ending in ".age"
 	// Seed reports a name written by the Python scripts mongostash replaces:
 	// `backup-<isoformat()>.dump`, a zone-less time read as UTC, never compressed.
 	Seed bool
 }
 
 // BackupKey returns the object key of a backup started at t, compressed with c and
-// encrypted with e: prefix + "backup-2026-11-25T18:48:54.123456Z.dump" + c.Ext() + e.Ext(),
+// encrypted with e: prefix + "backup-2026-11-25T18:48:54.123456Z.dump" + compressionExt(c) + encryptionExt(e),
 // with t in UTC truncated to microseconds. The names sort by time as strings.
-func BackupKey(prefix string, t time.Time, c Compression, e Encryption) string {
+func BackupKey(prefix string, t time.Time, c stream.Compression, e stream.Encryption) string {
 	return prefix + keyStem + t.UTC().Format(ourLayout) + keyDump + LayerExt(c, e)
 }
 
 // LayerExt is what the name of any object the tool stores ends with after its own
 // extension: the compression's, then the encryption's (".zst.age").
-func LayerExt(c Compression, e Encryption) string { return c.Ext() + e.Ext() }
+func LayerExt(c stream.Compression, e stream.Encryption) string {
+	return compressionExt(c) + encryptionExt(e)
+}
 
 // cutLayerExt cuts stemExt and the layer extensions that follow it (LayerExt) off the end
 // of name. ok is false when name does not end that way.
-func cutLayerExt(name, stemExt string) (stem string, c Compression, e Encryption, ok bool) {
+func cutLayerExt(name, stemExt string) (stem string, c stream.Compression, e stream.Encryption, ok bool) {
 	for _, e := range encryptions { // Unencrypted, with no extension, comes last
-		rest, found := strings.CutSuffix(name, e.Ext())
+		rest, found := strings.CutSuffix(name, encryptionExt(e))
 		if !found {
 			continue
 		}
 		for _, c := range compressions { // None, with no extension, comes last
-			if stem, found := strings.CutSuffix(rest, stemExt+c.Ext()); found {
+			if stem, found := strings.CutSuffix(rest, stemExt+compressionExt(c)); found {
 				return stem, c, e, true
 			}
 		}
@@ -74,7 +78,7 @@ func ParseBackupKey(prefix, key string) (BackupName, bool) {
 	if t, ok := parseExact(ourLayout, rest); ok {
 		return BackupName{Key: key, Time: t, Compression: compression, Encryption: encryption}, true
 	}
-	if compression != None || encryption != Unencrypted {
+	if compression != stream.None || encryption != stream.Unencrypted {
 		// The seed never compressed nor encrypted; a seed-style time with such a suffix is
 		// nobody's name.
 		return BackupName{}, false

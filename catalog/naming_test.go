@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mongostash/mongostash/stream"
 )
 
 func TestBackupKey(t *testing.T) {
@@ -11,16 +13,16 @@ func TestBackupKey(t *testing.T) {
 	for _, tc := range []struct {
 		prefix string
 		t      time.Time
-		c      Compression
-		e      Encryption
+		c      stream.Compression
+		e      stream.Encryption
 		want   string
 	}{
-		{"", time.Date(2026, 11, 25, 18, 48, 54, 123456789, time.UTC), None, Unencrypted, "backup-2026-11-25T18:48:54.123456Z.dump"},
-		{"prod/", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), Zstd, Unencrypted, "prod/backup-2026-11-25T18:48:54.000000Z.dump.zst"},
-		{"a/b/", time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), Gzip, Unencrypted, "a/b/backup-2026-01-02T03:04:05.000006Z.dump.gz"},
-		{"x-", time.Date(2026, 11, 25, 13, 48, 54, 500000000, est), None, Unencrypted, "x-backup-2026-11-25T18:48:54.500000Z.dump"},
-		{"", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), Zstd, Age, "backup-2026-11-25T18:48:54.000000Z.dump.zst.age"},
-		{"p/", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), None, Age, "p/backup-2026-11-25T18:48:54.000000Z.dump.age"},
+		{"", time.Date(2026, 11, 25, 18, 48, 54, 123456789, time.UTC), stream.None, stream.Unencrypted, "backup-2026-11-25T18:48:54.123456Z.dump"},
+		{"prod/", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), stream.Zstd, stream.Unencrypted, "prod/backup-2026-11-25T18:48:54.000000Z.dump.zst"},
+		{"a/b/", time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), stream.Gzip, stream.Unencrypted, "a/b/backup-2026-01-02T03:04:05.000006Z.dump.gz"},
+		{"x-", time.Date(2026, 11, 25, 13, 48, 54, 500000000, est), stream.None, stream.Unencrypted, "x-backup-2026-11-25T18:48:54.500000Z.dump"},
+		{"", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), stream.Zstd, stream.Age, "backup-2026-11-25T18:48:54.000000Z.dump.zst.age"},
+		{"p/", time.Date(2026, 11, 25, 18, 48, 54, 0, time.UTC), stream.None, stream.Age, "p/backup-2026-11-25T18:48:54.000000Z.dump.age"},
 	} {
 		if got := BackupKey(tc.prefix, tc.t, tc.c, tc.e); got != tc.want {
 			t.Errorf("BackupKey(%q, %v, %q, %q) = %q, want %q", tc.prefix, tc.t, tc.c, tc.e, got, tc.want)
@@ -35,20 +37,20 @@ var parseCases = []struct {
 	ok          bool
 }{
 	// Ours.
-	{"", "backup-2026-11-25T18:48:54.123456Z.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None}, true},
-	{"", "backup-2026-11-25T18:48:54.123456Z.dump.zst", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: Zstd}, true},
-	{"", "backup-2026-11-25T18:48:54.000000Z.dump.gz", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: Gzip}, true},
-	{"prod/", "prod/backup-2024-02-29T23:59:59.999999Z.dump.zst", BackupName{Time: utc(2024, 2, 29, 23, 59, 59, 999999), Compression: Zstd}, true},
-	{"db1-", "db1-backup-2026-11-25T18:48:54.123456Z.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None}, true},
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: stream.None}, true},
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump.zst", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: stream.Zstd}, true},
+	{"", "backup-2026-11-25T18:48:54.000000Z.dump.gz", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: stream.Gzip}, true},
+	{"prod/", "prod/backup-2024-02-29T23:59:59.999999Z.dump.zst", BackupName{Time: utc(2024, 2, 29, 23, 59, 59, 999999), Compression: stream.Zstd}, true},
+	{"db1-", "db1-backup-2026-11-25T18:48:54.123456Z.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: stream.None}, true},
 	// Ours, encrypted with age after compression.
-	{"", "backup-2026-11-25T18:48:54.123456Z.dump.zst.age", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: Zstd, Encryption: Age}, true},
-	{"", "backup-2026-11-25T18:48:54.123456Z.dump.gz.age", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: Gzip, Encryption: Age}, true},
-	{"prod/", "prod/backup-2026-11-25T18:48:54.123456Z.dump.age", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None, Encryption: Age}, true},
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump.zst.age", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: stream.Zstd, Encryption: stream.Age}, true},
+	{"", "backup-2026-11-25T18:48:54.123456Z.dump.gz.age", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: stream.Gzip, Encryption: stream.Age}, true},
+	{"prod/", "prod/backup-2026-11-25T18:48:54.123456Z.dump.age", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: stream.None, Encryption: stream.Age}, true},
 	// The seed's: Python's naive datetime.isoformat(), with and without microseconds.
-	{"", "backup-2026-11-25T18:48:54.123456.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: None, Seed: true}, true},
-	{"", "backup-2026-11-25T18:48:54.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: None, Seed: true}, true},
-	{"", "backup-2026-01-01T00:00:00.000001.dump", BackupName{Time: utc(2026, 1, 1, 0, 0, 0, 1), Compression: None, Seed: true}, true},
-	{"s/", "s/backup-2026-11-25T18:48:54.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: None, Seed: true}, true},
+	{"", "backup-2026-11-25T18:48:54.123456.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 123456), Compression: stream.None, Seed: true}, true},
+	{"", "backup-2026-11-25T18:48:54.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: stream.None, Seed: true}, true},
+	{"", "backup-2026-01-01T00:00:00.000001.dump", BackupName{Time: utc(2026, 1, 1, 0, 0, 0, 1), Compression: stream.None, Seed: true}, true},
+	{"s/", "s/backup-2026-11-25T18:48:54.dump", BackupName{Time: utc(2026, 11, 25, 18, 48, 54, 0), Compression: stream.None, Seed: true}, true},
 	// Not backups.
 	{"", "backup-2026-11-25T18:48:54.123456Z.dump.manifest.json", BackupName{}, false},
 	{"", "backup-2026-11-25T18:48:54.dump.manifest.json", BackupName{}, false},
@@ -115,16 +117,16 @@ func TestCompression(t *testing.T) {
 				t.Errorf("ParseBackupKey(BackupKey(…, %q, %q)) = %+v, %v; want compression %q, encryption %q", c, e, got, ok, c, e)
 			}
 		}
-		for _, s := range []string{string(c), strings.TrimPrefix(c.Ext(), ".")} {
-			if got, err := ParseCompression(s); err != nil || got != c {
+		for _, s := range []string{string(c), strings.TrimPrefix(compressionExt(c), ".")} {
+			if got, err := stream.ParseCompression(s); err != nil || got != c {
 				t.Errorf("ParseCompression(%q) = %q, %v; want %q", s, got, err, c)
 			}
 		}
 	}
-	if Compression("lz4").Valid() {
+	if stream.Compression("lz4").Valid() {
 		t.Error("lz4 valid")
 	}
-	if _, err := ParseCompression("lz4"); err == nil || !strings.Contains(err.Error(), "lz4") {
+	if _, err := stream.ParseCompression("lz4"); err == nil || !strings.Contains(err.Error(), "lz4") {
 		t.Errorf("ParseCompression(lz4) = %v, want an error naming it", err)
 	}
 }
@@ -146,7 +148,7 @@ func FuzzParseBackupKey(f *testing.F) {
 			}
 			var again string
 			if name.Seed {
-				if name.Encryption != Unencrypted {
+				if name.Encryption != stream.Unencrypted {
 					t.Fatalf("seed name %q with encryption %q", key, name.Encryption)
 				}
 				again = prefix + "backup-" + pythonIsoformat(name.Time) + ".dump"
@@ -169,13 +171,13 @@ func FuzzParseBackupKey(f *testing.F) {
 		if tm.Year() < 1 || tm.Year() > 9999 {
 			return
 		}
-		c, err := ParseCompression(strings.TrimPrefix(compExt, "."))
+		c, err := stream.ParseCompression(strings.TrimPrefix(compExt, "."))
 		if err != nil {
-			c = None
+			c = stream.None
 		}
-		e := Unencrypted
-		if encExt == Age.Ext() {
-			e = Age
+		e := stream.Unencrypted
+		if encExt == encryptionExt(stream.Age) {
+			e = stream.Age
 		}
 		k := BackupKey(prefix, tm, c, e)
 		name, ok := ParseBackupKey(prefix, k)
@@ -204,26 +206,20 @@ func pythonIsoformat(t time.Time) string {
 
 func TestEncryption(t *testing.T) {
 	for _, tc := range []struct {
-		in   string
-		want Encryption
-		ext  string
+		e   stream.Encryption
+		ext string
 	}{
-		{"age", Age, ".age"},
-		{"none", Unencrypted, ""},
-		{"", Unencrypted, ""},
+		{stream.Age, ".age"},
+		{stream.Unencrypted, ""},
 	} {
-		got, err := ParseEncryption(tc.in)
-		if err != nil || got != tc.want || !got.Valid() || got.Ext() != tc.ext {
-			t.Errorf("ParseEncryption(%q) = %q (ext %q), %v; want %q (ext %q)", tc.in, got, got.Ext(), err, tc.want, tc.ext)
+		if got := encryptionExt(tc.e); !tc.e.Valid() || got != tc.ext {
+			t.Errorf("encryptionExt(%q) = %q, want %q", tc.e, got, tc.ext)
 		}
 	}
-	if _, err := ParseEncryption("gpg"); err == nil || !strings.Contains(err.Error(), "gpg") {
-		t.Errorf("ParseEncryption(gpg) = %v, want an error naming it", err)
-	}
-	if Encryption("gpg").Valid() {
+	if stream.Encryption("gpg").Valid() {
 		t.Error("gpg valid")
 	}
-	if got := LayerExt(Zstd, Age); got != ".zst.age" {
+	if got := LayerExt(stream.Zstd, stream.Age); got != ".zst.age" {
 		t.Errorf("LayerExt(zstd, age) = %q, want .zst.age", got)
 	}
 }

@@ -8,17 +8,19 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage/mem"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // ts is a timestamp n seconds after a fixed second, ordinal i.
-func ts(n, i uint32) Timestamp { return Timestamp{T: 1795632534 + n, I: i} }
+func ts(n, i uint32) optime.Timestamp { return optime.Timestamp{T: 1795632534 + n, I: i} }
 
 // putChunk stores a chunk covering (since, until] with made-up bytes and, when complete, its
 // manifest; it returns the chunk's key.
-func putChunk(t *testing.T, s *mem.Store, prefix string, since, until Timestamp, complete bool) string {
+func putChunk(t *testing.T, s *mem.Store, prefix string, since, until optime.Timestamp, complete bool) string {
 	t.Helper()
-	key := ChunkKey(prefix, since, until, Zstd, Unencrypted)
+	key := ChunkKey(prefix, since, until, stream.Zstd, stream.Unencrypted)
 	data := []byte("chunk " + key)
 	s.SetBytes(key, data)
 	if !complete {
@@ -28,7 +30,7 @@ func putChunk(t *testing.T, s *mem.Store, prefix string, since, until Timestamp,
 	m := &ChunkManifest{
 		Tool: "mongostash", ToolVersion: "test", Since: since, Until: until, First: until, Last: until,
 		Entries: 1, Ops: map[string]int64{"i": 1}, RawSize: 100, CRC32C: FormatCRC32C(0xdeadbeef),
-		Compression: Zstd, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), WrittenAt: until.Time(),
+		Compression: stream.Zstd, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), WrittenAt: until.Time(),
 	}
 	if err := WriteChunkManifest(context.Background(), s, prefix, key, m); err != nil {
 		t.Fatal(err)
@@ -47,7 +49,7 @@ func TestReadOplogCatalog(t *testing.T) {
 	s.SetBytes(mismatch, []byte("grown since its manifest was written"))
 	bad := putChunk(t, s, p, ts(60, 0), ts(70, 0), false)
 	s.SetBytes(ManifestKey(bad), []byte("{not json"))
-	orphan := ManifestKey(ChunkKey(p, ts(80, 0), ts(90, 0), Zstd, Unencrypted))
+	orphan := ManifestKey(ChunkKey(p, ts(80, 0), ts(90, 0), stream.Zstd, stream.Unencrypted))
 	s.SetBytes(orphan, []byte("{}"))
 	if _, err := WriteGapMarker(ctx, s, p, &GapMarker{After: ts(20, 5), Resume: ts(40, 1), DetectedAt: ts(41, 0).Time(), Reason: "test"}); err != nil {
 		t.Fatal(err)
@@ -102,7 +104,7 @@ func TestChunkManifestMustMatchItsKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The same manifest under another chunk's name is refused on write and on read.
-	other := ChunkKey("", ts(0, 0), ts(11, 0), Zstd, Unencrypted)
+	other := ChunkKey("", ts(0, 0), ts(11, 0), stream.Zstd, stream.Unencrypted)
 	if err := WriteChunkManifest(ctx, s, "", other, m); err == nil {
 		t.Error("a manifest describing another range was written")
 	}
@@ -115,7 +117,7 @@ func TestChunkManifestMustMatchItsKey(t *testing.T) {
 
 func TestChunkManifestValidation(t *testing.T) {
 	good := ChunkManifest{FormatVersion: 1, Since: ts(0, 0), Until: ts(10, 0), First: ts(1, 0), Last: ts(9, 0), Entries: 3,
-		Compression: Zstd, SHA256: strings.Repeat("a", 64), CRC32C: "0badf00d"}
+		Compression: stream.Zstd, SHA256: strings.Repeat("a", 64), CRC32C: "0badf00d"}
 	if err := good.validate(); err != nil {
 		t.Fatalf("good manifest refused: %v", err)
 	}
@@ -138,7 +140,7 @@ func TestChunkManifestValidation(t *testing.T) {
 		}
 	}
 	empty := good
-	empty.Entries, empty.First, empty.Last = 0, Timestamp{}, Timestamp{}
+	empty.Entries, empty.First, empty.Last = 0, optime.Timestamp{}, optime.Timestamp{}
 	if err := empty.validate(); err != nil {
 		t.Errorf("a chunk of a quiet range (no entries) refused: %v", err)
 	}

@@ -3,6 +3,8 @@ package catalog
 import (
 	"errors"
 	"fmt"
+
+	"github.com/mongostash/mongostash/optime"
 )
 
 // ErrNotRestorable is wrapped by PlanRestore when no base backup and chain of chunks reach
@@ -12,7 +14,7 @@ var ErrNotRestorable = errors.New("catalog: target time not restorable")
 // RestorePlan is how to bring a database to Target: restore Base, then replay, chunk by
 // chunk, the entries After < ts <= min(Until, Target) of each chunk.
 type RestorePlan struct {
-	Target Timestamp
+	Target optime.Timestamp
 	Base   BasePoint
 	Chunks []PlannedChunk
 	Window Window
@@ -23,14 +25,14 @@ type PlannedChunk struct {
 	Chunk
 	// After is the exclusive lower bound of the entries to apply: the chunk's Since, or
 	// later where the base or an overlapping chunk already covered the start.
-	After Timestamp
+	After optime.Timestamp
 }
 
 // PlanRestore picks the newest base backup consistent at or before target from which a
 // chain covers the oplog up to target, and the chunks to replay. It fails, wrapping
 // ErrNotRestorable, when there is none, saying which hole stands in the way or which
 // windows exist.
-func PlanRestore(bases []BasePoint, cs Chains, target Timestamp) (*RestorePlan, error) {
+func PlanRestore(bases []BasePoint, cs Chains, target optime.Timestamp) (*RestorePlan, error) {
 	windows := RecoveryWindows(bases, cs)
 	var newest *BasePoint
 	for i := len(bases) - 1; i >= 0; i-- { // newest consistent point first
@@ -57,7 +59,7 @@ func PlanRestore(bases []BasePoint, cs Chains, target Timestamp) (*RestorePlan, 
 }
 
 // planFrom plans the replay from base b to target, if one chain covers it.
-func planFrom(b BasePoint, cs Chains, target Timestamp) (*RestorePlan, bool) {
+func planFrom(b BasePoint, cs Chains, target optime.Timestamp) (*RestorePlan, bool) {
 	plan := &RestorePlan{Target: target, Base: b}
 	if !b.ReplayFrom.Before(target) {
 		return plan, true // the base alone is the target
@@ -83,8 +85,12 @@ func planFrom(b BasePoint, cs Chains, target Timestamp) (*RestorePlan, bool) {
 }
 
 // whyNot names what stops the replay from base b to target.
-func whyNot(b BasePoint, cs Chains, target Timestamp) string {
+func whyNot(b BasePoint, cs Chains, target optime.Timestamp) string {
 	i := cs.ChainAt(b.ReplayFrom)
+	if i < 0 && b.EmptyOplog {
+		return fmt.Sprintf("base backup %s, the newest before the target, was taken at an empty oplog: only a chain of chunks from the oplog's first entry brings it forward, "+
+			"and there is none (`mongostash pitr` starts one there while the oplog has never dropped an entry; else take a new base backup)", b.Key)
+	}
 	if i < 0 {
 		return fmt.Sprintf("no oplog chunk covers the consistent point %s of base backup %s, the newest before the target", b.ReplayFrom, b.Key)
 	}
@@ -94,7 +100,7 @@ func whyNot(b BasePoint, cs Chains, target Timestamp) string {
 	return fmt.Sprintf("the target %s is later than the last archived oplog entry %s", target, cs.Chains[i].Until)
 }
 
-func later(a, b Timestamp) Timestamp {
+func later(a, b optime.Timestamp) optime.Timestamp {
 	if a.After(b) {
 		return a
 	}

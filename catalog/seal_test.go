@@ -10,10 +10,11 @@ import (
 
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
+	"github.com/mongostash/mongostash/stream"
 )
 
 func sealedManifest(size int64) *Manifest {
-	return &Manifest{Tool: "mongostash", Compression: Zstd, Size: size, StartedAt: time.Unix(0, 0)}
+	return &Manifest{Tool: "mongostash", Compression: stream.Zstd, Size: size, StartedAt: time.Unix(0, 0)}
 }
 
 // TestSealBackup writes the manifest of a stored object.

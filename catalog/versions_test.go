@@ -7,14 +7,15 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/stream"
 )
 
 func TestPlanVersionPurge(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	t0 := now.Add(-60 * 24 * time.Hour)
-	gone := BackupKey("", t0, Zstd, Age)                  // pruned: marker over one free version
-	locked := BackupKey("", t0.Add(time.Hour), Zstd, Age) // pruned: marker over a locked version
-	live := BackupKey("", t0.Add(2*time.Hour), Zstd, Age) // current, with an older overwritten version
+	gone := BackupKey("", t0, stream.Zstd, stream.Age)                  // pruned: marker over one free version
+	locked := BackupKey("", t0.Add(time.Hour), stream.Zstd, stream.Age) // pruned: marker over a locked version
+	live := BackupKey("", t0.Add(2*time.Hour), stream.Zstd, stream.Age) // current, with an older overwritten version
 	v := func(key, id string, latest, marker bool) storage.Version {
 		return storage.Version{Key: key, VersionID: id, Latest: latest, DeleteMarker: marker}
 	}

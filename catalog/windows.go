@@ -5,13 +5,15 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/mongostash/mongostash/optime"
 )
 
 // Window is a recovery window: every target From <= target <= To can be restored, from
 // the base backup Base and the chunks of one chain.
 type Window struct {
-	From  Timestamp
-	To    Timestamp
+	From  optime.Timestamp
+	To    optime.Timestamp
 	Base  BasePoint   // the oldest base backup opening the window
 	Bases []BasePoint // every base backup inside it, oldest first
 	Chain int         // index of the chain in Chains.Chains
@@ -20,7 +22,14 @@ type Window struct {
 // FirstSecond and LastSecond bound the whole seconds the window can restore to: a target
 // given as a time means "after every entry of that second", which the window holds only
 // when it reaches the end of the second.
-func (w Window) FirstSecond() time.Time { return w.From.Time() }
+// A window opened by a base backup taken at an empty oplog (From is zero) starts at the
+// backup's own time.
+func (w Window) FirstSecond() time.Time {
+	if w.From.IsZero() {
+		return w.Base.Time.Truncate(time.Second)
+	}
+	return w.From.Time()
+}
 
 // LastSecond is the newest whole second within the window; ok is false when the window
 // is shorter than a whole second (use a T,I target then).
@@ -29,7 +38,7 @@ func (w Window) LastSecond() (t time.Time, ok bool) {
 	if w.To.I != math.MaxUint32 {
 		last--
 	}
-	if last < int64(w.From.T) {
+	if last < w.FirstSecond().Unix() {
 		return time.Time{}, false
 	}
 	return time.Unix(last, 0).UTC(), true
@@ -41,7 +50,11 @@ func (w Window) String() string {
 	if !ok {
 		return fmt.Sprintf("restorable from %s to %s (less than a second: give a T,I target) from base backup %s", w.From, w.To, w.Base.Key)
 	}
-	return fmt.Sprintf("restorable to any second from %s to %s (base backup %s)", w.FirstSecond().Format(time.RFC3339), last.Format(time.RFC3339), w.Base.Key)
+	base := w.Base.Key
+	if w.Base.EmptyOplog {
+		base += ", taken at an empty oplog"
+	}
+	return fmt.Sprintf("restorable to any second from %s to %s (base backup %s)", w.FirstSecond().Format(time.RFC3339), last.Format(time.RFC3339), base)
 }
 
 // RecoveryWindows returns the windows that the base backups and chains give, oldest first:
@@ -81,9 +94,9 @@ func DescribeWindows(ws []Window) string {
 
 // LatestTarget is the newest point any window reaches: what `restore --to-time latest`
 // restores to. It fails, wrapping ErrNotRestorable, when there is no window.
-func LatestTarget(ws []Window) (Timestamp, error) {
+func LatestTarget(ws []Window) (optime.Timestamp, error) {
 	if len(ws) == 0 {
-		return Timestamp{}, fmt.Errorf("%w: %s", ErrNotRestorable, DescribeWindows(ws))
+		return optime.Timestamp{}, fmt.Errorf("%w: %s", ErrNotRestorable, DescribeWindows(ws))
 	}
 	latest := ws[0].To
 	for _, w := range ws[1:] {

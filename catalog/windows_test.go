@@ -6,12 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage/mem"
 )
 
 // chainsOf stores the given chunks (complete unless listed in incomplete) and gap markers
 // and returns the catalog's chains.
-func chainsOf(t *testing.T, chunks [][2]Timestamp, gaps [][2]Timestamp, incomplete ...int) (Chains, []string) {
+func chainsOf(t *testing.T, chunks [][2]optime.Timestamp, gaps [][2]optime.Timestamp, incomplete ...int) (Chains, []string) {
 	t.Helper()
 	s := mem.New()
 	var keys []string
@@ -47,7 +48,7 @@ func rangesOf(cs Chains) string {
 	return strings.Join(parts, " ")
 }
 
-func rangeStr(a, b Timestamp, n int) string {
+func rangeStr(a, b optime.Timestamp, n int) string {
 	return "(" + itoa(a.T-ts(0, 0).T) + "," + itoa(b.T-ts(0, 0).T) + "]x" + itoa(uint32(n))
 }
 
@@ -65,20 +66,20 @@ func itoa(n uint32) string {
 func TestBuildChains(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
-		chunks     [][2]Timestamp
-		gaps       [][2]Timestamp
+		chunks     [][2]optime.Timestamp
+		gaps       [][2]optime.Timestamp
 		incomplete []int
 		want       string
 		breaks     []string // "gap" or "hole" per break
 		redundant  int
 	}{
-		{name: "contiguous", chunks: [][2]Timestamp{{ts(0, 0), ts(10, 0)}, {ts(10, 0), ts(20, 0)}, {ts(20, 0), ts(30, 0)}}, want: "(0,30]x3"},
-		{name: "hole", chunks: [][2]Timestamp{{ts(0, 0), ts(10, 0)}, {ts(20, 0), ts(30, 0)}}, want: "(0,10]x1 (20,30]x1", breaks: []string{"hole"}},
-		{name: "incomplete chunk is a hole", chunks: [][2]Timestamp{{ts(0, 0), ts(10, 0)}, {ts(10, 0), ts(20, 0)}, {ts(20, 0), ts(30, 0)}}, incomplete: []int{1}, want: "(0,10]x1 (20,30]x1", breaks: []string{"hole"}},
-		{name: "recorded gap", chunks: [][2]Timestamp{{ts(0, 0), ts(10, 0)}, {ts(25, 0).Prev(), ts(40, 0)}}, gaps: [][2]Timestamp{{ts(10, 0), ts(25, 0)}}, want: "(0,10]x1 (24,40]x1", breaks: []string{"gap"}},
-		{name: "overlap extends", chunks: [][2]Timestamp{{ts(0, 0), ts(10, 0)}, {ts(5, 0), ts(15, 0)}}, want: "(0,15]x2"},
-		{name: "redundant", chunks: [][2]Timestamp{{ts(0, 0), ts(10, 0)}, {ts(2, 0), ts(8, 0)}, {ts(10, 0), ts(12, 0)}}, want: "(0,12]x2", redundant: 1},
-		{name: "ordinals matter", chunks: [][2]Timestamp{{ts(0, 0), ts(10, 3)}, {ts(10, 4), ts(12, 0)}}, want: "(0,10]x1 (10,12]x1", breaks: []string{"hole"}},
+		{name: "contiguous", chunks: [][2]optime.Timestamp{{ts(0, 0), ts(10, 0)}, {ts(10, 0), ts(20, 0)}, {ts(20, 0), ts(30, 0)}}, want: "(0,30]x3"},
+		{name: "hole", chunks: [][2]optime.Timestamp{{ts(0, 0), ts(10, 0)}, {ts(20, 0), ts(30, 0)}}, want: "(0,10]x1 (20,30]x1", breaks: []string{"hole"}},
+		{name: "incomplete chunk is a hole", chunks: [][2]optime.Timestamp{{ts(0, 0), ts(10, 0)}, {ts(10, 0), ts(20, 0)}, {ts(20, 0), ts(30, 0)}}, incomplete: []int{1}, want: "(0,10]x1 (20,30]x1", breaks: []string{"hole"}},
+		{name: "recorded gap", chunks: [][2]optime.Timestamp{{ts(0, 0), ts(10, 0)}, {ts(25, 0).Prev(), ts(40, 0)}}, gaps: [][2]optime.Timestamp{{ts(10, 0), ts(25, 0)}}, want: "(0,10]x1 (24,40]x1", breaks: []string{"gap"}},
+		{name: "overlap extends", chunks: [][2]optime.Timestamp{{ts(0, 0), ts(10, 0)}, {ts(5, 0), ts(15, 0)}}, want: "(0,15]x2"},
+		{name: "redundant", chunks: [][2]optime.Timestamp{{ts(0, 0), ts(10, 0)}, {ts(2, 0), ts(8, 0)}, {ts(10, 0), ts(12, 0)}}, want: "(0,12]x2", redundant: 1},
+		{name: "ordinals matter", chunks: [][2]optime.Timestamp{{ts(0, 0), ts(10, 3)}, {ts(10, 4), ts(12, 0)}}, want: "(0,10]x1 (10,12]x1", breaks: []string{"hole"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cs, _ := chainsOf(t, tc.chunks, tc.gaps, tc.incomplete...)
@@ -105,16 +106,16 @@ func TestBuildChains(t *testing.T) {
 }
 
 // oplogBase is a base backup consistent at the end of its own oplog.
-func oplogBase(key string, end Timestamp) BasePoint {
+func oplogBase(key string, end optime.Timestamp) BasePoint {
 	return BasePoint{Key: key, ReplayFrom: end, ConsistentAt: end, Oplog: true}
 }
 
 func TestPlanRestore(t *testing.T) {
 	// Chain 1: (0,30] in three chunks; a recorded gap; chain 2: (49,max], (50,0]..(70,0].
-	cs, keys := chainsOf(t, [][2]Timestamp{
+	cs, keys := chainsOf(t, [][2]optime.Timestamp{
 		{ts(0, 0), ts(10, 0)}, {ts(10, 0), ts(20, 0)}, {ts(20, 0), ts(30, 0)},
 		{ts(50, 0).Prev(), ts(60, 0)}, {ts(60, 0), ts(70, 0)},
-	}, [][2]Timestamp{{ts(30, 0), ts(50, 0)}})
+	}, [][2]optime.Timestamp{{ts(30, 0), ts(50, 0)}})
 	b1 := oplogBase("b1", ts(5, 0))
 	b2 := oplogBase("b2", ts(15, 0))
 	b3 := oplogBase("b3", ts(65, 0))
@@ -140,21 +141,21 @@ func TestPlanRestore(t *testing.T) {
 
 	for _, tc := range []struct {
 		name   string
-		target Timestamp
+		target optime.Timestamp
 		base   string
-		chunks []int       // indexes into keys
-		after  []Timestamp // the After of each planned chunk
+		chunks []int              // indexes into keys
+		after  []optime.Timestamp // the After of each planned chunk
 		err    string
 	}{
-		{name: "within the first chunk", target: ts(8, 0), base: "b1", chunks: []int{0}, after: []Timestamp{ts(5, 0)}},
-		{name: "across chunks from the newest base", target: ts(25, 0), base: "b2", chunks: []int{1, 2}, after: []Timestamp{ts(15, 0), ts(20, 0)}},
-		{name: "end of the chain", target: ts(30, 0), base: "b2", chunks: []int{1, 2}, after: []Timestamp{ts(15, 0), ts(20, 0)}},
+		{name: "within the first chunk", target: ts(8, 0), base: "b1", chunks: []int{0}, after: []optime.Timestamp{ts(5, 0)}},
+		{name: "across chunks from the newest base", target: ts(25, 0), base: "b2", chunks: []int{1, 2}, after: []optime.Timestamp{ts(15, 0), ts(20, 0)}},
+		{name: "end of the chain", target: ts(30, 0), base: "b2", chunks: []int{1, 2}, after: []optime.Timestamp{ts(15, 0), ts(20, 0)}},
 		{name: "a base alone", target: ts(15, 0), base: "b2"},
 		{name: "before every base", target: ts(4, 0), err: "no restorable base backup is consistent at or before"},
 		{name: "inside the gap", target: ts(40, 0), err: "gap in the oplog from"},
 		{name: "after the gap, before its first base", target: ts(62, 0), err: "gap in the oplog from"},
-		{name: "after the gap from its base", target: ts(68, 0), base: "b3", chunks: []int{4}, after: []Timestamp{ts(65, 0)}},
-		{name: "later than the last entry", target: EndOfSecond(ts(70, 0).Time()), err: "later than the last archived oplog entry"},
+		{name: "after the gap from its base", target: ts(68, 0), base: "b3", chunks: []int{4}, after: []optime.Timestamp{ts(65, 0)}},
+		{name: "later than the last entry", target: optime.EndOfSecond(ts(70, 0).Time()), err: "later than the last archived oplog entry"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			plan, err := PlanRestore(bases, cs, tc.target)
@@ -183,7 +184,7 @@ func TestPlanRestore(t *testing.T) {
 }
 
 func TestPlanRestoreHoleAndOverlap(t *testing.T) {
-	cs, keys := chainsOf(t, [][2]Timestamp{
+	cs, keys := chainsOf(t, [][2]optime.Timestamp{
 		{ts(0, 0), ts(10, 0)}, {ts(8, 0), ts(20, 0)}, // overlapping captures
 		{ts(30, 0), ts(40, 0)}, // after a hole (20,30]
 	}, nil)
@@ -212,10 +213,10 @@ func TestBasePointOf(t *testing.T) {
 	}
 	// Replay starts before the start by the clock margin; consistency is only claimed from
 	// the whole second after finish plus margin.
-	if !p.ReplayFrom.Before(StartOfSecond(start.Add(-ClockMargin))) || p.ReplayFrom.Before(StartOfSecond(start.Add(-ClockMargin)).Prev()) {
+	if !p.ReplayFrom.Before(optime.StartOfSecond(start.Add(-ClockMargin))) || p.ReplayFrom.Before(optime.StartOfSecond(start.Add(-ClockMargin)).Prev()) {
 		t.Errorf("ReplayFrom %v, want just before %v", p.ReplayFrom, start.Add(-ClockMargin))
 	}
-	if want := StartOfSecond(finish.Add(ClockMargin + time.Second)); p.ConsistentAt != want {
+	if want := optime.StartOfSecond(finish.Add(ClockMargin + time.Second)); p.ConsistentAt != want {
 		t.Errorf("ConsistentAt %v, want %v", p.ConsistentAt, want)
 	}
 	withOplog := complete
@@ -226,14 +227,14 @@ func TestBasePointOf(t *testing.T) {
 		t.Errorf("oplog backup: %+v %v, want consistent and replayed from its oplog's end", p, ok)
 	}
 	legacy := Backup{BackupName: BackupName{Key: "s", Time: start, Seed: true}, LastModified: finish}
-	if p, ok := BasePointOf(legacy); !ok || p.ConsistentAt != StartOfSecond(finish.Add(ClockMargin+time.Second)) {
+	if p, ok := BasePointOf(legacy); !ok || p.ConsistentAt != optime.StartOfSecond(finish.Add(ClockMargin+time.Second)) {
 		t.Errorf("legacy backup: %+v %v, want consistent after its upload", p, ok)
 	}
 	incomplete := Backup{BackupName: BackupName{Key: "i", Time: start}, Size: 10}
 	if _, ok := BasePointOf(incomplete); ok {
 		t.Error("an incomplete backup is a base point")
 	}
-	if got := consistentFromClock(time.Date(2026, 1, 1, 0, 0, 8, 0, time.UTC)); got != StartOfSecond(time.Date(2026, 1, 1, 0, 0, 8, 0, time.UTC).Add(ClockMargin)) {
+	if got := consistentFromClock(time.Date(2026, 1, 1, 0, 0, 8, 0, time.UTC)); got != optime.StartOfSecond(time.Date(2026, 1, 1, 0, 0, 8, 0, time.UTC).Add(ClockMargin)) {
 		t.Errorf("a whole-second finish is rounded up: %v", got)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -114,7 +115,8 @@ func Dump(ctx context.Context, client *mongo.Client, w io.Writer, opts DumpOptio
 			return stats, err
 		}
 		stats.Namespaces, stats.Oplog = append(stats.Namespaces, ons), &cs
-		opts.Logger.Info("oplog captured", "entries", cs.Entries, "start", oplog.FormatTimestamp(cs.Start), "end", oplog.FormatTimestamp(cs.End))
+		opts.Logger.Info("oplog captured", "entries", cs.Entries, "read", cs.Read, "start", cs.Start.String(), "end", cs.End.String(),
+			"duration", cs.Duration.Round(time.Millisecond).String())
 	}
 	if err := aw.Close(); err != nil {
 		return stats, fmt.Errorf("finish archive: %w", err)

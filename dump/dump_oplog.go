@@ -34,7 +34,7 @@ func beginOplog(ctx context.Context, client *mongo.Client, opts DumpOptions) (*o
 		}
 		return opts.Filter == nil || opts.Filter.Match(logicalNamespace(n))
 	}
-	c, err := oplog.Begin(ctx, client, copts)
+	c, err := oplog.BeginCapture(ctx, client, copts)
 	if err != nil {
 		return nil, fmt.Errorf("dump: oplog: %w", err)
 	}

@@ -85,7 +85,7 @@ func BenchmarkCaptureOverhead(b *testing.B) {
 // times the copy of that range into an archive's oplog namespace.
 func timeCapture(b *testing.B, client *mongo.Client, side *mongo.Database, round int, pad string) (time.Duration, int64) {
 	ctx := context.Background()
-	c, err := oplog.Begin(ctx, client, oplog.CaptureOptions{})
+	c, err := oplog.BeginCapture(ctx, client, oplog.CaptureOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -126,8 +126,8 @@ func checkOplogConsistency(t *testing.T, optsFor func(db string) DumpOptions, af
 			t.Fatalf("model of %s disagrees with the source", c)
 		}
 	}
-	want, upToEnd := w.StateAt(initial, stats.Oplog.End)
-	_, upToStart := w.StateAt(initial, stats.Oplog.Start)
+	want, upToEnd := w.StateAt(initial, bson.Timestamp(stats.Oplog.End))
+	_, upToStart := w.StateAt(initial, bson.Timestamp(stats.Oplog.Start))
 	if upToEnd-upToStart < 10 || w.Changes() == upToEnd {
 		t.Fatalf("changes: %d before the start, %d before the end, %d in all: the writer did not overlap the backup", upToStart, upToEnd, w.Changes())
 	}
@@ -159,7 +159,7 @@ func checkOplogConsistency(t *testing.T, optsFor func(db string) DumpOptions, af
 		}
 	}
 	t.Logf("oplog %d entries (%s to %s); writer changes: %d before the start, %d during the backup, %d after; replay %+v",
-		stats.Oplog.Entries, oplog.FormatTimestamp(stats.Oplog.Start), oplog.FormatTimestamp(stats.Oplog.End),
+		stats.Oplog.Entries, stats.Oplog.Start.String(), stats.Oplog.End.String(),
 		upToStart, upToEnd-upToStart, w.Changes()-upToEnd, rstats.Oplog)
 }
 
@@ -181,5 +181,6 @@ func newestOplogEntry(ctx context.Context, client *mongo.Client) (bson.Timestamp
 	if err != nil {
 		return bson.Timestamp{}, false, err
 	}
-	return src.Newest(ctx)
+	ts, ok, err := src.Newest(ctx)
+	return bson.Timestamp(ts), ok, err // for the test bed's writer and TrimOplog, which speak the driver's type
 }

@@ -66,6 +66,11 @@ func (rs *restorer) insert(ctx context.Context, db *mongo.Database, st *nsState,
 	if failed == 0 {
 		return nil
 	}
+	for _, e := range refused {
+		if e.Code == 11000 {
+			rs.duplicates.Add(1)
+		}
+	}
 	rs.mu.Lock()
 	for _, e := range refused {
 		if len(rs.errs) >= rs.opts.MaxErrors {

@@ -12,8 +12,7 @@ import (
 	"strings"
 
 	"github.com/mongostash/mongostash/internal/connstr"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // ToolOptions run the external mongodump or mongorestore (the mongotools fallback engine).
@@ -43,8 +42,8 @@ type MongorestoreArgs struct {
 	Bypass               bool // --bypassDocumentValidation
 	StopOnError          bool
 	OplogReplay          bool
-	OplogLimit           bson.Timestamp // --oplogLimit; zero: none
-	DBUsersAndRoles      bool           // --restoreDbUsersAndRoles
+	OplogLimit           optime.Timestamp // --oplogLimit, a Before bound (exclusive); zero: none
+	DBUsersAndRoles      bool             // --restoreDbUsersAndRoles
 	PreserveUUID         bool
 	Workers              int // --numInsertionWorkersPerCollection; 0: the tool's default
 }
@@ -105,7 +104,7 @@ func (a MongorestoreArgs) args() []string {
 			args = append(args, f.flag)
 		}
 	}
-	if a.OplogLimit != (bson.Timestamp{}) {
+	if !a.OplogLimit.IsZero() {
 		args = append(args, fmt.Sprintf("--oplogLimit=%d:%d", a.OplogLimit.T, a.OplogLimit.I))
 	}
 	if a.Workers > 0 {

@@ -59,20 +59,21 @@ func (rs *restorer) targetDatabases() []string {
 	return dbs
 }
 
-// listExisting records the collections and views of db, drops the temporary collections an
-// interrupted restore left there, and reports collections one left aside.
+// listExisting records the collections and views of db, clears the temporary collections an
+// interrupted restore left there (clearLeftovers), and reports collections one left aside.
 func (rs *restorer) listExisting(ctx context.Context, db string) error {
 	cur, err := rs.client.Database(db).ListCollections(ctx, bson.D{})
 	if err != nil {
 		return fmt.Errorf("list collections of %s: %w", db, err)
 	}
 	defer cur.Close(ctx)
+	var temporaries []string
 	for cur.Next(ctx) {
 		name, _ := cur.Current.Lookup("name").StringValueOK()
 		typ, _ := cur.Current.Lookup("type").StringValueOK()
 		switch {
 		case IsTemporary(name):
-			rs.dropLeftover(ctx, db, name)
+			temporaries = append(temporaries, name)
 			continue
 		case IsAside(name):
 			rs.asideFound = append(rs.asideFound, db+"."+name)
@@ -85,20 +86,8 @@ func (rs *restorer) listExisting(ctx context.Context, db string) error {
 	if err := cur.Err(); err != nil {
 		return fmt.Errorf("list collections of %s: %w", db, err)
 	}
+	rs.clearLeftovers(ctx, db, temporaries)
 	return nil
-}
-
-// dropLeftover drops a temporary collection of an earlier restore. Failing to is not fatal:
-// the collection is only ever a copy of backup data.
-func (rs *restorer) dropLeftover(ctx context.Context, db, name string) {
-	wctx, cancel := writeContext(ctx)
-	defer cancel()
-	if err := rs.client.Database(db).Collection(name).Drop(wctx); err != nil {
-		rs.log.Warn("could not drop a temporary collection left by an interrupted restore", "namespace", db+"."+name, "error", err)
-		return
-	}
-	rs.leftovers = append(rs.leftovers, db+"."+name)
-	rs.log.Warn("dropped a temporary collection left by an interrupted restore", "namespace", db+"."+name)
 }
 
 // preflight proves, before anything is written, that every existing target can be swapped

@@ -20,6 +20,7 @@ import (
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/dump/ns"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // RestoreOptions says what Restore writes and how.
@@ -33,7 +34,7 @@ type RestoreOptions struct {
 	StopOnError   bool                       // stop at the first refused document
 	OplogReplay   bool                       // apply the archive's oplog entries after the collections
 	OplogRequired bool                       // with OplogReplay: an archive without an oplog is an error
-	OplogLimit    bson.Timestamp             // apply only the entries before this one (zero: all)
+	OplogLimit    optime.Timestamp           // a Before bound (exclusive): apply only the entries before it (zero: all)
 	UsersAndRoles bool                       // merge the archive's users and roles (_mergeAuthzCollections)
 	PreserveUUID  bool                       // create collections with the archive's UUIDs (applyOps; needs Drop)
 	BatchDocs     int                        // documents per insert; default 1000
@@ -73,6 +74,7 @@ type RestoreStats struct {
 	Skipped    map[string]string
 	Inserted   int64
 	Failed     int64
+	Duplicates int64    // of Failed: refused as duplicate keys (code 11000), e.g. already in the target
 	Unsure     int64    // documents of inserts that failed without the server's answer: maybe inserted
 	Errors     []string // the first document errors, for the report
 	// Leftovers are the temporary collections of earlier interrupted restores found in the
@@ -86,7 +88,7 @@ type RestoreStats struct {
 	// archive and not yet inserted. The memory budget bounds it to restoreMemoryBudget, or
 	// to one batch when a single document is larger.
 	PeakBuffered int64
-	Oplog        *oplog.Stats // what the oplog replay did, nil without one
+	Oplog        *oplog.ReplayStats // what the oplog replay did, nil without one
 }
 
 // restoreMemoryBudget bounds the bytes of documents read from the archive and not yet
@@ -139,7 +141,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		return stats, err
 	}
 	stats.Skipped = pl.skipped
-	if err := pl.checkNotEmpty(prelude); err != nil {
+	if err := pl.checkNotEmpty(prelude, opts.MoreOplog != nil); err != nil {
 		return stats, err
 	}
 	rs := &restorer{client: client, opts: opts, plan: pl, log: opts.Logger, states: map[string]*nsState{},
@@ -176,11 +178,14 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		err = context.Cause(rctx) // a cancellation from outside
 	}
 	rs.clock.mark("read_and_insert")
+	if err == nil && pl.emptyUnlessReplayed != nil && !rs.replayWrote() {
+		err = pl.emptyUnlessReplayed
+	}
 	if err == nil && opts.CheckArchive != nil {
 		err = opts.CheckArchive(ctx, archiveNamespaces(ar))
 	}
 	if err == nil && !opts.DryRun {
-		err = rs.finish(ctx)
+		err = rs.finishChecked(ctx)
 	}
 	rs.log.Debug("restore phases", rs.clock.report()...)
 	return rs.outcome(ctx, stats, err)
@@ -190,15 +195,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 // or says what the failed restore left (without).
 func (rs *restorer) outcome(ctx context.Context, stats RestoreStats, err error) (RestoreStats, error) {
 	opts := rs.opts
-	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
-	if rs.replay != nil {
-		stats.Oplog = &rs.replay.stats
-	}
-	for _, st := range rs.sortedStates() {
-		stats.Unsure += st.unsure.Load()
-	}
-	stats.PeakBuffered = rs.heldPeak.Load()
-	stats.PeakInserts = rs.peakSending.Load()
+	rs.fillStats(&stats)
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
 	}
@@ -213,6 +210,20 @@ func (rs *restorer) outcome(ctx context.Context, stats RestoreStats, err error) 
 		err = fmt.Errorf("%w (%d documents had already been inserted and stay: this restore appended to the existing collections)", err, stats.Inserted)
 	}
 	return stats, err
+}
+
+// fillStats adds to stats what the restore did.
+func (rs *restorer) fillStats(stats *RestoreStats) {
+	stats.Namespaces, stats.Inserted, stats.Failed, stats.Errors = rs.results()
+	stats.Duplicates = rs.duplicates.Load()
+	if rs.replay != nil {
+		stats.Oplog = &rs.replay.stats
+	}
+	for _, st := range rs.sortedStates() {
+		stats.Unsure += st.unsure.Load()
+	}
+	stats.PeakBuffered, stats.Leftovers = rs.heldPeak.Load(), rs.leftovers // with those found after the swap
+	stats.PeakInserts = rs.peakSending.Load()
 }
 
 // createWithUUID wraps a create command in applyOps with the collection UUID, as
@@ -272,6 +283,7 @@ type restorer struct {
 	mu                   sync.Mutex
 	states               map[string]*nsState // by data namespace
 	errs                 []string
+	duplicates           atomic.Int64
 	replay               *oplogReplay // nil when the archive's oplog is not replayed
 	authUsers, authRoles []bson.Raw   // small: held in memory until the merge
 	authDB               string       // "" for admin's own entries, else the dumped database

@@ -10,6 +10,7 @@ import (
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/dump/ns"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // The oplog of an archive comes after every collection (the archive format requires it),
@@ -29,7 +30,7 @@ type oplogReplay struct {
 	indexes  *oplog.IndexCatalog
 	started  bool
 	skipped  string // why the entries are read but not applied, "" when they are
-	stats    oplog.Stats
+	stats    oplog.ReplayStats
 }
 
 // initOplog decides, from the plan, whether this restore replays an oplog.
@@ -54,6 +55,15 @@ func (rs *restorer) initOplog() error {
 // replayed reports whether an oplog replay wrote into the targets.
 func (rs *restorer) replayed() bool {
 	return rs.replay != nil && rs.replay.replayer != nil && rs.replay.stats.Entries > 0
+}
+
+// replayWrote reports whether the replay wrote anything (a dry run writes nothing).
+func (rs *restorer) replayWrote() bool {
+	if rs.replay == nil || rs.client == nil {
+		return false
+	}
+	st := rs.replay.stats
+	return st.Inserts+st.Updates+st.Deletes+st.Commands > 0
 }
 
 // deferIndexes: the collections' indexes wait for the replay.
@@ -82,7 +92,7 @@ func (rs *restorer) replayRecord(ctx context.Context, rec archive.Record) error 
 func (rs *restorer) applyEntry(ctx context.Context, doc bson.Raw) error {
 	or := rs.replay
 	if or.replayer == nil {
-		if _, err := oplog.ParseEntry(doc); err != nil {
+		if err := oplog.CheckEntry(doc); err != nil {
 			return fmt.Errorf("oplog replay: %w", err)
 		}
 		or.stats.Entries++
@@ -143,7 +153,7 @@ func (rs *restorer) startReplay(ctx context.Context) error {
 			return fmt.Errorf("restore %s: %w", st.t.namespace(), err)
 		}
 	}
-	rs.replay.replayer = oplog.NewReplayer(rs.client, oplog.Options{
+	rs.replay.replayer = oplog.NewReplayer(rs.client, oplog.ReplayOptions{
 		Target: rs.oplogTarget, Limit: rs.opts.OplogLimit, Indexes: rs.replay.indexes,
 		Known: known, Logger: rs.log,
 	})
@@ -151,11 +161,11 @@ func (rs *restorer) startReplay(ctx context.Context) error {
 	return nil
 }
 
-func limitText(ts bson.Timestamp) string {
-	if oplog.IsZero(ts) {
+func limitText(ts optime.Timestamp) string {
+	if ts.IsZero() {
 		return "none"
 	}
-	return oplog.FormatTimestamp(ts)
+	return ts.String()
 }
 
 // endReplay writes what the replayer holds, at the oplog's end.
@@ -171,7 +181,7 @@ func (rs *restorer) endReplay(ctx context.Context) error {
 	}
 	rs.log.Info("oplog replayed", "entries", st.Entries, "inserts", st.Inserts, "updates", st.Updates,
 		"deletes", st.Deletes, "commands", st.Commands, "transactions", st.Transactions, "skipped", st.Skipped,
-		"first", oplog.FormatTimestamp(st.First), "last", oplog.FormatTimestamp(st.Last), "limit_reached", st.LimitReached)
+		"first", st.First.String(), "last", st.Last.String(), "limit_reached", st.LimitReached)
 	return nil
 }
 

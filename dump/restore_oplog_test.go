@@ -19,6 +19,7 @@ import (
 	"github.com/mongostash/mongostash/dump/ns"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // oplogArchive builds an archive of collection db.c (docs, one index {x:1}) and an oplog
@@ -193,7 +194,7 @@ func TestRestoreOplogOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	st, err := Restore(ctxT(t), m.Client, bytes.NewReader(data), RestoreOptions{Renamer: rn, Filter: filter, OplogReplay: true,
-		OplogLimit: bson.Timestamp{T: 1700000000, I: 4}})
+		OplogLimit: optime.Timestamp{T: 1700000000, I: 4}})
 	if err != nil {
 		t.Fatal(err)
 	}

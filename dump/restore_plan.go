@@ -44,6 +44,9 @@ type plan struct {
 	targets map[string]*target // by data namespace
 	skipped map[string]string  // data namespace -> why
 	order   []string           // data namespaces of targets in prelude order
+	// emptyUnlessReplayed is the error of a restore whose filter left only an oplog to
+	// replay, returned if the replay writes nothing either (nil otherwise).
+	emptyUnlessReplayed error
 }
 
 // makePlan applies the filters and renames to the prelude (docs/archive-format.md §5.4 and §6).
@@ -120,12 +123,19 @@ func makePlan(p *archive.Prelude, opts RestoreOptions) (*plan, error) {
 // skippedByFilter is the reason of RestoreStats.Skipped for a namespace the filter left out.
 const skippedByFilter = "excluded by namespace filter"
 
-// checkNotEmpty refuses a plan from which the namespace filter removed everything: a restore
-// that restores nothing because of a mistyped database name must not look successful. An
-// archive that holds nothing at all (an empty backup) is not refused.
-func (pl *plan) checkNotEmpty(p *archive.Prelude) error {
-	if len(pl.targets) > 0 {
-		return nil
+// checkNotEmpty refuses a plan from which the namespace filter removed every collection: a
+// restore that restores nothing because of a mistyped database name must not look
+// successful. An archive that holds nothing at all (an empty backup) is not refused. When
+// only an oplog is left to replay (the archive's, or chunks of a point-in-time restore),
+// the verdict waits for the replay: its entries may create a selected collection, and if
+// they write nothing the restore fails with the same error (plan.emptyUnlessReplayed).
+func (pl *plan) checkNotEmpty(p *archive.Prelude, moreOplog bool) error {
+	oplogLeft := moreOplog
+	for _, t := range pl.targets {
+		if t.kind != kindOplog {
+			return nil
+		}
+		oplogLeft = true
 	}
 	filtered := false
 	for _, why := range pl.skipped {
@@ -143,7 +153,12 @@ func (pl *plan) checkNotEmpty(p *archive.Prelude) error {
 		}
 	}
 	sort.Strings(dbs)
-	return fmt.Errorf("%w (the archive holds the databases %s)", ErrNothingToRestore, strings.Join(dbs, ", "))
+	err := fmt.Errorf("%w (the archive holds the databases %s)", ErrNothingToRestore, strings.Join(dbs, ", "))
+	if oplogLeft {
+		pl.emptyUnlessReplayed = err
+		return nil
+	}
+	return err
 }
 
 // Reasons in RestoreStats.Skipped for entries that were left out because their restore

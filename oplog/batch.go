@@ -146,7 +146,7 @@ func (r *Replayer) simulate(b *nsBatch, w *write, cur bson.Raw, known bool) (*wr
 
 // fail names the write's entry in err.
 func (w *write) fail(b *nsBatch, err error) error {
-	return &EntryError{Entry: fmt.Sprintf("oplog entry at %s (on %s)", FormatTimestamp(w.ts), b.target), Err: err}
+	return &entryErr{about: fmt.Sprintf("oplog entry at %s (on %s)", w.ts.String(), b.target), Err: err}
 }
 
 // prefetch reads, in one query, the documents the replay does not know yet and that the

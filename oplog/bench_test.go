@@ -32,7 +32,7 @@ func insertEntries(n int) []bson.Raw {
 	return out
 }
 
-func timeReplay(b *testing.B, client *mongo.Client, db string, entries []bson.Raw, opts Options) time.Duration {
+func timeReplay(b *testing.B, client *mongo.Client, db string, entries []bson.Raw, opts ReplayOptions) time.Duration {
 	opts.Target = func(_ context.Context, ns string) (string, bool, error) {
 		_, coll := splitNS(ns)
 		return db + "." + coll, true, nil
@@ -76,7 +76,7 @@ func BenchmarkReplayInsertRate(b *testing.B) {
 			}
 		}
 		insert += time.Since(start)
-		replay += timeReplay(b, m.Client, m.DB, entries, Options{})
+		replay += timeReplay(b, m.Client, m.DB, entries, ReplayOptions{})
 		start = time.Now()
 		for _, d := range docs[:slow] {
 			if _, err := db.Collection("single").InsertOne(context.Background(), d); err != nil {
@@ -85,7 +85,7 @@ func BenchmarkReplayInsertRate(b *testing.B) {
 		}
 		oneByOne += time.Since(start)
 		_ = db.Collection("c").Drop(context.Background())
-		replayOne += timeReplay(b, m.Client, m.DB, entries[:slow], Options{BatchOps: 1})
+		replayOne += timeReplay(b, m.Client, m.DB, entries[:slow], ReplayOptions{BatchOps: 1})
 	}
 	rate := func(count int, d time.Duration) float64 { return float64(count*b.N) / d.Seconds() }
 	b.ReportMetric(rate(n, insert), "insert_docs/s")
@@ -126,7 +126,7 @@ func BenchmarkReplayUpdateRate(b *testing.B) {
 				}
 			}
 		}
-		replay += timeReplay(b, m.Client, m.DB, entries, Options{})
+		replay += timeReplay(b, m.Client, m.DB, entries, ReplayOptions{})
 		start := time.Now()
 		for from := 0; from < n; from += 50 {
 			var models []mongo.WriteModel
@@ -182,7 +182,7 @@ func BenchmarkApplyDiff(b *testing.B) {
 	var writes []*write
 	var size int64
 	for _, raw := range readBSONFile(b, "testdata/mongo-tools/timeseries_oplog.bson") {
-		e, _ := ParseEntry(raw)
+		e, _ := parseEntry(raw)
 		w, err := updateWrite(&e)
 		if err != nil {
 			b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -18,6 +19,14 @@ import (
 // after the last one (the newest entry then), and every entry in between, both ends
 // included, goes into the backup. Replayed over the collections, they bring every one of
 // them to the state at the end: the backup is consistent at that moment.
+
+// The errors of a capture.
+var (
+	// ErrNoOplog: the server has no readable oplog.
+	ErrNoOplog = errors.New("oplog: no readable oplog")
+	// ErrOverflow: the oplog no longer holds the start of the range being captured.
+	ErrOverflow = errors.New("oplog: the oplog rolled over during the capture")
+)
 
 // Database and collection of the oplog of a replica-set member.
 const (
@@ -44,11 +53,12 @@ type CaptureOptions struct {
 
 // CaptureStats is what a capture wrote.
 type CaptureStats struct {
-	Start, End  bson.Timestamp // the range asked for, both included
-	Entries     int64          // entries written
-	Bytes       int64          // their size
-	Read        int64          // entries read from the oplog (written or left out)
-	First, Last bson.Timestamp // first and last entry written (zero when none)
+	Start, End  optime.Timestamp // the range asked for, both included
+	Entries     int64            // entries written
+	Bytes       int64            // their size
+	Read        int64            // entries read from the oplog (written or left out)
+	First, Last optime.Timestamp // first and last entry written (zero when none)
+	Duration    time.Duration    // how long reading the range took
 }
 
 // Source reads a server's oplog (local.oplog.rs). On MongoDB the oplog's natural order
@@ -59,6 +69,11 @@ type Source struct {
 	coll   *mongo.Collection
 	sortTS bool
 }
+
+// everyQueryScans reports a server where every query of the oplog reads all of it: FerretDB,
+// which has no index on ts and sorts in memory (sortTS). There the newest entry costs as
+// much as a whole range read, so a capture learns its end from the range it reads.
+func (s *Source) everyQueryScans() bool { return s.sortTS }
 
 // OpenSource returns the oplog source of client's server.
 func OpenSource(ctx context.Context, client *mongo.Client) (*Source, error) {
@@ -83,27 +98,28 @@ func (s *Source) order(dir int) bson.D {
 
 // Newest returns the timestamp of the newest entry; ok is false when the oplog is empty.
 // A missing or unreadable oplog is ErrNoOplog.
-func (s *Source) Newest(ctx context.Context) (bson.Timestamp, bool, error) { return s.edge(ctx, -1) }
+func (s *Source) Newest(ctx context.Context) (optime.Timestamp, bool, error) { return s.edge(ctx, -1) }
 
 // Oldest returns the timestamp of the oldest entry the oplog still holds.
-func (s *Source) Oldest(ctx context.Context) (bson.Timestamp, bool, error) { return s.edge(ctx, 1) }
+func (s *Source) Oldest(ctx context.Context) (optime.Timestamp, bool, error) { return s.edge(ctx, 1) }
 
 // Capture is an oplog capture running alongside a dump.
 type Capture struct {
 	src     *Source
 	opts    CaptureOptions
 	sel     *Selector
-	start   bson.Timestamp
-	end     bson.Timestamp
+	start   optime.Timestamp
+	end     optime.Timestamp
 	began   time.Time
 	started bool // the oplog held an entry at the start (else start is zero)
 	ended   bool
+	openEnd bool // the end is the last entry the range read returns (everyQueryScans)
 }
 
-// Begin starts a capture: it finds the start of the range, and must be called before the
+// BeginCapture starts a capture: it finds the start of the range, and must be called before the
 // dump reads any collection. It fails with ErrNoOplog when the server has no readable
 // oplog.
-func Begin(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Capture, error) {
+func BeginCapture(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Capture, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -129,72 +145,93 @@ func Begin(ctx context.Context, client *mongo.Client, opts CaptureOptions) (*Cap
 	case ok:
 		c.start, c.started = newest, true
 	}
-	opts.Logger.Debug("oplog capture started", "start", FormatTimestamp(c.start), "open_transaction", hasTxn)
+	opts.Logger.Debug("oplog capture started", "start", c.start.String(), "open_transaction", hasTxn)
 	return c, nil
 }
 
-// Start is where the range begins (included): zero when the oplog was empty.
-func (c *Capture) Start() bson.Timestamp { return c.start }
-
 // End takes the end of the range: the newest entry now. Call it once every collection
-// has been read.
-func (c *Capture) End(ctx context.Context) (bson.Timestamp, error) {
+// has been read. Where every query reads the whole oplog (FerretDB) it asks nothing: the
+// end is then the last entry Copy's read returns, which is newer still, and the range is
+// read once.
+func (c *Capture) End(ctx context.Context) (optime.Timestamp, error) {
+	c.ended = true
+	if c.src.everyQueryScans() {
+		c.openEnd = true
+		return optime.Max, nil
+	}
 	newest, _, err := c.src.Newest(ctx)
 	if err != nil {
-		return bson.Timestamp{}, err
+		return optime.Timestamp{}, err
 	}
-	c.end, c.ended = newest, true
+	c.end = newest
 	return newest, nil
 }
 
-// Copy writes the entries of the range to w, then checks again that the oplog did not
-// roll over while they were read. It fails with ErrOverflow when the oplog no longer
-// holds the start of the range, and with ErrRefused for an entry that a consistent
-// backup cannot hold.
+// errStartGone stops a range read whose first entry is not its start.
+var errStartGone = errors.New("oplog: the start of the range is gone")
+
+// Copy writes the entries of the range to w, reading it once: its first entry must be the
+// start (an entry the oplog held when the capture began), or the oplog rolled over and
+// Copy fails with ErrOverflow — an entry the read passes cannot vanish unseen, since an
+// oplog drops its oldest entries first and a read whose position was dropped fails. It
+// fails with ErrRefused for an entry that a consistent backup cannot hold.
 func (c *Capture) Copy(ctx context.Context, w EntryWriter) (CaptureStats, error) {
 	st := CaptureStats{Start: c.start, End: c.end}
 	if !c.ended {
 		return st, errors.New("oplog: capture copied before its end was taken")
 	}
-	if err := c.checkOverflow(ctx); err != nil {
-		return st, err
+	to := c.end
+	if c.openEnd {
+		to = optime.Max
 	}
-	err := c.src.ReadRange(ctx, c.start, c.end, c.opts.BatchSize, func(raw bson.Raw) error {
+	began := time.Now()
+	var last optime.Timestamp
+	err := c.src.ReadRange(ctx, c.start, to, c.opts.BatchSize, func(raw bson.Raw) error {
+		ts, _ := EntryTimestamp(raw)
+		if st.Read == 0 && c.started && ts != c.start {
+			return errStartGone
+		}
 		st.Read++
-		out, keep, err := c.sel.Keep(raw)
-		if err != nil || !keep {
-			return err
-		}
-		if err := w.Write(out); err != nil {
-			return err
-		}
-		ts := entryTS(out)
-		if st.Entries == 0 {
-			st.First = ts
-		}
-		st.Last = ts
-		st.Entries++
-		st.Bytes += int64(len(out))
-		return nil
+		last = ts
+		return c.keep(raw, w, &st)
 	})
-	if err != nil {
+	st.Duration = time.Since(began)
+	switch {
+	case errors.Is(err, errStartGone), err == nil && c.started && st.Read == 0:
+		return st, c.overflow(ctx)
+	case err != nil:
 		return st, err
 	}
-	return st, c.checkOverflow(ctx)
+	if c.openEnd {
+		c.end, st.End = last, last
+	}
+	return st, nil
 }
 
-// checkOverflow fails when the oldest entry the oplog holds is newer than the start:
-// entries of the range are gone.
-func (c *Capture) checkOverflow(ctx context.Context) error {
-	if !c.started {
-		return nil // the oplog was empty at the start: nothing of the range was there to lose
-	}
-	oldest, ok, err := c.src.Oldest(ctx)
-	if err != nil {
+// keep writes one entry of the range when the selection keeps it.
+func (c *Capture) keep(raw bson.Raw, w EntryWriter, st *CaptureStats) error {
+	out, keep, err := c.sel.Keep(raw)
+	if err != nil || !keep {
 		return err
 	}
-	if ok && !Before(c.start, oldest) {
-		return nil
+	if err := w.Write(out); err != nil {
+		return err
+	}
+	ts, _ := EntryTimestamp(out)
+	if st.Entries == 0 {
+		st.First = ts
+	}
+	st.Last = ts
+	st.Entries++
+	st.Bytes += int64(len(out))
+	return nil
+}
+
+// overflow is the error of a range whose start the oplog no longer holds.
+func (c *Capture) overflow(ctx context.Context) error {
+	oldest, ok, err := c.src.Oldest(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: the oplog no longer holds the start %s of the range (and its oldest entry could not be read: %v)", ErrOverflow, c.start.String(), err)
 	}
 	window := "none"
 	if newest, ok2, _ := c.src.Newest(ctx); ok && ok2 {
@@ -203,35 +240,35 @@ func (c *Capture) checkOverflow(ctx context.Context) error {
 	return fmt.Errorf("%w: the backup needs the entries from %s on, but the oldest entry left is %s: "+
 		"the oplog holds about %s of writes and this backup has run for %s. "+
 		"Make the oplog larger than the writes of a whole backup (replSetResizeOplog), or run the backup when fewer writes happen",
-		ErrOverflow, FormatTimestamp(c.start), describeTS(oldest, ok), window, time.Since(c.began).Round(time.Second))
+		ErrOverflow, c.start.String(), describeTS(oldest, ok), window, time.Since(c.began).Round(time.Second))
 }
 
-func describeTS(ts bson.Timestamp, ok bool) string {
+func describeTS(ts optime.Timestamp, ok bool) string {
 	if !ok {
 		return "none (the oplog is empty)"
 	}
-	return FormatTimestamp(ts)
+	return ts.String()
 }
 
 // ReadRange calls fn with every entry with a timestamp in [from, to], in timestamp
 // order (checked). PITR reads its chunks with it too.
-func (s *Source) ReadRange(ctx context.Context, from, to bson.Timestamp, batch int32, fn func(bson.Raw) error) error {
+func (s *Source) ReadRange(ctx context.Context, from, to optime.Timestamp, batch int32, fn func(bson.Raw) error) error {
 	coll := s.coll
-	filter := bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: from}, {Key: "$lte", Value: to}}}}
+	filter := bson.D{{Key: "ts", Value: bson.D{{Key: "$gte", Value: bsonTimestamp(from)}, {Key: "$lte", Value: bsonTimestamp(to)}}}}
 	opts := options.Find().SetBatchSize(batch)
 	if s.sortTS {
 		opts.SetSort(s.order(1))
 	}
 	cur, err := coll.Find(ctx, filter, opts)
 	if err != nil {
-		return fmt.Errorf("oplog: read %s.%s from %s to %s: %w", oplogDB, coll.Name(), FormatTimestamp(from), FormatTimestamp(to), err)
+		return fmt.Errorf("oplog: read %s.%s from %s to %s: %w", oplogDB, coll.Name(), from.String(), to.String(), err)
 	}
 	defer cur.Close(context.WithoutCancel(ctx))
-	var prev bson.Timestamp
+	var prev optime.Timestamp
 	for cur.Next(ctx) {
-		ts := entryTS(cur.Current)
-		if Before(ts, prev) {
-			return fmt.Errorf("%w: the oplog returned the entry at %s after the one at %s", ErrOrder, FormatTimestamp(ts), FormatTimestamp(prev))
+		ts, _ := EntryTimestamp(cur.Current)
+		if ts.Before(prev) {
+			return fmt.Errorf("%w: the oplog returned the entry at %s after the one at %s", ErrOrder, ts.String(), prev.String())
 		}
 		prev = ts
 		if err := fn(cur.Current); err != nil {
@@ -244,13 +281,8 @@ func (s *Source) ReadRange(ctx context.Context, from, to bson.Timestamp, batch i
 	return nil
 }
 
-func entryTS(raw bson.Raw) bson.Timestamp {
-	t, i, _ := raw.Lookup("ts").TimestampOK()
-	return bson.Timestamp{T: t, I: i}
-}
-
 // edge returns the timestamp of the newest (dir -1) or oldest (dir 1) entry.
-func (s *Source) edge(ctx context.Context, dir int) (bson.Timestamp, bool, error) {
+func (s *Source) edge(ctx context.Context, dir int) (optime.Timestamp, bool, error) {
 	coll := s.coll
 	opts := options.FindOne().SetSort(s.order(dir)).SetProjection(bson.D{{Key: "ts", Value: 1}})
 	var doc bson.Raw
@@ -258,17 +290,17 @@ func (s *Source) edge(ctx context.Context, dir int) (bson.Timestamp, bool, error
 	switch {
 	case errors.Is(err, mongo.ErrNoDocuments):
 		if exists, lerr := collectionExists(ctx, coll); lerr != nil || !exists {
-			return bson.Timestamp{}, false, noOplog(lerr)
+			return optime.Timestamp{}, false, noOplog(lerr)
 		}
-		return bson.Timestamp{}, false, nil
+		return optime.Timestamp{}, false, nil
 	case err != nil:
-		return bson.Timestamp{}, false, noOplog(err)
+		return optime.Timestamp{}, false, noOplog(err)
 	}
-	t, i, ok := doc.Lookup("ts").TimestampOK()
+	ts, ok := EntryTimestamp(doc)
 	if !ok {
-		return bson.Timestamp{}, false, fmt.Errorf("%w: %s.%s holds an entry without a timestamp", ErrNoOplog, oplogDB, oplogColl)
+		return ts, false, fmt.Errorf("%w: %s.%s holds an entry without a timestamp", ErrNoOplog, oplogDB, oplogColl)
 	}
-	return bson.Timestamp{T: t, I: i}, true, nil
+	return ts, true, nil
 }
 
 func noOplog(err error) error {
@@ -286,22 +318,22 @@ func collectionExists(ctx context.Context, coll *mongo.Collection) (bool, error)
 // oldestOpenTransaction returns the start of the oldest transaction that is prepared or
 // in progress: its entries before the capture's start must be captured too, or the
 // transaction could not be replayed.
-func oldestOpenTransaction(ctx context.Context, client *mongo.Client) (bson.Timestamp, bool, error) {
+func oldestOpenTransaction(ctx context.Context, client *mongo.Client) (optime.Timestamp, bool, error) {
 	coll := client.Database("config").Collection("transactions", options.Collection().SetReadConcern(readconcern.Local()))
 	filter := bson.D{{Key: "state", Value: bson.D{{Key: "$in", Value: bson.A{"prepared", "inProgress"}}}}}
 	var doc bson.Raw
 	err := coll.FindOne(ctx, filter, options.FindOne().SetSort(bson.D{{Key: "startOpTime", Value: 1}})).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return bson.Timestamp{}, false, nil
+		return optime.Timestamp{}, false, nil
 	}
 	if err != nil {
-		return bson.Timestamp{}, false, fmt.Errorf("oplog: find open transactions in config.transactions: %w", err)
+		return optime.Timestamp{}, false, fmt.Errorf("oplog: find open transactions in config.transactions: %w", err)
 	}
-	t, i, ok := doc.Lookup("startOpTime", "ts").TimestampOK()
+	ts, ok := timestampOf(doc.Lookup("startOpTime", "ts"))
 	if !ok {
-		return bson.Timestamp{}, false, fmt.Errorf("oplog: config.transactions entry without a startOpTime.ts timestamp: %s", doc)
+		return ts, false, fmt.Errorf("oplog: config.transactions entry without a startOpTime.ts timestamp: %s", doc)
 	}
-	return bson.Timestamp{T: t, I: i}, true, nil
+	return ts, true, nil
 }
 
 // Availability says whether a server can give a consistent backup.

@@ -143,7 +143,7 @@ func TestCaptureAndReplayIsConsistent(t *testing.T) {
 		}
 	}
 	w := startWriter(src.db, colls...)
-	cp, err := Begin(ctxT(t), src.mongo.Client, CaptureOptions{})
+	cp, err := BeginCapture(ctxT(t), src.mongo.Client, CaptureOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestCaptureAndReplayIsConsistent(t *testing.T) {
 		db, coll := splitNS(ns)
 		return dst.mongo.DB + "." + coll, db == src.mongo.DB, nil
 	}
-	r := NewReplayer(dst.mongo.Client, Options{Target: toDst})
+	r := NewReplayer(dst.mongo.Client, ReplayOptions{Target: toDst})
 	for _, e := range got.docs {
 		if err := r.Apply(ctxT(t), e); err != nil {
 			t.Fatal(err)
@@ -186,7 +186,7 @@ func TestCaptureAndReplayIsConsistent(t *testing.T) {
 // TestCaptureSelectsNamespaces keeps the entries of the selected namespaces only.
 func TestCaptureSelectsNamespaces(t *testing.T) {
 	b := oplogBed(t)
-	cp, err := Begin(ctxT(t), b.mongo.Client, CaptureOptions{
+	cp, err := BeginCapture(ctxT(t), b.mongo.Client, CaptureOptions{
 		Databases:  []string{b.mongo.DB},
 		Namespaces: func(ns string) bool { return ns == b.mongo.DB+".keep" },
 	})
@@ -215,20 +215,20 @@ func TestCaptureSelectsNamespaces(t *testing.T) {
 // (an oplog too small for the backup) fail the capture, saying what to do.
 func TestCaptureOverflow(t *testing.T) {
 	b := oplogBed(t)
-	cp, err := Begin(ctxT(t), b.mongo.Client, CaptureOptions{})
+	cp, err := BeginCapture(ctxT(t), b.mongo.Client, CaptureOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b.insert("c", ejson(t, `{"_id": 1}`))
 	// The oplog rolls over: its oldest entries, the start of the range included, go.
-	if err := testenv.TrimOplog(ctxT(t), b.mongo.Client, cp.Start()); err != nil {
+	if err := testenv.TrimOplog(ctxT(t), b.mongo.Client, bson.Timestamp(cp.start)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cp.End(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = cp.Copy(ctxT(t), &memWriter{})
-	if !errors.Is(err, ErrOverflow) || !strings.Contains(err.Error(), "oplog larger") || !strings.Contains(err.Error(), FormatTimestamp(cp.Start())) {
+	if !errors.Is(err, ErrOverflow) || !strings.Contains(err.Error(), "oplog larger") || !strings.Contains(err.Error(), cp.start.String()) {
 		t.Errorf("got %v", err)
 	}
 }
@@ -237,7 +237,7 @@ func TestCaptureOverflow(t *testing.T) {
 // backup, as mongodump refuses it.
 func TestCaptureRefusesAuthVersionChange(t *testing.T) {
 	b := oplogBed(t)
-	cp, err := Begin(ctxT(t), b.mongo.Client, CaptureOptions{})
+	cp, err := BeginCapture(ctxT(t), b.mongo.Client, CaptureOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

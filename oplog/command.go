@@ -12,7 +12,7 @@ import (
 // command applies a command entry ("c" on "<db>.$cmd"). Each is idempotent: repeating
 // one the data already reflects (a collection that exists, an index already dropped)
 // changes nothing.
-func (r *Replayer) command(ctx context.Context, e *Entry, depth int) error {
+func (r *Replayer) command(ctx context.Context, e *entry, depth int) error {
 	name := e.Command()
 	switch name {
 	case "":
@@ -53,28 +53,39 @@ func (r *Replayer) command(ctx context.Context, e *Entry, depth int) error {
 }
 
 // collectionOp is a command on one collection, given its target namespace.
-type collectionOp func(ctx context.Context, e *Entry, target string) error
+type collectionOp func(ctx context.Context, e *entry, target string) error
 
 // onCollection resolves the collection a command names (the value of its first field)
 // and runs op on its target, after the writes queued for it.
-func (r *Replayer) onCollection(ctx context.Context, e *Entry, op collectionOp) error {
+func (r *Replayer) onCollection(ctx context.Context, e *entry, op collectionOp) error {
 	first, _ := e.O.IndexErr(0)
 	coll, ok := first.Value().StringValueOK()
 	if !ok || coll == "" {
 		return fmt.Errorf("%w: %s without a collection name", ErrBadEntry, first.Key())
 	}
-	target, ok, err := r.resolve(ctx, e.DB()+"."+coll)
+	target, ok, err := r.commandTarget(ctx, e.DB()+"."+coll)
+	if err != nil || !ok {
+		return err
+	}
+	return op(ctx, e, target)
+}
+
+// commandTarget resolves the source namespace ns of a command, counting the command as
+// skipped when the namespace is left out (ok false) and as a command when it is not, and
+// writes the batch queued for its target first.
+func (r *Replayer) commandTarget(ctx context.Context, ns string) (target string, ok bool, err error) {
+	target, ok, err = r.resolve(ctx, ns)
 	if err != nil || !ok {
 		if !ok {
 			r.stats.Skipped++
 		}
-		return err
+		return "", false, err
 	}
 	if err := r.settle(ctx, target); err != nil {
-		return err
+		return "", false, err
 	}
 	r.stats.Commands++
-	return op(ctx, e, target)
+	return target, true, nil
 }
 
 // settle writes the target's queued writes and forgets what the replay knew of its
@@ -118,7 +129,7 @@ func containsString(list []string, s string) bool {
 	return false
 }
 
-func (r *Replayer) create(ctx context.Context, e *Entry, target string) error {
+func (r *Replayer) create(ctx context.Context, e *entry, target string) error {
 	_, coll := splitNS(target)
 	body := commandBody(e.O, "idIndex", "autoIndexId", "recordIdsReplicated")
 	for i, el := range body {
@@ -149,7 +160,7 @@ func (r *Replayer) viewSource(ctx context.Context, db string, v bson.RawValue, v
 	return tcoll
 }
 
-func (r *Replayer) dropCollection(ctx context.Context, _ *Entry, target string) error {
+func (r *Replayer) dropCollection(ctx context.Context, _ *entry, target string) error {
 	_, coll := splitNS(target)
 	err := r.runOn(ctx, target, bson.D{{Key: "drop", Value: coll}})
 	if isCode(err, codeNamespaceNotFound) {
@@ -162,7 +173,7 @@ func (r *Replayer) dropCollection(ctx context.Context, _ *Entry, target string) 
 // dropDatabase drops the collections of the database that the replay knows of (the ones
 // restored and the ones the entries wrote to): a database holding other collections in
 // the target keeps them.
-func (r *Replayer) dropDatabase(ctx context.Context, e *Entry) error {
+func (r *Replayer) dropDatabase(ctx context.Context, e *entry) error {
 	db := e.DB()
 	var sources []string
 	for ns := range r.known {
@@ -191,7 +202,7 @@ func (r *Replayer) dropDatabase(ctx context.Context, e *Entry) error {
 	return nil
 }
 
-func (r *Replayer) rename(ctx context.Context, e *Entry) error {
+func (r *Replayer) rename(ctx context.Context, e *entry) error {
 	from, okFrom := e.O.Lookup("renameCollection").StringValueOK()
 	to, okTo := e.O.Lookup("to").StringValueOK()
 	if !okFrom || !okTo {
@@ -247,19 +258,12 @@ func dropTarget(o bson.Raw) bool {
 	return v.Type == bson.TypeBinary
 }
 
-func (r *Replayer) createIndexes(ctx context.Context, e *Entry, target string) error {
+func (r *Replayer) createIndexes(ctx context.Context, e *entry, target string) error {
 	var specs []bson.Raw
 	if indexes, ok := e.O.Lookup("indexes").ArrayOK(); ok { // commitIndexBuild
-		values, err := indexes.Values()
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrBadEntry, err)
-		}
-		for _, v := range values {
-			doc, ok := v.DocumentOK()
-			if !ok {
-				return fmt.Errorf("%w: index spec is not a document", ErrBadEntry)
-			}
-			specs = append(specs, doc)
+		var err error
+		if specs, err = arrayDocuments(indexes, "index spec"); err != nil {
+			return err
 		}
 	} else { // createIndexes: the spec is the rest of the command
 		raw, err := bson.Marshal(commandBody(e.O))
@@ -271,7 +275,7 @@ func (r *Replayer) createIndexes(ctx context.Context, e *Entry, target string) e
 	return r.indexes.create(ctx, target, specs)
 }
 
-func (r *Replayer) dropIndexes(ctx context.Context, e *Entry, target string) error {
+func (r *Replayer) dropIndexes(ctx context.Context, e *entry, target string) error {
 	which, err := e.O.LookupErr("index")
 	if err != nil {
 		return fmt.Errorf("%w: dropIndexes without an index", ErrBadEntry)
@@ -281,7 +285,7 @@ func (r *Replayer) dropIndexes(ctx context.Context, e *Entry, target string) err
 
 // collMod changes index options through the index sink, and the rest of the collection's
 // options on the server.
-func (r *Replayer) collMod(ctx context.Context, e *Entry, target string) error {
+func (r *Replayer) collMod(ctx context.Context, e *entry, target string) error {
 	if mod, ok := e.O.Lookup("index").DocumentOK(); ok {
 		if err := r.indexes.modify(ctx, target, mod); err != nil {
 			return err
@@ -296,13 +300,13 @@ func (r *Replayer) collMod(ctx context.Context, e *Entry, target string) error {
 }
 
 // rerun runs the command again as it is, on the target collection.
-func (r *Replayer) rerun(ctx context.Context, e *Entry, target string) error {
+func (r *Replayer) rerun(ctx context.Context, e *entry, target string) error {
 	first, _ := e.O.IndexErr(0)
 	_, coll := splitNS(target)
 	return r.runOn(ctx, target, append(bson.D{{Key: first.Key(), Value: coll}}, commandBody(e.O)...))
 }
 
-func (r *Replayer) emptyCapped(ctx context.Context, _ *Entry, target string) error {
+func (r *Replayer) emptyCapped(ctx context.Context, _ *entry, target string) error {
 	db, coll := splitNS(target)
 	_, err := r.client.Database(db).Collection(coll).DeleteMany(ctx, bson.D{})
 	return err
@@ -310,31 +314,23 @@ func (r *Replayer) emptyCapped(ctx context.Context, _ *Entry, target string) err
 
 // applyOps applies the operations of an applyOps entry that is not a transaction, in
 // order, as if each were an entry of its own at the applyOps entry's time.
-func (r *Replayer) applyOps(ctx context.Context, e *Entry, depth int) error {
+func (r *Replayer) applyOps(ctx context.Context, e *entry, depth int) error {
 	if depth >= maxNesting {
 		return fmt.Errorf("%w: applyOps nested more than %d deep", ErrUnsupported, maxNesting)
 	}
-	return eachInnerOp(e, func(inner *Entry) error {
+	return eachInnerOp(e, func(inner *entry) error {
 		return r.dispatch(ctx, inner, depth+1)
 	})
 }
 
 // eachInnerOp calls fn with every operation of an applyOps entry.
-func eachInnerOp(e *Entry, fn func(inner *Entry) error) error {
-	ops, ok := e.O.Lookup("applyOps").ArrayOK()
-	if !ok {
-		return fmt.Errorf("%w: applyOps is not an array", ErrBadEntry)
-	}
-	values, err := ops.Values()
+func eachInnerOp(e *entry, fn func(inner *entry) error) error {
+	ops, err := innerOps(e)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrBadEntry, err)
+		return err
 	}
-	for _, v := range values {
-		doc, ok := v.DocumentOK()
-		if !ok {
-			return fmt.Errorf("%w: applyOps operation is not a document", ErrBadEntry)
-		}
-		inner, err := ParseEntry(doc)
+	for _, doc := range ops {
+		inner, err := parseEntry(doc)
 		if err != nil {
 			return err
 		}
@@ -346,25 +342,45 @@ func eachInnerOp(e *Entry, fn func(inner *Entry) error) error {
 	return nil
 }
 
+// innerOps are the operations of an applyOps entry.
+func innerOps(e *entry) ([]bson.Raw, error) {
+	ops, ok := e.O.Lookup("applyOps").ArrayOK()
+	if !ok {
+		return nil, fmt.Errorf("%w: applyOps is not an array", ErrBadEntry)
+	}
+	return arrayDocuments(ops, "applyOps operation")
+}
+
+// arrayDocuments returns the documents of an array of an entry; what names one in the
+// error when it is not a document.
+func arrayDocuments(arr bson.RawArray, what string) ([]bson.Raw, error) {
+	values, err := arr.Values()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadEntry, err)
+	}
+	docs := make([]bson.Raw, 0, len(values))
+	for _, v := range values {
+		doc, ok := v.DocumentOK()
+		if !ok {
+			return nil, fmt.Errorf("%w: %s is not a document", ErrBadEntry, what)
+		}
+		docs = append(docs, doc)
+	}
+	return docs, nil
+}
+
 func isLegacyIndexNS(ns string) bool { return strings.HasSuffix(ns, ".system.indexes") }
 
 // legacyIndexInsert replays an index creation of servers before 3.2: an insert into
 // <db>.system.indexes of a spec that names its namespace.
-func (r *Replayer) legacyIndexInsert(ctx context.Context, e *Entry) error {
+func (r *Replayer) legacyIndexInsert(ctx context.Context, e *entry) error {
 	ns, ok := e.O.Lookup("ns").StringValueOK()
 	if !ok {
 		return fmt.Errorf("%w: index insert without ns", ErrBadEntry)
 	}
-	target, ok, err := r.resolve(ctx, ns)
+	target, ok, err := r.commandTarget(ctx, ns)
 	if err != nil || !ok {
-		if !ok {
-			r.stats.Skipped++
-		}
 		return err
 	}
-	if err := r.settle(ctx, target); err != nil {
-		return err
-	}
-	r.stats.Commands++
 	return r.indexes.create(ctx, target, []bson.Raw{e.O})
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -17,25 +18,25 @@ func tools(t *testing.T, name string) []bson.Raw {
 // test oplogs) and checks what they leave.
 func TestReplayCommandVectors(t *testing.T) {
 	b := newBed(t)
-	b.mustReplay(Options{}, tools(t, "noop_create_insert")...)
+	b.mustReplay(ReplayOptions{}, tools(t, "noop_create_insert")...)
 	if got := b.docs("data"); len(got) != 1 || got[0].Lookup("a").Double() != 1 {
 		t.Errorf("create + insert: %v", got)
 	}
 
-	b.mustReplay(Options{}, tools(t, "create_index")...)
+	b.mustReplay(ReplayOptions{}, tools(t, "create_index")...)
 	if got := strings.Join(b.indexNames("foo"), ","); got != "_id_,f_1" {
 		t.Errorf("createIndexes: indexes %s", got)
 	}
-	b.mustReplay(Options{}, tools(t, "drop_index")...)
-	b.mustReplay(Options{}, tools(t, "drop_index")...) // again: already gone, no error
+	b.mustReplay(ReplayOptions{}, tools(t, "drop_index")...)
+	b.mustReplay(ReplayOptions{}, tools(t, "drop_index")...) // again: already gone, no error
 	if got := strings.Join(b.indexNames("foo"), ","); got != "_id_" {
 		t.Errorf("dropIndexes: indexes %s", got)
 	}
-	b.mustReplay(Options{}, tools(t, "commit_index")...) // startIndexBuild skipped, commitIndexBuild builds
+	b.mustReplay(ReplayOptions{}, tools(t, "commit_index")...) // startIndexBuild skipped, commitIndexBuild builds
 	if got := strings.Join(b.indexNames("foo"), ","); got != "_id_,a_1" {
 		t.Errorf("commitIndexBuild: indexes %s", got)
 	}
-	b.mustReplay(Options{}, tools(t, "drop_collection")...)
+	b.mustReplay(ReplayOptions{}, tools(t, "drop_collection")...)
 	if got := b.collections(); strings.Join(got, ",") != "data" {
 		t.Errorf("drop: collections %v", got)
 	}
@@ -44,12 +45,12 @@ func TestReplayCommandVectors(t *testing.T) {
 func TestReplayDropDatabaseDropsKnownCollections(t *testing.T) {
 	b := newBed(t)
 	b.insert("other", ejson(t, `{"_id": 1}`)) // in the target, not from the replayed database
-	st := b.mustReplay(Options{Known: []string{"test.x"}},
+	st := b.mustReplay(ReplayOptions{Known: []string{"test.x"}},
 		op(1, "i", "test.y", ejson(t, `{"_id": 1}`), nil),
 		op(2, "i", "elsewhere.z", ejson(t, `{"_id": 1}`), nil),
 	)
 	b.insert("x", ejson(t, `{"_id": 1}`))
-	st = b.mustReplay(Options{Known: []string{"test.x", "test.y", "elsewhere.z"}}, tools(t, "drop_db")...)
+	st = b.mustReplay(ReplayOptions{Known: []string{"test.x", "test.y", "elsewhere.z"}}, tools(t, "drop_db")...)
 	if got := strings.Join(b.collections(), ","); got != "other,z" {
 		t.Errorf("after dropDatabase of test: %s", got)
 	}
@@ -60,11 +61,11 @@ func TestReplayDropDatabaseDropsKnownCollections(t *testing.T) {
 
 func TestReplayNestedApplyOpsAndBatchedWrites(t *testing.T) {
 	b := newBed(t)
-	b.mustReplay(Options{}, tools(t, "nested_applyops")...)
+	b.mustReplay(ReplayOptions{}, tools(t, "nested_applyops")...)
 	if n := len(b.docs("c1")); n != 5 {
 		t.Errorf("applyOps: %d documents in c1, want 5", n)
 	}
-	b.mustReplay(Options{}, append(tools(t, "vectored_insert"), tools(t, "linked_vectored_inserts")...)...)
+	b.mustReplay(ReplayOptions{}, append(tools(t, "vectored_insert"), tools(t, "linked_vectored_inserts")...)...)
 	var ids []int32
 	for _, d := range b.docs("coll1") {
 		ids = append(ids, d.Lookup("_id").Int32())
@@ -78,7 +79,7 @@ func TestReplayNestedApplyOpsAndBatchedWrites(t *testing.T) {
 // the data of ordinary databases is replayed.
 func TestReplaySkipsServerNamespaces(t *testing.T) {
 	b := newBed(t)
-	st := b.mustReplay(Options{}, tools(t, "config_skips")...)
+	st := b.mustReplay(ReplayOptions{}, tools(t, "config_skips")...)
 	if got := strings.Join(b.collections(), ","); got != "c1" {
 		t.Errorf("collections: %s, want only c1 (from db3)", got)
 	}
@@ -97,9 +98,9 @@ func TestReplayRenameIsIdempotent(t *testing.T) {
 		op(5, "i", "src.b", ejson(t, `{"_id": 3, "v": "after"}`), nil),
 	}
 	want := []bson.Raw{ejson(t, `{"_id": 1, "v": "a"}`), ejson(t, `{"_id": 3, "v": "after"}`)}
-	b.mustReplay(Options{}, entries...)
+	b.mustReplay(ReplayOptions{}, entries...)
 	equalDocs(t, b.docs("b"), want)
-	b.mustReplay(Options{}, entries...)
+	b.mustReplay(ReplayOptions{}, entries...)
 	equalDocs(t, b.docs("b"), want)
 	if got := strings.Join(b.collections(), ","); got != "b" {
 		t.Errorf("collections: %s", got)
@@ -114,7 +115,7 @@ func TestReplayRenameAcrossSelectionRefused(t *testing.T) {
 		}
 		return "", false, nil
 	}
-	_, err := b.replay(Options{Target: only},
+	_, err := b.replay(ReplayOptions{Target: only},
 		op(4, "c", "src.$cmd", ejson(t, `{"renameCollection": "src.a", "to": "src.b"}`), nil))
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "src.a") || !strings.Contains(err.Error(), "1700000000,4") {
 		t.Errorf("got %v", err)
@@ -123,24 +124,24 @@ func TestReplayRenameAcrossSelectionRefused(t *testing.T) {
 
 func TestReplayLimitAndOrder(t *testing.T) {
 	b := newBed(t)
-	r := b.replayer(Options{Limit: bson.Timestamp{T: 1700000000, I: 3}})
+	r := b.replayer(ReplayOptions{Limit: optime.Timestamp{T: 1700000000, I: 3}})
 	for i := uint32(1); i <= 5; i++ {
 		doc, _ := bson.Marshal(bson.D{{Key: "_id", Value: int32(i)}})
 		if err := r.Apply(ctxT(t), op(i, "i", "src.c", doc, nil)); err != nil {
 			t.Fatal(err)
 		}
-		if want := i >= 3; r.Done() != want {
-			t.Errorf("after entry %d: Done() = %v", i, r.Done())
+		if want := i >= 3; r.done != want {
+			t.Errorf("after entry %d: done = %v", i, r.done)
 		}
 	}
 	st, err := r.Close(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := len(b.docs("c")); n != 2 || !st.LimitReached || st.Last != (bson.Timestamp{T: 1700000000, I: 2}) {
+	if n := len(b.docs("c")); n != 2 || !st.LimitReached || st.Last != (optime.Timestamp{T: 1700000000, I: 2}) {
 		t.Errorf("limit 3 (exclusive): %d documents, stats %+v", n, st)
 	}
-	_, err = b.replay(Options{}, op(5, "i", "src.c", idDoc(5), nil), op(4, "i", "src.c", idDoc(4), nil))
+	_, err = b.replay(ReplayOptions{}, op(5, "i", "src.c", idDoc(5), nil), op(4, "i", "src.c", idDoc(4), nil))
 	if !errors.Is(err, ErrOrder) || !strings.Contains(err.Error(), "1700000000,4") {
 		t.Errorf("out of order: got %v", err)
 	}
@@ -152,7 +153,7 @@ func TestReplayTargetFilter(t *testing.T) {
 		_, coll := splitNS(ns)
 		return b.mongo.DB + ".renamed_" + coll, coll == "a", nil
 	}
-	st := b.mustReplay(Options{Target: onlyA},
+	st := b.mustReplay(ReplayOptions{Target: onlyA},
 		op(1, "i", "src.a", idDoc(1), nil),
 		op(2, "i", "src.b", idDoc(1), nil),
 		op(3, "c", "src.$cmd", ejson(t, `{"drop": "b"}`), nil),
@@ -176,16 +177,16 @@ func TestReplayDefersIndexesToCatalog(t *testing.T) {
 	}
 	entries := append(tools(t, "collMod_indexUniqueness"),
 		ejson(t, `{"ts": {"$timestamp": {"t": 1800000000, "i": 1}}, "op": "c", "ns": "mongodump_test_db.$cmd", "o": {"dropIndexes": "coll1", "index": "old_1"}}`))
-	b.mustReplay(Options{Indexes: cat}, entries...)
+	b.mustReplay(ReplayOptions{Indexes: cat}, entries...)
 	if got := strings.Join(b.indexNames("coll1"), ","); got != "_id_" {
 		t.Errorf("indexes on the server during the replay: %s", got)
 	}
 	specs := map[string]bson.D{}
-	for _, s := range cat.Specs(target) {
+	for _, s := range cat.specsOf(target) {
 		specs[specName(s)] = s
 	}
 	if len(specs) != 4 || specs["old_1"] != nil {
-		t.Fatalf("catalog: %v", cat.Specs(target))
+		t.Fatalf("catalog: %v", cat.specsOf(target))
 	}
 	has := func(name, key string) bool {
 		for _, e := range specs[name] {

@@ -3,6 +3,7 @@ package oplog
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -30,6 +31,21 @@ import (
 
 // ErrBadDiff means a $v:2 update diff is malformed.
 var ErrBadDiff = errors.New("oplog: malformed update diff")
+
+// The bounds of what a diff can make: no diff a server wrote makes a document larger than
+// the server builds (16 MiB, and the 16 KiB of room it keeps for its own fields), with
+// more elements in an array than fit in one (an element takes at least 3 bytes), or nested
+// deeper than the server nests documents. A diff beyond them is refused as malformed
+// before it costs more memory or stack than that: a few bytes of diff could otherwise ask
+// for an array of 2^62 nulls.
+const (
+	maxDocumentBytes = 16<<20 + 16<<10
+	maxArrayLen      = maxDocumentBytes / 3
+	maxDiffDepth     = 200
+)
+
+// errTooLarge is the refusal of a diff that would make more than a document can hold.
+var errTooLarge = fmt.Errorf("%w: the document would be larger than %d bytes", ErrBadDiff, maxDocumentBytes)
 
 type modKind int
 
@@ -132,12 +148,16 @@ func isArrayDiff(diff bson.Raw) bool {
 
 // applyDiff returns the document the server would make from pre and a $v:2 diff.
 func applyDiff(pre, diff bson.Raw) (bson.Raw, error) {
-	out, err := appendDiffedDoc(nil, pre, diff)
+	out, err := appendDiffedDoc(nil, pre, diff, 0)
 	return bson.Raw(out), err
 }
 
-// appendDiffedDoc appends pre with diff applied, as a complete document.
-func appendDiffedDoc(dst []byte, pre, diff bson.Raw) ([]byte, error) {
+// appendDiffedDoc appends pre with diff applied, as a complete document; depth is how
+// deep in the document it is.
+func appendDiffedDoc(dst []byte, pre, diff bson.Raw, depth int) ([]byte, error) {
+	if depth > maxDiffDepth {
+		return dst, fmt.Errorf("%w: nested more than %d levels deep", ErrBadDiff, maxDiffDepth)
+	}
 	d, err := parseDocDiff(diff)
 	if err != nil {
 		return dst, err
@@ -155,7 +175,7 @@ func appendDiffedDoc(dst []byte, pre, diff bson.Raw) ([]byte, error) {
 			dst = append(dst, el...)
 			continue
 		}
-		if dst, err = applyFieldMod(dst, key, el.Value(), m); err != nil {
+		if dst, err = applyFieldMod(dst, key, el.Value(), m, depth); err != nil {
 			return dst, err
 		}
 		if m.kind == modUpdate {
@@ -167,11 +187,14 @@ func appendDiffedDoc(dst []byte, pre, diff bson.Raw) ([]byte, error) {
 			dst = append(dst, el...)
 		}
 	}
+	if len(dst) >= maxDocumentBytes {
+		return dst, errTooLarge
+	}
 	return endDoc(dst, start), nil
 }
 
 // applyFieldMod appends what a field of the pre-image becomes.
-func applyFieldMod(dst []byte, key string, pre bson.RawValue, m fieldMod) ([]byte, error) {
+func applyFieldMod(dst []byte, key string, pre bson.RawValue, m fieldMod, depth int) ([]byte, error) {
 	switch m.kind {
 	case modDelete, modInsert: // gone, or appended at the end
 		return dst, nil
@@ -182,13 +205,13 @@ func applyFieldMod(dst []byte, key string, pre bson.RawValue, m fieldMod) ([]byt
 		if !ok {
 			return appendNull(dst, key), nil
 		}
-		return appendDiffedDoc(appendKey(dst, bson.TypeEmbeddedDocument, key), sub, m.sub)
+		return appendDiffedDoc(appendKey(dst, bson.TypeEmbeddedDocument, key), sub, m.sub, depth+1)
 	case modSubArray:
 		arr, ok := pre.ArrayOK()
 		if !ok {
 			return appendNull(dst, key), nil
 		}
-		return appendDiffedArray(appendKey(dst, bson.TypeArray, key), bson.Raw(arr), m.sub)
+		return appendDiffedArray(appendKey(dst, bson.TypeArray, key), bson.Raw(arr), m.sub, depth+1)
 	case modBinary:
 		return appendBinaryDiff(dst, key, pre, m.sub)
 	}
@@ -232,13 +255,13 @@ func parseArrayDiff(diff bson.Raw) (newLen int, mods []arrayMod, err error) {
 			continue
 		case key == "l":
 			n, ok := v.AsInt64OK()
-			if !ok || n < 0 {
+			if !ok || n < 0 || n > maxArrayLen {
 				return 0, nil, fmt.Errorf("%w: array length %s", ErrBadDiff, v)
 			}
 			newLen = int(n)
 		case len(key) > 1 && (key[0] == 'u' || key[0] == 's'):
 			idx, err := strconv.Atoi(key[1:])
-			if err != nil || idx < 0 || strings.HasPrefix(key[1:], "+") {
+			if err != nil || idx < 0 || idx >= maxArrayLen || strings.HasPrefix(key[1:], "+") {
 				return 0, nil, fmt.Errorf("%w: array index %q", ErrBadDiff, key)
 			}
 			m := fieldMod{kind: modUpdate, value: v}
@@ -271,7 +294,10 @@ func parseArrayDiff(diff bson.Raw) (newLen int, mods []arrayMod, err error) {
 
 // appendDiffedArray appends the array pre with an array diff applied, as a complete
 // array (the caller wrote its type byte and key).
-func appendDiffedArray(dst []byte, pre bson.Raw, diff bson.Raw) ([]byte, error) {
+func appendDiffedArray(dst []byte, pre bson.Raw, diff bson.Raw, depth int) ([]byte, error) {
+	if depth > maxDiffDepth {
+		return dst, fmt.Errorf("%w: nested more than %d levels deep", ErrBadDiff, maxDiffDepth)
+	}
 	newLen, mods, err := parseArrayDiff(diff)
 	if err != nil {
 		return dst, err
@@ -284,7 +310,7 @@ func appendDiffedArray(dst []byte, pre bson.Raw, diff bson.Raw) ([]byte, error) 
 	idx := 0
 	for ; idx < len(values) && (newLen < 0 || idx < newLen); idx++ {
 		if len(mods) > 0 && mods[0].idx == idx {
-			if dst, err = appendArrayMod(dst, idx, &values[idx], mods[0].m); err != nil {
+			if dst, err = appendArrayMod(dst, idx, &values[idx], mods[0].m, depth); err != nil {
 				return dst, err
 			}
 			mods = mods[1:]
@@ -292,9 +318,20 @@ func appendDiffedArray(dst []byte, pre bson.Raw, diff bson.Raw) ([]byte, error) 
 		}
 		dst = appendValue(dst, arrayKey(idx), values[idx])
 	}
-	for ; (newLen >= 0 && idx < newLen) || len(mods) > 0; idx++ {
+	// The rest is padding with null, and the modified indexes within it: a short diff can
+	// ask for a long padding, which must fit the document before it is built.
+	end := max(newLen, idx)
+	if len(mods) > 0 {
+		end = max(end, mods[len(mods)-1].idx+1)
+	}
+	pad := nullsSize(idx, end)
+	if len(dst)+pad >= maxDocumentBytes {
+		return dst, errTooLarge
+	}
+	dst = slices.Grow(dst, pad)
+	for ; idx < end; idx++ {
 		if len(mods) > 0 && mods[0].idx == idx {
-			if dst, err = appendArrayMod(dst, idx, nil, mods[0].m); err != nil {
+			if dst, err = appendArrayMod(dst, idx, nil, mods[0].m, depth); err != nil {
 				return dst, err
 			}
 			mods = mods[1:]
@@ -305,9 +342,22 @@ func appendDiffedArray(dst []byte, pre bson.Raw, diff bson.Raw) ([]byte, error) 
 	return endDoc(dst, start), nil
 }
 
+// nullsSize is the size of null elements for the array indexes from to to-1.
+func nullsSize(from, to int) int {
+	n := 0
+	for digits, next := 1, 10; from < to; digits, next = digits+1, next*10 {
+		if from < next {
+			upTo := min(to, next)
+			n += (upTo - from) * (2 + digits) // type byte, key, NUL
+			from = upTo
+		}
+	}
+	return n
+}
+
 // appendArrayMod appends the new value of array index idx; pre is nil past the end of
 // the pre-image.
-func appendArrayMod(dst []byte, idx int, pre *bson.RawValue, m fieldMod) ([]byte, error) {
+func appendArrayMod(dst []byte, idx int, pre *bson.RawValue, m fieldMod, depth int) ([]byte, error) {
 	key := arrayKey(idx)
 	if m.kind == modUpdate {
 		return appendValue(dst, key, m.value), nil
@@ -315,5 +365,5 @@ func appendArrayMod(dst []byte, idx int, pre *bson.RawValue, m fieldMod) ([]byte
 	if pre == nil {
 		return appendNull(dst, key), nil
 	}
-	return applyFieldMod(dst, key, *pre, m)
+	return applyFieldMod(dst, key, *pre, m, depth)
 }

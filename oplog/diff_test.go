@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,7 +23,7 @@ type diffVectors struct {
 	}
 }
 
-func loadDiffVectors(t *testing.T) diffVectors {
+func loadDiffVectors(t testing.TB) diffVectors {
 	t.Helper()
 	b, err := os.ReadFile("testdata/server/diff_applier.json")
 	if err != nil {
@@ -73,6 +75,52 @@ func TestApplyDiffRefusesMalformed(t *testing.T) {
 	}
 }
 
+// TestApplyDiffBounds: a few bytes of diff that ask for more than a document can hold —
+// an array of 2^40 or 20 million elements, an index that far out, arrays that each fit
+// but not together, nesting deeper than the server nests — are refused as malformed,
+// quickly and without allocating more than about one document (found by FuzzDiff: before
+// the bounds, the 20-million-element diff built a 189 MB document and allocated 1 GiB).
+func TestApplyDiffBounds(t *testing.T) {
+	// Extended JSON nests no deeper than 200 levels: the deep pair is built by hand.
+	deepPre, deepDiff := ejson(t, `{"a": 1}`), ejson(t, `{"u": {"a": 2}}`)
+	for range maxDiffDepth + 1 {
+		deepPre, deepDiff = nestDoc("a", deepPre), nestDoc("sa", deepDiff)
+	}
+	pad := `{"a": true, "l": 1500000}` // 12.9 MB of nulls: one fits a document, two do not
+	for _, c := range []struct {
+		name      string
+		pre, diff bson.Raw
+		want      string
+	}{
+		{"huge length", ejson(t, `{"a": []}`), ejson(t, `{"sa": {"a": true, "l": {"$numberLong": "1099511627776"}}}`), "array length"},
+		{"long padding", ejson(t, `{"a": []}`), ejson(t, `{"sa": {"a": true, "l": 20000000}}`), "array length"},
+		{"far index", ejson(t, `{"a": []}`), ejson(t, `{"sa": {"a": true, "u20000000": 1}}`), "array index"},
+		{"padding past the document", ejson(t, `{"a": [], "b": []}`), ejson(t, `{"sa": `+pad+`, "sb": `+pad+`}`), "larger than"},
+		{"too deep", deepPre, deepDiff, "levels deep"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			pre, diff := c.pre, c.diff
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := applyDiff(pre, diff)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrBadDiff) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want ErrBadDiff saying %q", err, c.want)
+			}
+			if n := after.TotalAlloc - before.TotalAlloc; n > 4*maxDocumentBytes { // about one document, and what -race adds
+				t.Errorf("refusing it allocated %d MiB", n>>20)
+			}
+		})
+	}
+}
+
+// nestDoc is {key: doc}.
+func nestDoc(key string, doc bson.Raw) bson.Raw {
+	out, start := beginDoc(nil)
+	out = appendValue(out, key, bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: doc})
+	return endDoc(out, start)
+}
+
 // TestApplyDiffTimeSeriesBuckets replays the 872 $v:2 updates a MongoDB 5.0 server wrote
 // while a time-series collection was dumped (mongo-tools' ts_dump_with_oplog) onto the
 // dumped buckets. mongorestore's own test of that dump, replayed by the server, finds
@@ -93,7 +141,7 @@ func TestApplyDiffTimeSeriesBuckets(t *testing.T) {
 	}
 	replay := func() {
 		for _, raw := range entries {
-			e, err := ParseEntry(raw)
+			e, err := parseEntry(raw)
 			if err != nil {
 				t.Fatal(err)
 			}

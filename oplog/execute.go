@@ -151,5 +151,5 @@ func (r *Replayer) statementLimit(ctx context.Context) int {
 // batchError names the range of entries a failed write command carried.
 func (r *Replayer) batchError(b *nsBatch, writes []*write, err error) error {
 	return fmt.Errorf("oplog replay: write the entries from %s to %s on %s: %w",
-		FormatTimestamp(writes[0].ts), FormatTimestamp(writes[len(writes)-1].ts), b.target, err)
+		writes[0].ts.String(), writes[len(writes)-1].ts.String(), b.target, err)
 }

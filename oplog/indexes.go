@@ -77,8 +77,8 @@ func (c *IndexCatalog) Namespaces() []string {
 	return out
 }
 
-// Specs returns the index specifications recorded for a target namespace.
-func (c *IndexCatalog) Specs(target string) []bson.D {
+// specsOf returns the index specifications recorded for a target namespace.
+func (c *IndexCatalog) specsOf(target string) []bson.D {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]bson.D(nil), c.specs[target]...)
@@ -87,7 +87,7 @@ func (c *IndexCatalog) Specs(target string) []bson.D {
 // Build creates the indexes recorded for target that the collection does not have yet
 // (same name and key), with one createIndexes command.
 func (c *IndexCatalog) Build(ctx context.Context, client *mongo.Client, target string) error {
-	specs := c.Specs(target)
+	specs := c.specsOf(target)
 	if len(specs) == 0 {
 		return nil
 	}

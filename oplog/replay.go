@@ -5,18 +5,19 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 )
 
-// Options says how a Replayer applies entries.
-type Options struct {
+// ReplayOptions says how a Replayer applies entries.
+type ReplayOptions struct {
 	// Target maps source namespaces to target ones, or leaves them out; nil: every
 	// namespace under its own name. Server-internal namespaces are always left out.
 	Target TargetFunc
-	// Limit: entries at or after it are not applied (exclusive, as mongorestore's
-	// --oplogLimit); zero: no limit.
-	Limit bson.Timestamp
+	// Limit is a Before bound (exclusive, as optime.ParseBefore reads it and as
+	// mongorestore's --oplogLimit): entries at or after it are not applied; zero: no limit.
+	Limit optime.Timestamp
 	// Indexes, when set, receives the index commands instead of the server: restore
 	// builds every index once the replay is done, as mongorestore does, because a
 	// unique index could refuse the intermediate states of a replay over a dump that
@@ -36,7 +37,7 @@ type Options struct {
 	Logger      *slog.Logger
 }
 
-func (o Options) withDefaults() Options {
+func (o ReplayOptions) withDefaults() ReplayOptions {
 	if o.BatchOps <= 0 {
 		o.BatchOps = 1000
 	}
@@ -55,8 +56,8 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Stats counts what a replay did.
-type Stats struct {
+// ReplayStats counts what a replay did.
+type ReplayStats struct {
 	Entries      int64 // top-level entries read
 	Inserts      int64
 	Updates      int64
@@ -67,7 +68,7 @@ type Stats struct {
 	Aborted      int64 // transactions aborted, or still open at the end (never committed)
 	Fetches      int64 // documents read to apply $v:2 diffs
 	Writes       int64 // write commands sent
-	First, Last  bson.Timestamp
+	First, Last  optime.Timestamp
 	LimitReached bool // an entry at or after Limit ended the replay
 }
 
@@ -79,7 +80,7 @@ type Stats struct {
 // one of applying every entry one by one. A Replayer is for one goroutine.
 type Replayer struct {
 	client  *mongo.Client
-	opts    Options
+	opts    ReplayOptions
 	log     *slog.Logger
 	batches map[string]*nsBatch // by target namespace
 	targets map[string]resolved // by source namespace
@@ -88,7 +89,7 @@ type Replayer struct {
 	indexes indexSink
 	pending int // bytes held by all batches
 	cached  int // bytes of documents remembered by all batches
-	stats   Stats
+	stats   ReplayStats
 	done    bool
 
 	limitKnown    bool // maxStatements was looked up
@@ -96,7 +97,7 @@ type Replayer struct {
 }
 
 // NewReplayer returns a Replayer writing through client.
-func NewReplayer(client *mongo.Client, opts Options) *Replayer {
+func NewReplayer(client *mongo.Client, opts ReplayOptions) *Replayer {
 	opts = opts.withDefaults()
 	r := &Replayer{client: client, opts: opts, log: opts.Logger,
 		batches: map[string]*nsBatch{}, targets: map[string]resolved{}, known: map[string]bool{},
@@ -112,13 +113,6 @@ func NewReplayer(client *mongo.Client, opts Options) *Replayer {
 	return r
 }
 
-// Done reports whether the replay reached its limit: later entries are ignored, so the
-// caller can stop reading.
-func (r *Replayer) Done() bool { return r.done }
-
-// Stats returns what the replay did so far.
-func (r *Replayer) Stats() Stats { return r.stats }
-
 // Apply applies one oplog entry (or buffers it: writes are batched, transactions wait
 // for their commit). Entries must come in timestamp order. raw may be reused by the
 // caller once Apply returns.
@@ -126,16 +120,16 @@ func (r *Replayer) Apply(ctx context.Context, raw bson.Raw) error {
 	if r.done {
 		return nil
 	}
-	e, err := ParseEntry(append(bson.Raw(nil), raw...))
+	e, err := parseEntry(append(bson.Raw(nil), raw...))
 	if err != nil {
 		return err
 	}
-	if !IsZero(r.opts.Limit) && !Before(e.TS, r.opts.Limit) {
+	if !r.opts.Limit.IsZero() && !e.TS.Before(r.opts.Limit) {
 		r.done, r.stats.LimitReached = true, true
 		return nil
 	}
-	if r.stats.Entries > 0 && Before(e.TS, r.stats.Last) {
-		return entryError(&e, fmt.Errorf("%w: it comes after the entry at %s", ErrOrder, FormatTimestamp(r.stats.Last)))
+	if r.stats.Entries > 0 && e.TS.Before(r.stats.Last) {
+		return entryError(&e, fmt.Errorf("%w: it comes after the entry at %s", ErrOrder, r.stats.Last.String()))
 	}
 	if r.stats.Entries == 0 {
 		r.stats.First = e.TS
@@ -149,7 +143,7 @@ func (r *Replayer) Apply(ctx context.Context, raw bson.Raw) error {
 const maxNesting = 10
 
 // dispatch applies one entry, top-level or taken out of an applyOps.
-func (r *Replayer) dispatch(ctx context.Context, e *Entry, depth int) error {
+func (r *Replayer) dispatch(ctx context.Context, e *entry, depth int) error {
 	if e.IsTransaction() {
 		if depth > 0 {
 			return fmt.Errorf("%w: transaction entry inside applyOps", ErrUnsupported)
@@ -174,7 +168,7 @@ func (r *Replayer) dispatch(ctx context.Context, e *Entry, depth int) error {
 }
 
 // crud queues an insert, update or delete in its namespace's batch.
-func (r *Replayer) crud(ctx context.Context, e *Entry) error {
+func (r *Replayer) crud(ctx context.Context, e *entry) error {
 	if e.Op == "i" && isLegacyIndexNS(e.NS) {
 		return r.legacyIndexInsert(ctx, e)
 	}
@@ -208,13 +202,13 @@ func (r *Replayer) crud(ctx context.Context, e *Entry) error {
 		return r.flush(ctx, b)
 	}
 	if r.pending >= r.opts.PendingBytes {
-		return r.Flush(ctx)
+		return r.flushAll(ctx)
 	}
 	return nil
 }
 
-// Flush writes every pending batch.
-func (r *Replayer) Flush(ctx context.Context) error {
+// flushAll writes every pending batch.
+func (r *Replayer) flushAll(ctx context.Context) error {
 	for _, b := range r.batches {
 		if err := r.flush(ctx, b); err != nil {
 			return err
@@ -225,11 +219,11 @@ func (r *Replayer) Flush(ctx context.Context) error {
 
 // Close writes what is pending and ends the replay. Transactions still open (prepared or
 // in progress, never committed within the entries) are left out, as they were not
-// committed at the end of the range. Close does not build the indexes of Options.Indexes.
-func (r *Replayer) Close(ctx context.Context) (Stats, error) {
-	err := r.Flush(ctx)
+// committed at the end of the range. Close does not build the indexes of ReplayOptions.Indexes.
+func (r *Replayer) Close(ctx context.Context) (ReplayStats, error) {
+	err := r.flushAll(ctx)
 	for key, t := range r.txns {
-		r.log.Info("transaction not committed within the oplog range: left out", "started", FormatTimestamp(t.first))
+		r.log.Info("transaction not committed within the oplog range: left out", "started", t.first.String())
 		r.stats.Aborted++
 		_ = t.spool.Close()
 		delete(r.txns, key)

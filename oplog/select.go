@@ -1,10 +1,14 @@
 package oplog
 
 import (
+	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
+
+// ErrRefused: the oplog range holds an entry a consistent capture cannot include.
+var ErrRefused = errors.New("oplog: capture refused")
 
 // Selector decides which captured entries a backup keeps, and refuses the ones a
 // consistent backup cannot hold (as mongodump does): a rename, a change of
@@ -42,7 +46,7 @@ func (s *Selector) dbSelected(db string) bool { return s.databases == nil || s.d
 // Keep returns the entry to write (the same bytes, or an applyOps entry without the
 // operations on namespaces left out) and whether to write it.
 func (s *Selector) Keep(raw bson.Raw) (bson.Raw, bool, error) {
-	e, err := ParseEntry(raw)
+	e, err := parseEntry(raw)
 	if err != nil {
 		return nil, false, err
 	}
@@ -61,7 +65,7 @@ func (s *Selector) Keep(raw bson.Raw) (bson.Raw, bool, error) {
 	return nil, false, nil // no-ops and internal entries carry nothing of the selection
 }
 
-func (s *Selector) keepCommand(e *Entry) (bson.Raw, bool, error) {
+func (s *Selector) keepCommand(e *entry) (bson.Raw, bool, error) {
 	switch e.Command() {
 	case "applyOps":
 		out, kept, err := s.filterApplyOps(e)
@@ -77,41 +81,33 @@ func (s *Selector) keepCommand(e *Entry) (bson.Raw, bool, error) {
 }
 
 // filterApplyOps rebuilds an applyOps entry with the operations of selected namespaces.
-func (s *Selector) filterApplyOps(e *Entry) (bson.Raw, int, error) {
-	ops, ok := e.O.Lookup("applyOps").ArrayOK()
-	if !ok {
-		return nil, 0, fmt.Errorf("%w: applyOps is not an array", ErrBadEntry)
-	}
-	values, err := ops.Values()
+func (s *Selector) filterApplyOps(e *entry) (bson.Raw, int, error) {
+	ops, err := innerOps(e)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: %v", ErrBadEntry, err)
+		return nil, 0, err
 	}
 	arr, start := beginDoc(nil)
 	kept := 0
-	for _, v := range values {
-		doc, ok := v.DocumentOK()
-		if !ok {
-			return nil, 0, fmt.Errorf("%w: applyOps operation is not a document", ErrBadEntry)
-		}
-		inner, err := ParseEntry(doc)
+	for _, doc := range ops {
+		inner, err := parseEntry(doc)
 		if err != nil {
 			return nil, 0, err
 		}
 		if !s.innerSelected(&inner) {
 			continue
 		}
-		arr = appendValue(arr, arrayKey(kept), v)
+		arr = appendValue(arr, arrayKey(kept), bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: doc})
 		kept++
 	}
 	arr = endDoc(arr, start)
-	if kept == len(values) {
+	if kept == len(ops) {
 		return e.Raw, kept, nil
 	}
 	o := replaceField(e.O, "applyOps", bson.RawValue{Type: bson.TypeArray, Value: arr})
 	return replaceField(e.Raw, "o", bson.RawValue{Type: bson.TypeEmbeddedDocument, Value: o}), kept, nil
 }
 
-func (s *Selector) innerSelected(e *Entry) bool {
+func (s *Selector) innerSelected(e *entry) bool {
 	if e.Op == "c" {
 		return s.dbSelected(e.DB())
 	}
@@ -138,7 +134,7 @@ func replaceField(doc bson.Raw, key string, v bson.RawValue) bson.Raw {
 }
 
 // refuse fails on an entry that a consistent backup cannot hold, looking into applyOps.
-func (s *Selector) refuse(e *Entry) error {
+func (s *Selector) refuse(e *entry) error {
 	if err := s.refuseOne(e); err != nil {
 		return err
 	}
@@ -148,9 +144,9 @@ func (s *Selector) refuse(e *Entry) error {
 	return eachInnerOp(e, s.refuseOne)
 }
 
-func (s *Selector) refuseOne(e *Entry) error {
+func (s *Selector) refuseOne(e *entry) error {
 	if e.NS == "admin.system.version" {
-		return fmt.Errorf("%w: admin.system.version (the auth schema or the feature compatibility version) changed during the backup, at %s; run the backup again once that change is done", ErrRefused, FormatTimestamp(e.TS))
+		return fmt.Errorf("%w: admin.system.version (the auth schema or the feature compatibility version) changed during the backup, at %s; run the backup again once that change is done", ErrRefused, e.TS.String())
 	}
 	if e.Op != "c" {
 		return nil
@@ -160,16 +156,16 @@ func (s *Selector) refuseOne(e *Entry) error {
 		from, _ := e.O.Lookup("renameCollection").StringValueOK()
 		to, _ := e.O.Lookup("to").StringValueOK()
 		if s.all || s.nsSelected(from) || s.nsSelected(to) {
-			return fmt.Errorf("%w: %s was renamed to %s during the backup, at %s: a rename cannot be part of a consistent backup; run the backup again when no rename is running", ErrRefused, from, to, FormatTimestamp(e.TS))
+			return fmt.Errorf("%w: %s was renamed to %s during the backup, at %s: a rename cannot be part of a consistent backup; run the backup again when no rename is running", ErrRefused, from, to, e.TS.String())
 		}
 	case "importCollection":
-		return fmt.Errorf("%w: importCollection ran during the backup, at %s; run the backup again", ErrRefused, FormatTimestamp(e.TS))
+		return fmt.Errorf("%w: importCollection ran during the backup, at %s; run the backup again", ErrRefused, e.TS.String())
 	case "upgradeDowngradeViewlessTimeseries":
-		return fmt.Errorf("%w: a feature compatibility version change converted time-series collections during the backup, at %s; run the backup again", ErrRefused, FormatTimestamp(e.TS))
+		return fmt.Errorf("%w: a feature compatibility version change converted time-series collections during the backup, at %s; run the backup again", ErrRefused, e.TS.String())
 	case "create":
 		name, _ := e.O.Lookup("create").StringValueOK()
 		if e.DB() == "config" && reshardingCollections[name] {
-			return fmt.Errorf("%w: a resharding ran during the backup (config.%s created at %s); run the backup again once it is done", ErrRefused, name, FormatTimestamp(e.TS))
+			return fmt.Errorf("%w: a resharding ran during the backup (config.%s created at %s); run the backup again once it is done", ErrRefused, name, e.TS.String())
 		}
 	}
 	return nil

@@ -43,7 +43,7 @@ func (b *bed) intoBed(_ context.Context, ns string) (string, bool, error) {
 	return b.mongo.DB + "." + coll, true, nil
 }
 
-func (b *bed) replayer(opts Options) *Replayer {
+func (b *bed) replayer(opts ReplayOptions) *Replayer {
 	if opts.Target == nil {
 		opts.Target = b.intoBed
 	}
@@ -51,18 +51,18 @@ func (b *bed) replayer(opts Options) *Replayer {
 }
 
 // replay applies entries with a fresh replayer and closes it.
-func (b *bed) replay(opts Options, entries ...bson.Raw) (Stats, error) {
+func (b *bed) replay(opts ReplayOptions, entries ...bson.Raw) (ReplayStats, error) {
 	r := b.replayer(opts)
 	for _, e := range entries {
 		if err := r.Apply(ctxT(b.t), e); err != nil {
 			r.Close(ctxT(b.t))
-			return r.Stats(), err
+			return r.stats, err
 		}
 	}
 	return r.Close(ctxT(b.t))
 }
 
-func (b *bed) mustReplay(opts Options, entries ...bson.Raw) Stats {
+func (b *bed) mustReplay(opts ReplayOptions, entries ...bson.Raw) ReplayStats {
 	b.t.Helper()
 	st, err := b.replay(opts, entries...)
 	if err != nil {
@@ -216,13 +216,13 @@ func TestReplayDiffVectorsOnServer(t *testing.T) {
 		entries = append(entries, op(uint32(i+1), "u", "src.vectors", o, idDoc(id)))
 		want = append(want, prependID(t, id, rawJSON(t, c.Post)))
 	}
-	st := b.mustReplay(Options{}, entries...)
+	st := b.mustReplay(ReplayOptions{}, entries...)
 	equalDocs(t, b.docs("vectors"), want)
 	if st.Updates != int64(len(entries)) {
 		t.Errorf("updates: got %d, want %d", st.Updates, len(entries))
 	}
 	// And once more over the result: nothing changes.
-	b.mustReplay(Options{}, entries...)
+	b.mustReplay(ReplayOptions{}, entries...)
 	equalDocs(t, b.docs("vectors"), want)
 }
 
@@ -247,7 +247,7 @@ func TestReplayCRUDForms(t *testing.T) {
 		op(8, "d", "src.c", idDoc(98), nil),
 		op(9, "n", "", ejson(t, `{"msg": "periodic noop"}`), nil),
 	}
-	st := b.mustReplay(Options{}, entries...)
+	st := b.mustReplay(ReplayOptions{}, entries...)
 	equalDocs(t, b.docs("c"), []bson.Raw{
 		ejson(t, `{"_id": 2, "c": 3}`),
 		ejson(t, `{"_id": 3, "y": "replaced"}`),
@@ -270,7 +270,7 @@ func TestReplayInsertRunWithExisting(t *testing.T) {
 		entries = append(entries, op(uint32(i+1), "i", "src.c", doc, nil))
 		want = append(want, doc)
 	}
-	st := b.mustReplay(Options{}, entries...)
+	st := b.mustReplay(ReplayOptions{}, entries...)
 	got := b.docs("c")
 	sort.Slice(got, func(i, j int) bool { return got[i].Lookup("_id").Int32() < got[j].Lookup("_id").Int32() })
 	equalDocs(t, got, want)
@@ -290,7 +290,7 @@ func TestReplayUnknownOpNamesEntry(t *testing.T) {
 		{op(9, "u", "src.c", ejson(t, `{"$v": 3, "diff": {}}`), idDoc(1)), []string{"1700000000,9", "$v:3"}},
 		{op(10, "u", "src.c", ejson(t, `{"$v": 1, "$inc": {"a": 1}}`), idDoc(1)), []string{"1700000000,10", "$inc"}},
 	} {
-		_, err := b.replay(Options{}, c.entry)
+		_, err := b.replay(ReplayOptions{}, c.entry)
 		if err == nil {
 			t.Fatalf("%s: no error", c.entry)
 		}
@@ -356,7 +356,7 @@ func TestReplayOperatorFormIsExact(t *testing.T) {
 	}
 	// Forget nothing: a fresh replayer knows no document, so every operator form goes
 	// to the server as operators.
-	b.mustReplay(Options{}, entries...)
+	b.mustReplay(ReplayOptions{}, entries...)
 	got := b.docs("ops")
 	sort.Slice(got, func(i, j int) bool { return got[i].Lookup("_id").Int32() < got[j].Lookup("_id").Int32() })
 	sort.Slice(want, func(i, j int) bool { return want[i].Lookup("_id").Int32() < want[j].Lookup("_id").Int32() })

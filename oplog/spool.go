@@ -11,13 +11,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-// DefaultSpoolMemory is how many bytes a Spool keeps in memory before it moves to a file.
-const DefaultSpoolMemory = 1 << 20
+// defaultSpoolMemory is how many bytes a spool keeps in memory before it moves to a file.
+const defaultSpoolMemory = 1 << 20
 
-// Spool holds a sequence of BSON documents (oplog entries) to be read back once, in
+// spool holds a sequence of BSON documents (oplog entries) to be read back once, in
 // order, later: in memory while small, in a temporary file beyond its memory limit, so
 // that memory stays bounded whatever the size of what it holds. It is for one goroutine.
-type Spool struct {
+type spool struct {
 	dir      string // where the temporary file goes ("" = the system's temporary directory)
 	memLimit int
 	mem      []byte
@@ -27,17 +27,17 @@ type Spool struct {
 	bytes    int64
 }
 
-// NewSpool returns an empty spool that keeps up to memLimit bytes in memory (0: the
+// newSpool returns an empty spool that keeps up to memLimit bytes in memory (0: the
 // default) and puts the rest in a temporary file in dir ("" = os.TempDir()).
-func NewSpool(dir string, memLimit int) *Spool {
+func newSpool(dir string, memLimit int) *spool {
 	if memLimit <= 0 {
-		memLimit = DefaultSpoolMemory
+		memLimit = defaultSpoolMemory
 	}
-	return &Spool{dir: dir, memLimit: memLimit}
+	return &spool{dir: dir, memLimit: memLimit}
 }
 
 // Add appends a copy of doc.
-func (s *Spool) Add(doc []byte) error {
+func (s *spool) Add(doc []byte) error {
 	if len(doc) < 5 || int(binary.LittleEndian.Uint32(doc)) != len(doc) {
 		return fmt.Errorf("%w: spool: document length prefix does not match its size", ErrBadEntry)
 	}
@@ -59,7 +59,7 @@ func (s *Spool) Add(doc []byte) error {
 }
 
 // spill moves what is in memory to a new temporary file.
-func (s *Spool) spill() error {
+func (s *spool) spill() error {
 	f, err := os.CreateTemp(s.dir, "mongostash-oplog-*.bson")
 	if err != nil {
 		return fmt.Errorf("oplog: create a spool file (the oplog is larger than %d bytes and goes to disk): %w", s.memLimit, err)
@@ -74,14 +74,14 @@ func (s *Spool) spill() error {
 }
 
 // Len is how many documents the spool holds; Size their total bytes.
-func (s *Spool) Len() int64 { return s.count }
+func (s *spool) Len() int64 { return s.count }
 
 // Size is the total size of the documents the spool holds.
-func (s *Spool) Size() int64 { return s.bytes }
+func (s *spool) Size() int64 { return s.bytes }
 
 // Each calls fn with every document in order. The document is only valid during the
 // call. Each may be called more than once; Add must not be called after it.
-func (s *Spool) Each(fn func(doc bson.Raw) error) error {
+func (s *spool) Each(fn func(doc bson.Raw) error) error {
 	if s.f == nil {
 		for rest := s.mem; len(rest) > 0; {
 			n := int(binary.LittleEndian.Uint32(rest))
@@ -130,7 +130,7 @@ func eachDocument(r io.Reader, name string, fn func(doc bson.Raw) error) error {
 }
 
 // Close removes the spool's file, if it has one, and forgets its documents.
-func (s *Spool) Close() error {
+func (s *spool) Close() error {
 	s.mem = nil
 	if s.f == nil {
 		return nil

@@ -2,11 +2,16 @@ package oplog
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
+
+// ErrTransaction: the entries of a transaction do not form a complete chain.
+var ErrTransaction = errors.New("oplog: incomplete transaction")
 
 // Transactions in the oplog (MongoDB 4.0 and later): the operations of a transaction are
 // in applyOps entries carrying the session (lsid) and transaction number. A small
@@ -19,16 +24,16 @@ import (
 
 // openTxn is a transaction whose commit the replay has not seen yet.
 type openTxn struct {
-	spool *Spool
-	first bson.Timestamp // its first entry
-	last  bson.Timestamp // its latest entry, which the next must name in prevOpTime
+	spool *spool
+	first optime.Timestamp // its first entry
+	last  optime.Timestamp // its latest entry, which the next must name in prevOpTime
 }
 
-func txnKey(e *Entry) string {
+func txnKey(e *entry) string {
 	return string(e.LSID) + "#" + strconv.FormatInt(e.TxnNumber, 10)
 }
 
-func (r *Replayer) transaction(ctx context.Context, e *Entry) error {
+func (r *Replayer) transaction(ctx context.Context, e *entry) error {
 	key := txnKey(e)
 	t := r.txns[key]
 	if t == nil && e.Command() == "abortTransaction" {
@@ -37,17 +42,17 @@ func (r *Replayer) transaction(ctx context.Context, e *Entry) error {
 	}
 	decision := e.Command() != "applyOps"
 	switch {
-	case t == nil && e.HasPrev && !IsZero(e.PrevTS):
-		return fmt.Errorf("%w: the transaction's earlier entries (from %s on) are not in the replayed range; it started before the range", ErrTransaction, FormatTimestamp(e.PrevTS))
+	case t == nil && e.HasPrev && !e.PrevTS.IsZero():
+		return fmt.Errorf("%w: the transaction's earlier entries (from %s on) are not in the replayed range; it started before the range", ErrTransaction, e.PrevTS.String())
 	case t != nil && !e.HasPrev:
-		return fmt.Errorf("%w: the entry has no prevOpTime, but the transaction has earlier entries (from %s on)", ErrTransaction, FormatTimestamp(t.first))
+		return fmt.Errorf("%w: the entry has no prevOpTime, but the transaction has earlier entries (from %s on)", ErrTransaction, t.first.String())
 	case t != nil && e.PrevTS != t.last && !(decision && e.PrevTS == t.first):
 		// A commit or abort may name the first entry of the chain (mongo-tools' test
 		// entries of large prepared transactions do) or the last one.
-		return fmt.Errorf("%w: the entry names %s as the transaction's previous entry, but that was %s", ErrTransaction, FormatTimestamp(e.PrevTS), FormatTimestamp(t.last))
+		return fmt.Errorf("%w: the entry names %s as the transaction's previous entry, but that was %s", ErrTransaction, e.PrevTS.String(), t.last.String())
 	}
 	if t == nil {
-		t = &openTxn{spool: NewSpool(r.opts.SpoolDir, r.opts.SpoolMemory), first: e.TS}
+		t = &openTxn{spool: newSpool(r.opts.SpoolDir, r.opts.SpoolMemory), first: e.TS}
 		r.txns[key] = t
 	}
 	t.last = e.TS
@@ -76,11 +81,11 @@ func (r *Replayer) commit(ctx context.Context, key string, t *openTxn) error {
 	defer t.spool.Close()
 	r.stats.Transactions++
 	return t.spool.Each(func(doc bson.Raw) error {
-		e, err := ParseEntry(append(bson.Raw(nil), doc...))
+		e, err := parseEntry(append(bson.Raw(nil), doc...))
 		if err != nil {
 			return err
 		}
-		return eachInnerOp(&e, func(inner *Entry) error {
+		return eachInnerOp(&e, func(inner *entry) error {
 			return r.dispatch(ctx, inner, 1)
 		})
 	})

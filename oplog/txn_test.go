@@ -45,7 +45,7 @@ func TestReplayTransactionVectors(t *testing.T) {
 			for _, o := range c.Ops {
 				entries = append(entries, rawJSON(t, o))
 			}
-			st := b.mustReplay(Options{}, entries...)
+			st := b.mustReplay(ReplayOptions{}, entries...)
 			_, coll := splitNS(c.NS)
 			switch name {
 			case "not transaction with multiOpType":
@@ -79,12 +79,12 @@ func TestReplayTransactionChain(t *testing.T) {
 	large := cases["large, prepared, committed"].Ops
 	b := newBed(t)
 	// Without its first entry: the second names it in prevOpTime.
-	_, err := b.replay(Options{}, rawJSON(t, large[1]), rawJSON(t, large[2]), rawJSON(t, large[3]))
+	_, err := b.replay(ReplayOptions{}, rawJSON(t, large[1]), rawJSON(t, large[2]), rawJSON(t, large[3]))
 	if !errors.Is(err, ErrTransaction) || !strings.Contains(err.Error(), "1515616500,1") || !strings.Contains(err.Error(), "1515616500,2") {
 		t.Errorf("missing first entry: got %v", err)
 	}
 	// With its second entry missing: the third names the second.
-	_, err = b.replay(Options{}, rawJSON(t, large[0]), rawJSON(t, large[2]), rawJSON(t, large[3]))
+	_, err = b.replay(ReplayOptions{}, rawJSON(t, large[0]), rawJSON(t, large[2]), rawJSON(t, large[3]))
 	if !errors.Is(err, ErrTransaction) || !strings.Contains(err.Error(), "1515616500,2") {
 		t.Errorf("broken chain: got %v", err)
 	}
@@ -99,7 +99,7 @@ func TestReplayOpenTransactionLeftOut(t *testing.T) {
 	cases := loadTxnCases(t)
 	ops := cases["large, prepared, committed"].Ops
 	b := newBed(t)
-	st := b.mustReplay(Options{}, rawJSON(t, ops[0]), rawJSON(t, ops[1]), rawJSON(t, ops[2]))
+	st := b.mustReplay(ReplayOptions{}, rawJSON(t, ops[0]), rawJSON(t, ops[1]), rawJSON(t, ops[2]))
 	if st.Aborted != 1 || st.Transactions != 0 {
 		t.Errorf("stats: %+v", st)
 	}
@@ -133,7 +133,7 @@ func TestReplayLargeTransactionSpills(t *testing.T) {
 		entries = append(entries, raw)
 		prev = ts
 	}
-	st := b.mustReplay(Options{SpoolDir: dir, SpoolMemory: 4 << 10}, entries...)
+	st := b.mustReplay(ReplayOptions{SpoolDir: dir, SpoolMemory: 4 << 10}, entries...)
 	if st.Transactions != 1 {
 		t.Errorf("transactions: %d", st.Transactions)
 	}

@@ -10,39 +10,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
-func TestParseLimit(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		want bson.Timestamp
-	}{
-		{"1700000000,3", bson.Timestamp{T: 1700000000, I: 3}},
-		{"1700000000:3", bson.Timestamp{T: 1700000000, I: 3}},
-		{"1700000000", bson.Timestamp{T: 1700000000}},
-		{"1700000000:", bson.Timestamp{T: 1700000000}},
-		{" 1700000000,0 ", bson.Timestamp{T: 1700000000}},
-		{"2023-11-14T22:13:20Z", bson.Timestamp{T: 1700000000}},
-		{"2023-11-14T23:13:20+01:00", bson.Timestamp{T: 1700000000}},
-		{"2023-11-14T22:13:20.999Z", bson.Timestamp{T: 1700000000}}, // fraction cut off
-	} {
-		got, err := ParseLimit(c.in)
-		if err != nil || got != c.want {
-			t.Errorf("ParseLimit(%q) = %v, %v; want %v", c.in, got, err, c.want)
-		}
-	}
-	for _, bad := range []string{"", "yesterday", "1,2,3", "99999999999,1", "1,99999999999", "1969-01-01T00:00:00Z", "2023-11-14 22:13:20"} {
-		if _, err := ParseLimit(bad); !errors.Is(err, ErrBadLimit) {
-			t.Errorf("ParseLimit(%q): got %v, want ErrBadLimit", bad, err)
-		}
-	}
-	ts := bson.Timestamp{T: 1700000000, I: 7}
-	if got := FormatTimestamp(ts); got != "1700000000,7 (2023-11-14T22:13:20Z)" {
-		t.Errorf("FormatTimestamp: %s", got)
-	}
-}
-
 func TestSpoolMemoryThenFile(t *testing.T) {
 	dir := t.TempDir()
-	s := NewSpool(dir, 1000)
+	s := newSpool(dir, 1000)
 	var want [][]byte
 	for i := 0; i < 200; i++ {
 		doc, _ := bson.Marshal(bson.D{{Key: "i", Value: int32(i)}, {Key: "pad", Value: fmt.Sprint(i)}})
@@ -73,7 +43,7 @@ func TestSpoolMemoryThenFile(t *testing.T) {
 	if files, _ := os.ReadDir(dir); len(files) != 0 {
 		t.Errorf("files left after Close: %v", files)
 	}
-	if err := NewSpool(dir, 0).Add([]byte{9, 0, 0, 0, 0}); !errors.Is(err, ErrBadEntry) {
+	if err := newSpool(dir, 0).Add([]byte{9, 0, 0, 0, 0}); !errors.Is(err, ErrBadEntry) {
 		t.Errorf("bad document: %v", err)
 	}
 }
@@ -100,7 +70,7 @@ func TestUpdateTranslationForms(t *testing.T) {
 		{"v2 array", `{"$v": 2, "diff": {"sa": {"a": true, "u0": 1}}}`, wDiff, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			e := Entry{Op: "u", NS: "db.c", O: ejson(t, c.o), O2: ejson(t, `{"_id": 1, "shard": "x"}`)}
+			e := entry{Op: "u", NS: "db.c", O: ejson(t, c.o), O2: ejson(t, `{"_id": 1, "shard": "x"}`)}
 			w, err := updateWrite(&e)
 			if err != nil {
 				t.Fatal(err)
@@ -134,5 +104,30 @@ func TestIDKeyNumbers(t *testing.T) {
 	}
 	if k(1.5) == k(int32(1)) || k("1") == k(int32(1)) {
 		t.Error("1.5 and \"1\" are other _ids")
+	}
+}
+
+// TestCRUDWithoutDocumentsRefused: CRUD entries that lack the documents their operation
+// needs are refused as malformed (found by FuzzEntry: an update without o panicked while
+// its replacement was built).
+func TestCRUDWithoutDocumentsRefused(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		doc  string
+		tr   func(*entry) (*write, error)
+	}{
+		{"update without o", `{"op": "u", "ns": "db.c", "o2": {"_id": 1}}`, updateWrite},
+		{"update without o2", `{"op": "u", "ns": "db.c", "o": {"a": 1}}`, updateWrite},
+		{"update without o2._id", `{"op": "u", "ns": "db.c", "o": {"a": 1}, "o2": {}}`, updateWrite},
+		{"insert without o", `{"op": "i", "ns": "db.c"}`, insertWrite},
+		{"delete without o", `{"op": "d", "ns": "db.c"}`, deleteWrite},
+	} {
+		e, err := parseEntry(ejson(t, c.doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.tr(&e); !errors.Is(err, ErrBadEntry) {
+			t.Errorf("%s: got %v, want ErrBadEntry", c.name, err)
+		}
 	}
 }

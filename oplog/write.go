@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/mongostash/mongostash/optime"
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
@@ -31,7 +32,7 @@ type write struct {
 	doc    bson.Raw      // wInsert: the new document
 	update []bson.Raw    // wUpdate: update documents, applied in order (the last one upserts)
 	diff   bson.Raw      // wDiff: the diff; wUpdate from a $v:2 entry: the diff it expresses
-	ts     bson.Timestamp
+	ts     optime.Timestamp
 	size   int // bytes it holds, for the batch's budget
 }
 
@@ -65,7 +66,7 @@ func wholeNumber(v bson.RawValue) (int64, bool) {
 // insertWrite turns an "i" entry into a replace-upsert by _id. Entries of sharded
 // collections carry the document key in o2; the _id of the document itself is enough
 // here, and matching on a shard key value that changed later would create a duplicate.
-func insertWrite(e *Entry) (*write, error) {
+func insertWrite(e *entry) (*write, error) {
 	id, err := e.O.LookupErr("_id")
 	if err != nil {
 		return nil, fmt.Errorf("%w: insert without _id", ErrBadEntry)
@@ -75,7 +76,7 @@ func insertWrite(e *Entry) (*write, error) {
 
 // deleteWrite turns a "d" entry into a delete by _id (o is the document key: _id and,
 // for sharded collections, the shard key, which is left out for the same reason).
-func deleteWrite(e *Entry) (*write, error) {
+func deleteWrite(e *entry) (*write, error) {
 	id, err := e.O.LookupErr("_id")
 	if err != nil {
 		return nil, fmt.Errorf("%w: delete without _id", ErrBadEntry)
@@ -90,9 +91,9 @@ func deleteWrite(e *Entry) (*write, error) {
 //     are (the form of MongoDB up to 4.4, and of FerretDB);
 //   - "$v": 2 with a diff: update operators when they express the diff exactly,
 //     otherwise the diff, applied to the current document by the replay.
-func updateWrite(e *Entry) (*write, error) {
-	if e.O2 == nil {
-		return nil, fmt.Errorf("%w: update without o2", ErrBadEntry)
+func updateWrite(e *entry) (*write, error) {
+	if e.O == nil || e.O2 == nil {
+		return nil, fmt.Errorf("%w: update without o or o2", ErrBadEntry)
 	}
 	id, err := e.O2.LookupErr("_id")
 	if err != nil {
@@ -227,7 +228,7 @@ func plainFields(fields []bson.RawElement, ordered bool) bool {
 	prev := ""
 	for i, el := range fields {
 		k := el.Key()
-		if k == "" || k == "_id" || strings.ContainsRune(k, '.') || k[0] == '$' || allDigits(k) {
+		if k == "" || k == "_id" || strings.ContainsRune(k, '.') || k[0] == '$' || strings.Trim(k, "0123456789") == "" {
 			return false
 		}
 		if ordered && i > 0 && k <= prev {

@@ -1,21 +1,24 @@
 package pitr
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"hash/crc32"
+	"log/slog"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
 	"github.com/mongostash/mongostash/stream"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestArchiverChunksHoldTheOplogExactly: while writes go on, the archiver writes chunks
@@ -24,7 +27,7 @@ import (
 // up to the newest entry written before the shutdown. Each manifest records what its
 // chunk holds.
 func TestArchiverChunksHoldTheOplogExactly(t *testing.T) {
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip, catalog.None} {
+	for _, c := range []stream.Compression{stream.Zstd, stream.Gzip, stream.None} {
 		t.Run(string(c), func(t *testing.T) {
 			m := testenv.NewMongoWithOplog(t)
 			s := mem.New()
@@ -171,11 +174,11 @@ func TestArchiverGap(t *testing.T) {
 	end1, _ := first.Last()
 	writeOps(t, m, "c", 30, 30)
 	lost := oplogBetween(t, m.Client, end1, newestEntry(t, m.Client))
-	trimTo, _ := tsOf(lost[len(lost)/2])
+	trimTo, _ := oplog.EntryTimestamp(lost[len(lost)/2])
 	if err := testenv.TrimOplog(context.Background(), m.Client, bson.Timestamp(trimTo)); err != nil {
 		t.Fatal(err)
 	}
-	resume, _ := tsOf(lost[len(lost)/2+1])
+	resume, _ := oplog.EntryTimestamp(lost[len(lost)/2+1])
 
 	r = startArchiver(t, m.Client, opts)
 	st := r.waitStatus(t, "the gap", func(st Status) bool { return st.Gaps == 1 })
@@ -235,4 +238,45 @@ func TestChunkDecompressesWithStockZstd(t *testing.T) {
 			t.Errorf("%s: zstd -d gave %d bytes (CRC-32C %s), the manifest says %d (%s)", c.Key, len(plain), crc, c.Manifest.RawSize, c.Manifest.CRC32C)
 		}
 	}
+}
+
+// TestArchiverWarnsOfSlowReads: a read of the oplog that takes longer than the pause
+// between reads is warned about (here with a pause of 1 ms, which every read of a real
+// server outlasts), once, not at every read.
+func TestArchiverWarnsOfSlowReads(t *testing.T) {
+	m := testenv.NewMongoWithOplog(t)
+	opts := archOptions(mem.New())
+	opts.Poll = time.Millisecond
+	var log lockedBuffer
+	opts.Logger = slog.New(slog.NewJSONHandler(&log, nil))
+	r := startArchiver(t, m.Client, opts)
+	writeOps(t, m, "c", 0, 20)
+	r.waitStatus(t, "a chunk", func(s Status) bool { return s.Chunks >= 1 })
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(log.String(), "took longer than the poll interval"); n != 1 {
+		t.Errorf("%d warnings of slow reads, want 1:\n%s", n, log.String())
+	}
+	if !strings.Contains(log.String(), `"poll_seconds":0.001`) {
+		t.Errorf("the warning does not give the poll interval:\n%s", log.String())
+	}
+}
+
+// lockedBuffer is a bytes.Buffer written by the archiver while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

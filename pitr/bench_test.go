@@ -5,7 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,8 +15,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	s3store "github.com/mongostash/mongostash/storage/s3"
 )
 
@@ -26,17 +27,20 @@ const benchEntries = 30000
 // BenchmarkArchiverCatchUp archives an oplog of benchEntries inserts (documents of about
 // 300 bytes, like small application records) from a FerretDB v1 into a real S3 server
 // (versitygw) with the defaults (zstd, 16 MiB chunks): a start with a backlog, from New to
-// the last chunk stored. It reports entries archived per second and the peak RSS of this
-// process during the runs (VmHWM, reset before them; the servers are other processes).
+// the last chunk stored. It reports entries archived per second, the S3 requests per run
+// (through a counting proxy: the lease, the chunks, their manifests, the index) and the
+// peak RSS of this process during the runs (VmHWM, reset before them; the servers are
+// other processes).
 // Run: go test -run '^$' -bench Archiver -benchmem ./pitr/
 func BenchmarkArchiverCatchUp(b *testing.B) {
 	m := testenv.NewMongoWithOplog(b)
 	fillOplog(b, m, 0, benchEntries)
-	st := benchStore(b)
+	st, counter := benchCountedStore(b)
 	newest := benchNewest(b, m)
-	runtime.GC()
+	debug.FreeOSMemory() // the setup's garbage returned to the system: the peak is the runs'
 	resetPeakRSS(b)
-	var entries int64
+	var entries, chunks int64
+	counter.Reset()
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
 	for i := range b.N {
@@ -56,10 +60,13 @@ func BenchmarkArchiverCatchUp(b *testing.B) {
 			b.Fatal(err)
 		}
 		entries += a.Status().Entries
+		chunks += a.Status().Chunks
 	}
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 	b.ReportMetric(float64(entries)/elapsed.Seconds(), "entries/s")
+	b.ReportMetric(float64(counter.Total())/float64(b.N), "requests/op")
+	b.ReportMetric(float64(chunks)/float64(b.N), "chunks/op")
 	// What the archiver itself can do, whatever the server: entries per second of this
 	// process's CPU (the driver's decoding included; FerretDB's scans are not).
 	b.ReportMetric(float64(entries)/cpu.Seconds(), "entries/cpu-s")
@@ -86,7 +93,7 @@ func cpuTime() time.Duration {
 func BenchmarkArchiverKeepsUp(b *testing.B) {
 	m := testenv.NewMongoWithOplog(b)
 	st := benchStore(b)
-	runtime.GC()
+	debug.FreeOSMemory() // the setup's garbage returned to the system: the peak is the runs'
 	resetPeakRSS(b)
 	var entries int64
 	var maxLag, elapsed, writing, catchUp time.Duration
@@ -126,18 +133,25 @@ func BenchmarkArchiverKeepsUp(b *testing.B) {
 
 // benchStore is a bucket on a versitygw of the benchmark's own, through the S3 store.
 func benchStore(b *testing.B) *s3store.Store {
+	st, _ := benchCountedStore(b)
+	return st
+}
+
+// benchCountedStore is benchStore through a proxy that counts the S3 requests.
+func benchCountedStore(b *testing.B) (*s3store.Store, *testenv.RequestCounter) {
 	b.Helper()
 	_, endpoint := testenv.PrivateVersityGW(b)
 	bucket, err := testenv.CreateBucket(endpoint, testenv.UniqueName("pitr-bench-"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	st, err := s3store.New(context.Background(), s3store.Config{Endpoint: bucket.Endpoint, Bucket: bucket.Name,
+	counter := testenv.CountRequests(b, bucket.Endpoint)
+	st, err := s3store.New(context.Background(), s3store.Config{Endpoint: counter.URL, Bucket: bucket.Name,
 		Region: bucket.Region, AccessKey: bucket.AccessKey, SecretKey: bucket.SecretKey})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return st
+	return st, counter
 }
 
 // fillOplog inserts n documents of about 300 bytes (ids from first on), 1000 at a time.
@@ -180,7 +194,7 @@ func peakRSS(b *testing.B) int64 {
 	return 0
 }
 
-func benchNewest(b *testing.B, m *testenv.Mongo) catalog.Timestamp {
+func benchNewest(b *testing.B, m *testenv.Mongo) optime.Timestamp {
 	b.Helper()
 	var doc bson.Raw
 	err := m.Client.Database("local").Collection("oplog.rs").FindOne(context.Background(), bson.D{},
@@ -188,6 +202,6 @@ func benchNewest(b *testing.B, m *testenv.Mongo) catalog.Timestamp {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ts, _ := tsOf(doc)
+	ts, _ := oplog.EntryTimestamp(doc)
 	return ts
 }

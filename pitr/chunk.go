@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/stream"
 )
 
@@ -17,8 +18,8 @@ import (
 // is the stored form, at most about one chunk's plain bytes. Once sealed its bytes do not
 // change, so a failed upload is retried with exactly the same object.
 type chunk struct {
-	since, until catalog.Timestamp // the range read so far: since < ts <= until
-	first, last  catalog.Timestamp // selected entries, zero while there is none
+	since, until optime.Timestamp // the range read so far: since < ts <= until
+	first, last  optime.Timestamp // selected entries, zero while there is none
 	entries      int64
 	ops          map[string]int64
 	raw          int64
@@ -32,7 +33,7 @@ type chunk struct {
 	sealed bool
 }
 
-func newChunk(since catalog.Timestamp, enc stream.Encoding) (*chunk, error) {
+func newChunk(since optime.Timestamp, enc stream.Encoding) (*chunk, error) {
 	c := &chunk{since: since, until: since, ops: map[string]int64{}}
 	w, err := stream.NewWriter(&c.buf, enc)
 	if err != nil {
@@ -43,7 +44,7 @@ func newChunk(since catalog.Timestamp, enc stream.Encoding) (*chunk, error) {
 }
 
 // advance moves the end of the range to ts, an entry read but not selected.
-func (c *chunk) advance(ts catalog.Timestamp) {
+func (c *chunk) advance(ts optime.Timestamp) {
 	c.touch()
 	c.until = ts
 }
@@ -61,7 +62,7 @@ func (c *chunk) due(now time.Time, interval time.Duration) bool {
 }
 
 // add appends a selected entry (whose timestamp is ts) and advances the range to it.
-func (c *chunk) add(raw bson.Raw, ts catalog.Timestamp, op string) error {
+func (c *chunk) add(raw bson.Raw, ts optime.Timestamp, op string) error {
 	if _, err := c.w.Write(raw); err != nil {
 		return err
 	}
@@ -90,7 +91,7 @@ func (c *chunk) seal() error {
 }
 
 // manifest is the chunk's manifest, but for what only the store knows (size, SHA-256).
-func (c *chunk) manifest(o *Options) catalog.ChunkManifest {
+func (c *chunk) manifest(o *Options, epoch uint64) catalog.ChunkManifest {
 	return catalog.ChunkManifest{
 		Tool:        "mongostash",
 		ToolVersion: o.ToolVersion,
@@ -108,13 +109,8 @@ func (c *chunk) manifest(o *Options) catalog.ChunkManifest {
 		Encryption:  o.Encoding.Encryption(),
 		Recipients:  o.Encoding.Recipients.Keys(),
 		Scope:       o.Scope,
+		LeaseEpoch:  epoch,
 	}
-}
-
-// tsOf is an oplog entry's timestamp; ok is false when it has none.
-func tsOf(raw bson.Raw) (catalog.Timestamp, bool) {
-	t, i, ok := raw.Lookup("ts").TimestampOK()
-	return catalog.Timestamp{T: t, I: i}, ok
 }
 
 func entryOp(raw bson.Raw) string {

@@ -15,6 +15,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/stream"
 )
@@ -48,7 +50,7 @@ type ChunkStats struct {
 	Entries int64 // entries in the chunk, all checked
 	Applied int64 // entries handed to the caller: After < ts <= UpTo
 	// First and Last are the first and last entries handed to the caller (zero when none).
-	First, Last catalog.Timestamp
+	First, Last optime.Timestamp
 	StoredBytes int64 // bytes of the stored object read
 	RawBytes    int64 // bytes of plain BSON entries
 }
@@ -59,7 +61,7 @@ type ChunkStats struct {
 // against its manifest even when upTo ends the entries early; any mismatch returns an
 // error wrapping ErrChunkDamaged, after fn saw the entries before the point where the
 // damage showed (see the package comment).
-func ReadChunk(ctx context.Context, s storage.Store, ids *stream.Identities, ch catalog.Chunk, after, upTo catalog.Timestamp, fn func(bson.Raw) error) (ChunkStats, error) {
+func ReadChunk(ctx context.Context, s storage.Store, ids *stream.Identities, ch catalog.Chunk, after, upTo optime.Timestamp, fn func(bson.Raw) error) (ChunkStats, error) {
 	st := ChunkStats{Key: ch.Key}
 	m := ch.Manifest
 	if m == nil {
@@ -93,12 +95,12 @@ func ReadChunk(ctx context.Context, s storage.Store, ids *stream.Identities, ch 
 // chunkRead is the state of one ReadChunk's walk over the entries.
 type chunkRead struct {
 	ch        catalog.Chunk
-	after     catalog.Timestamp
-	upTo      catalog.Timestamp
+	after     optime.Timestamp
+	upTo      optime.Timestamp
 	fn        func(bson.Raw) error
 	st        *ChunkStats
-	prev      catalog.Timestamp
-	firstSeen catalog.Timestamp
+	prev      optime.Timestamp
+	firstSeen optime.Timestamp
 }
 
 // entries reads the length-prefixed BSON documents of r to its end.
@@ -135,7 +137,7 @@ func (cr *chunkRead) entries(ctx context.Context, r io.Reader) error {
 
 // entry checks one entry's place in the chunk and hands it on when it is in range.
 func (cr *chunkRead) entry(doc bson.Raw) error {
-	ts, ok := tsOf(doc)
+	ts, ok := oplog.EntryTimestamp(doc)
 	cr.st.Entries++
 	switch {
 	case !ok || doc.Validate() != nil:

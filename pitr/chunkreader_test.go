@@ -17,6 +17,7 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
 	"github.com/mongostash/mongostash/stream"
@@ -25,7 +26,7 @@ import (
 const prefix = "db/"
 
 // testEntry is an insert entry at ts.
-func testEntry(t *testing.T, ts catalog.Timestamp, id int) bson.Raw {
+func testEntry(t *testing.T, ts optime.Timestamp, id int) bson.Raw {
 	t.Helper()
 	b, err := bson.Marshal(bson.D{{Key: "ts", Value: bson.Timestamp{T: ts.T, I: ts.I}}, {Key: "op", Value: "i"},
 		{Key: "ns", Value: "app.c"}, {Key: "o", Value: bson.D{{Key: "_id", Value: id}}}})
@@ -37,7 +38,7 @@ func testEntry(t *testing.T, ts catalog.Timestamp, id int) bson.Raw {
 
 // writeChunk stores entries as the chunk (since, until] as the archiver does: the object
 // through stream.NewWriter, then its manifest. It returns the chunk as the catalog reads it.
-func writeChunk(t testing.TB, s storage.Store, since, until catalog.Timestamp, entries []bson.Raw, enc stream.Encoding) catalog.Chunk {
+func writeChunk(t testing.TB, s storage.Store, since, until optime.Timestamp, entries []bson.Raw, enc stream.Encoding) catalog.Chunk {
 	t.Helper()
 	ctx := context.Background()
 	var plain, stored bytes.Buffer
@@ -86,13 +87,13 @@ func findChunk(t testing.TB, s storage.Store, key string) catalog.Chunk {
 	return catalog.Chunk{}
 }
 
-func entryTS(t testing.TB, e bson.Raw) catalog.Timestamp {
+func entryTS(t testing.TB, e bson.Raw) optime.Timestamp {
 	t.Helper()
 	ts, i, ok := e.Lookup("ts").TimestampOK()
 	if !ok {
 		t.Fatalf("entry without ts: %s", e)
 	}
-	return catalog.Timestamp{T: ts, I: i}
+	return optime.Timestamp{T: ts, I: i}
 }
 
 func ageKeys(t *testing.T) (*stream.Recipients, *stream.Identities) {
@@ -112,7 +113,7 @@ func ageKeys(t *testing.T) (*stream.Recipients, *stream.Identities) {
 	return rs, ids
 }
 
-func ts(t, i uint32) catalog.Timestamp { return catalog.Timestamp{T: t, I: i} }
+func ts(t, i uint32) optime.Timestamp { return optime.Timestamp{T: t, I: i} }
 
 // tenEntries are entries at 1000,1 … 1000,10 and the chunk range (999,max] → 1000,10.
 func tenEntries(t *testing.T) []bson.Raw {
@@ -135,7 +136,7 @@ func collect(got *[]bson.Raw) func(bson.Raw) error {
 // whole chunk (every entry counted, every byte read).
 func TestReadChunkEveryEncoding(t *testing.T) {
 	rs, ids := ageKeys(t)
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip, catalog.None} {
+	for _, c := range []stream.Compression{stream.Zstd, stream.Gzip, stream.None} {
 		for _, encrypted := range []bool{false, true} {
 			enc := stream.Encoding{Compression: c}
 			var readIDs *stream.Identities
@@ -168,7 +169,7 @@ func TestReadChunkEveryEncoding(t *testing.T) {
 // TestReadChunkEmpty: a chunk whose range held no selected entry (the archiver still
 // advances its range) reads as no entries, uncompressed too (an empty object).
 func TestReadChunkEmpty(t *testing.T) {
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.None} {
+	for _, c := range []stream.Compression{stream.Zstd, stream.None} {
 		s := mem.New()
 		ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), nil, stream.Encoding{Compression: c})
 		st, err := ReadChunk(context.Background(), s, nil, ch, ts(999, 0), ts(1000, 10), func(bson.Raw) error {
@@ -186,16 +187,16 @@ func TestReadChunkEmpty(t *testing.T) {
 func TestReadChunkDamaged(t *testing.T) {
 	cases := []struct {
 		name string
-		c    catalog.Compression
+		c    stream.Compression
 		edit func(b []byte) []byte
 		want string
 	}{
-		{"byte flipped in a zstd chunk", catalog.Zstd, func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }, ""},
-		{"zstd chunk cut short", catalog.Zstd, func(b []byte) []byte { return b[:len(b)-7] }, ""},
-		{"zstd chunk with trailing bytes", catalog.Zstd, func(b []byte) []byte { return append(b, 0, 0, 0) }, ""},
-		{"byte flipped in an entry's value", catalog.None, func(b []byte) []byte { b[len(b)-3] ^= 0x01; return b }, "SHA-256"},
-		{"uncompressed chunk cut inside an entry", catalog.None, func(b []byte) []byte { return b[:len(b)-5] }, "cut short"},
-		{"uncompressed chunk missing its last entry", catalog.None, func(b []byte) []byte { return b[:len(b)-len(testEntryBytes(t))] }, "9 entries, the manifest records 10"},
+		{"byte flipped in a zstd chunk", stream.Zstd, func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b }, ""},
+		{"zstd chunk cut short", stream.Zstd, func(b []byte) []byte { return b[:len(b)-7] }, ""},
+		{"zstd chunk with trailing bytes", stream.Zstd, func(b []byte) []byte { return append(b, 0, 0, 0) }, ""},
+		{"byte flipped in an entry's value", stream.None, func(b []byte) []byte { b[len(b)-3] ^= 0x01; return b }, "SHA-256"},
+		{"uncompressed chunk cut inside an entry", stream.None, func(b []byte) []byte { return b[:len(b)-5] }, "cut short"},
+		{"uncompressed chunk missing its last entry", stream.None, func(b []byte) []byte { return b[:len(b)-len(testEntryBytes(t))] }, "9 entries, the manifest records 10"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,7 +226,7 @@ func TestReadChunkRefusesEntriesOutOfPlace(t *testing.T) {
 		"duplicate":    {testEntry(t, ts(1000, 1), 1), testEntry(t, ts(1000, 1), 2)},
 	} {
 		s := mem.New()
-		ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), es, stream.Encoding{Compression: catalog.Zstd})
+		ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), es, stream.Encoding{Compression: stream.Zstd})
 		_, err := ReadChunk(context.Background(), s, nil, ch, ts(999, 0), ts(1000, 10), func(bson.Raw) error { return nil })
 		if !errors.Is(err, ErrChunkDamaged) || !strings.Contains(err.Error(), "does not come after") {
 			t.Errorf("%s: %v", name, err)
@@ -239,7 +240,7 @@ func TestReadChunkWrongIdentity(t *testing.T) {
 	rs, _ := ageKeys(t)
 	_, other := ageKeys(t)
 	s := mem.New()
-	ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), tenEntries(t), stream.Encoding{Compression: catalog.Zstd, Recipients: rs})
+	ch := writeChunk(t, s, ts(999, 0), ts(1000, 10), tenEntries(t), stream.Encoding{Compression: stream.Zstd, Recipients: rs})
 	for _, ids := range []*stream.Identities{nil, other} {
 		_, err := ReadChunk(context.Background(), s, ids, ch, ts(999, 0), ts(1000, 10), func(bson.Raw) error {
 			t.Fatal("an entry without the identity")
@@ -273,7 +274,7 @@ func TestReadPlanFromRealOplog(t *testing.T) {
 		t.Fatal(err)
 	}
 	var all []bson.Raw
-	if err := src.ReadRange(ctx, bson.Timestamp{}, bson.Timestamp{T: ^uint32(0), I: ^uint32(0)}, 1000, collect(&all)); err != nil {
+	if err := src.ReadRange(ctx, optime.Timestamp{}, optime.Max, 1000, collect(&all)); err != nil {
 		t.Fatal(err)
 	}
 	if len(all) < 40 {
@@ -282,9 +283,9 @@ func TestReadPlanFromRealOplog(t *testing.T) {
 	s := mem.New()
 	cut1, cut2 := len(all)/3, 2*len(all)/3
 	since := entryTS(t, all[0]).Prev()
-	writeChunk(t, s, since, entryTS(t, all[cut1-1]), all[:cut1], stream.Encoding{Compression: catalog.Zstd})
-	writeChunk(t, s, entryTS(t, all[cut1-1]), entryTS(t, all[cut2-1]), all[cut1:cut2], stream.Encoding{Compression: catalog.Gzip})
-	writeChunk(t, s, entryTS(t, all[cut2-1]), entryTS(t, all[len(all)-1]), all[cut2:], stream.Encoding{Compression: catalog.None})
+	writeChunk(t, s, since, entryTS(t, all[cut1-1]), all[:cut1], stream.Encoding{Compression: stream.Zstd})
+	writeChunk(t, s, entryTS(t, all[cut1-1]), entryTS(t, all[cut2-1]), all[cut1:cut2], stream.Encoding{Compression: stream.Gzip})
+	writeChunk(t, s, entryTS(t, all[cut2-1]), entryTS(t, all[len(all)-1]), all[cut2:], stream.Encoding{Compression: stream.None})
 	oc, err := catalog.ReadOplogCatalog(ctx, s, prefix)
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +298,7 @@ func TestReadPlanFromRealOplog(t *testing.T) {
 	}
 	var got []bson.Raw
 	ps, err := ReadPlan(ctx, s, nil, plan, func(e bson.Raw) error {
-		if _, err := oplog.ParseEntry(e); err != nil {
+		if err := oplog.CheckEntry(e); err != nil {
 			return err
 		}
 		got = append(got, append(bson.Raw(nil), e...))
@@ -338,7 +339,7 @@ func BenchmarkReadChunk(b *testing.B) {
 	first, last := es[0].Lookup("ts"), es[len(es)-1].Lookup("ts")
 	ft, fi := first.Timestamp()
 	lt, li := last.Timestamp()
-	ch := writeChunk(b, s, catalog.Timestamp{T: ft, I: fi}.Prev(), catalog.Timestamp{T: lt, I: li}, es, stream.Encoding{Compression: catalog.Zstd})
+	ch := writeChunk(b, s, optime.Timestamp{T: ft, I: fi}.Prev(), optime.Timestamp{T: lt, I: li}, es, stream.Encoding{Compression: stream.Zstd})
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	for b.Loop() {

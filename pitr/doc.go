@@ -12,6 +12,11 @@
 //   - When the oplog no longer holds the entries after the last archived one, the loss is
 //     recorded in a gap marker, logged at error and reported in Status; archiving goes on
 //     in a new chain from the oldest entry left.
+//   - One archiver per prefix: Run holds the prefix's lease (lease.go) and writes nothing
+//     without it; the lease is renewed right before each manifest, and every write stops
+//     once the lease went unrenewed for half its time to live.
+//   - Each chunk is taken into the oplog folder's index once complete (catalog's
+//     UpdateOplogIndex), so that readers need not read every manifest.
 //
 // Reading the chunks back is chunkreader.go's part. This package must never read flags or
 // the environment; the CLI gives it a store, a client and Options.

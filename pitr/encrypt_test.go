@@ -36,7 +36,7 @@ func TestArchiverEncryptsChunks(t *testing.T) {
 	m := testenv.NewMongoWithOplog(t)
 	s := mem.New()
 	opts := archOptions(s)
-	opts.Encoding = stream.Encoding{Compression: catalog.Zstd, Recipients: rs}
+	opts.Encoding = stream.Encoding{Compression: stream.Zstd, Recipients: rs}
 	r := startArchiver(t, m.Client, opts)
 	writeOps(t, m, "secret_collection", 0, 20)
 	if err := r.stop(t); err != nil {
@@ -47,7 +47,7 @@ func TestArchiverEncryptsChunks(t *testing.T) {
 		t.Fatal("no chunk written")
 	}
 	for _, c := range oc.Chunks {
-		if !strings.HasSuffix(c.Key, ".bson.zst.age") || c.Manifest == nil || c.Manifest.Encryption != catalog.Age ||
+		if !strings.HasSuffix(c.Key, ".bson.zst.age") || c.Manifest == nil || c.Manifest.Encryption != stream.Age ||
 			fmt.Sprint(c.Manifest.Recipients) != fmt.Sprint([]string{key.Recipient().String()}) {
 			t.Errorf("%s: an encrypted chunk's key ends .age and its manifest names the encryption and recipients: %+v", c.Key, c.Manifest)
 		}
@@ -72,7 +72,7 @@ func TestArchiverEncryptsChunks(t *testing.T) {
 			t.Fatal(err)
 		}
 		crc := catalog.FormatCRC32C(crc32.Checksum(plain, crc32.MakeTable(crc32.Castagnoli)))
-		if layers.Encryption != catalog.Age || int64(len(plain)) != c.Manifest.RawSize || crc != c.Manifest.CRC32C {
+		if layers.Encryption != stream.Age || int64(len(plain)) != c.Manifest.RawSize || crc != c.Manifest.CRC32C {
 			t.Errorf("%s: layers %+v, %d plain bytes (CRC-32C %s), manifest %d (%s)", c.Key, layers, len(plain), crc, c.Manifest.RawSize, c.Manifest.CRC32C)
 		}
 	}

@@ -6,17 +6,18 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // lostAfter reports whether the oplog may have lost entries after ts: its oldest entry is
 // later than the one right after ts could be. The oplog loses its oldest entries first,
 // so while this holds no entry after ts is gone.
-func (a *Archiver) lostAfter(ctx context.Context, ts catalog.Timestamp) (bool, error) {
+func (a *Archiver) lostAfter(ctx context.Context, ts optime.Timestamp) (bool, error) {
 	oldest, ok, err := a.src.Oldest(ctx)
 	if err != nil || !ok {
 		return false, err // an empty oplog lost nothing that could still be read
 	}
-	return catalog.Timestamp(oldest).Prev().After(ts), nil
+	return oldest.Prev().After(ts), nil
 }
 
 // checkGap, before a read, finds out whether the oplog still holds every entry after the
@@ -30,16 +31,16 @@ func (a *Archiver) checkGap(ctx context.Context) error {
 	if err := a.flush(ctx); err != nil {
 		return err
 	}
-	oldestB, ok, err := a.src.Oldest(ctx)
+	oldest, ok, err := a.src.Oldest(ctx)
 	if err != nil || !ok {
 		return err
 	}
-	return a.recordGap(ctx, catalog.Timestamp(oldestB))
+	return a.recordGap(ctx, oldest)
 }
 
 // recordGap writes the marker of the entries lost after the current chunk's start and
 // before resume, the oldest entry left, and starts the new chain.
-func (a *Archiver) recordGap(ctx context.Context, resume catalog.Timestamp) error {
+func (a *Archiver) recordGap(ctx context.Context, resume optime.Timestamp) error {
 	after := a.cur.since
 	g := &catalog.GapMarker{
 		After:      after,
@@ -48,9 +49,11 @@ func (a *Archiver) recordGap(ctx context.Context, resume catalog.Timestamp) erro
 		Reason: fmt.Sprintf("the oplog no longer held the entries after the last archived one (its oldest entry is %s): "+
 			"mongostash pitr was stopped or behind for longer than the oplog lasts", resume),
 	}
-	key, err := catalog.WriteGapMarker(ctx, a.opts.Store, a.opts.Prefix, g)
+	gctx, done := a.lease.guard(ctx)
+	key, err := catalog.WriteGapMarker(gctx, a.opts.Store, a.opts.Prefix, g)
+	done()
 	if err != nil {
-		return err
+		return leaseCause(gctx, err)
 	}
 	a.log.Error("gap in the archived oplog: the entries after the last archived one are lost; no restore can cross it, "+
 		"and times after it need a new base backup taken after it: run `mongostash backup` now",

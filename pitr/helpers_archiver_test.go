@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/stream"
 )
@@ -49,6 +51,26 @@ func (testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// slowSource is the archiver's oplog source with reads slowed down on demand: each entry
+// a range read returns waits perEntry (a FerretDB v1 reading a large oplog).
+type slowSource struct {
+	oplogSource
+	perEntry atomic.Int64 // nanoseconds
+}
+
+func (s *slowSource) ReadRange(ctx context.Context, from, to optime.Timestamp, batch int32, fn func(bson.Raw) error) error {
+	return s.oplogSource.ReadRange(ctx, from, to, batch, func(raw bson.Raw) error {
+		if d := time.Duration(s.perEntry.Load()); d > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(d):
+			}
+		}
+		return fn(raw)
+	})
+}
+
 // running is an archiver's Run in the background.
 type running struct {
 	a      *Archiver
@@ -58,9 +80,18 @@ type running struct {
 
 func startArchiver(t *testing.T, client *mongo.Client, opts Options) *running {
 	t.Helper()
+	return startWith(t, client, opts, nil)
+}
+
+// startWith is startArchiver, with the archiver's source first changed by wrap (if not nil).
+func startWith(t *testing.T, client *mongo.Client, opts Options, wrap func(oplogSource) oplogSource) *running {
+	t.Helper()
 	a, err := New(context.Background(), client, opts)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if wrap != nil {
+		a.src = wrap(a.src)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{a: a, cancel: cancel, done: make(chan error, 1)}
@@ -132,7 +163,7 @@ func changeDocs(m *testenv.Mongo, coll string, from, n int) error {
 	return nil
 }
 
-func newestEntry(t *testing.T, client *mongo.Client) catalog.Timestamp {
+func newestEntry(t *testing.T, client *mongo.Client) optime.Timestamp {
 	t.Helper()
 	src, err := oplog.OpenSource(context.Background(), client)
 	if err != nil {
@@ -142,19 +173,19 @@ func newestEntry(t *testing.T, client *mongo.Client) catalog.Timestamp {
 	if err != nil || !ok {
 		t.Fatalf("newest oplog entry: %v %v", ok, err)
 	}
-	return catalog.Timestamp(ts)
+	return ts
 }
 
 // oplogBetween is what the oplog holds in (after, upTo], as the server wrote it.
-func oplogBetween(t *testing.T, client *mongo.Client, after, upTo catalog.Timestamp) []bson.Raw {
+func oplogBetween(t *testing.T, client *mongo.Client, after, upTo optime.Timestamp) []bson.Raw {
 	t.Helper()
 	src, err := oplog.OpenSource(context.Background(), client)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []bson.Raw
-	err = src.ReadRange(context.Background(), bson.Timestamp(after), bson.Timestamp(upTo), 1000, func(raw bson.Raw) error {
-		if ts, _ := tsOf(raw); ts.After(after) {
+	err = src.ReadRange(context.Background(), after, upTo, 1000, func(raw bson.Raw) error {
+		if ts, _ := oplog.EntryTimestamp(raw); ts.After(after) {
 			out = append(out, append(bson.Raw(nil), raw...))
 		}
 		return nil
@@ -185,7 +216,7 @@ func storedEntries(t *testing.T, s storage.Store, c catalog.Chunk) []bson.Raw {
 		t.Fatalf("%s: %d bytes with SHA-256 %x; the manifest says %d and %s", c.Key, len(data), sum, m.Size, m.SHA256)
 	}
 	plain := data
-	if m.Compression != catalog.None {
+	if m.Compression != stream.None {
 		zr, _, err := stream.Open(bytes.NewReader(data), nil)
 		if err != nil {
 			t.Fatalf("%s: %v", c.Key, err)
@@ -207,8 +238,8 @@ func storedEntries(t *testing.T, s storage.Store, c catalog.Chunk) []bson.Raw {
 		t.Fatalf("%s: %d entries, manifest says %d", c.Key, len(docs), m.Entries)
 	}
 	if len(docs) > 0 {
-		first, _ := tsOf(docs[0])
-		last, _ := tsOf(docs[len(docs)-1])
+		first, _ := oplog.EntryTimestamp(docs[0])
+		last, _ := oplog.EntryTimestamp(docs[len(docs)-1])
 		if first != m.First || last != m.Last || !m.Since.Before(first) || m.Until.Before(last) {
 			t.Fatalf("%s: entries %s to %s, manifest first %s last %s range %s-%s", c.Key, first, last, m.First, m.Last, m.Since, m.Until)
 		}
@@ -217,12 +248,26 @@ func storedEntries(t *testing.T, s storage.Store, c catalog.Chunk) []bson.Raw {
 }
 
 // archived reads the oplog catalog and checks that it is one clean chain or more: every
-// chunk complete, none redundant; it returns the chains.
+// chunk complete, none redundant; and that the archiver kept the folder's index: the read
+// goes through it and finds what a whole read finds. It returns the chains.
 func archived(t *testing.T, s storage.Store) (*catalog.OplogCatalog, catalog.Chains) {
 	t.Helper()
 	oc, err := catalog.ReadOplogCatalog(context.Background(), s, archPrefix)
 	if err != nil {
 		t.Fatal(err)
+	}
+	full, err := catalog.ReadOplogCatalogFull(context.Background(), s, archPrefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !oc.Index.Used || len(oc.Chunks) != len(full.Chunks) || len(oc.Gaps) != len(full.Gaps) {
+		t.Fatalf("the index read (%+v) found %d chunks and %d gaps, the whole read %d and %d", oc.Index, len(oc.Chunks), len(oc.Gaps), len(full.Chunks), len(full.Gaps))
+	}
+	for i := range oc.Chunks {
+		if a, b := oc.Chunks[i], full.Chunks[i]; a.Key != b.Key || a.Complete() != b.Complete() || (a.Manifest == nil) != (b.Manifest == nil) ||
+			(a.Manifest != nil && a.Manifest.SHA256 != b.Manifest.SHA256) {
+			t.Fatalf("chunk %d: the index read has %s (complete %v), the whole read %s (complete %v)", i, a.Key, a.Complete(), b.Key, b.Complete())
+		}
 	}
 	if inc := oc.Incomplete(); len(inc) > 0 || len(oc.OrphanManifests) > 0 || len(oc.Ignored) > 0 {
 		t.Fatalf("incomplete chunks %v, orphan manifests %v, other objects %v", inc, oc.OrphanManifests, oc.Ignored)
@@ -264,8 +309,9 @@ func sameEntries(t *testing.T, what string, got, want []bson.Raw) {
 	}
 }
 
-// flakyStore fails chosen Puts once each, as an S3 outage would; for a chunk object it
-// first stores what it read, as an upload whose answer was lost leaves an object.
+// flakyStore fails chosen Puts of chunks and their manifests once each, as an S3 outage
+// would; for a chunk object it first stores what it read, as an upload whose answer was
+// lost leaves an object. The index's writes pass.
 type flakyStore struct {
 	storage.Store
 	mu     sync.Mutex
@@ -275,6 +321,9 @@ type flakyStore struct {
 }
 
 func (f *flakyStore) Put(ctx context.Context, key string, r io.Reader) (storage.PutResult, error) {
+	if _, ok := catalog.ParseChunkKey(archPrefix, strings.TrimSuffix(key, catalog.ManifestSuffix)); !ok {
+		return f.Store.Put(ctx, key, r)
+	}
 	f.mu.Lock()
 	if f.puts == nil {
 		f.puts = map[bool]int{}
@@ -293,6 +342,16 @@ func (f *flakyStore) Put(ctx context.Context, key string, r io.Reader) (storage.
 		return storage.PutResult{}, err
 	}
 	return storage.PutResult{}, errOutage
+}
+
+// ReadTagged and PutIf pass the lease's conditional writes to the store underneath,
+// without counting them as Puts.
+func (f *flakyStore) ReadTagged(ctx context.Context, key string) (storage.Tagged, error) {
+	return f.Store.(storage.ConditionalWriter).ReadTagged(ctx, key)
+}
+
+func (f *flakyStore) PutIf(ctx context.Context, key string, data []byte, ifTag string) (string, error) {
+	return f.Store.(storage.ConditionalWriter).PutIf(ctx, key, data, ifTag)
 }
 
 func (f *flakyStore) failedKeys() []string {

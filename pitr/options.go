@@ -44,6 +44,10 @@ type Options struct {
 	// RetryMin and RetryMax bound the pause before a failed read or upload is tried again;
 	// it doubles from RetryMin up to RetryMax (defaults 1s and 1m).
 	RetryMin, RetryMax time.Duration
+	// LeaseTTL is how long the prefix's lease lasts unrenewed (default 2m): the archiver
+	// renews it every quarter of that, stops writing once it went unrenewed for half, and
+	// another archiver may take it over once it expired (docs/pitr.md).
+	LeaseTTL time.Duration
 
 	Encoding stream.Encoding // compression (zstd by default) and age recipients
 
@@ -90,8 +94,11 @@ func (o *Options) setDefaults() error {
 	if o.RetryMax < o.RetryMin {
 		o.RetryMax = max(defaultRetryMax, o.RetryMin)
 	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
 	if o.Encoding.Compression == "" {
-		o.Encoding.Compression = catalog.Zstd
+		o.Encoding.Compression = stream.Zstd
 	}
 	if !o.Encoding.Compression.Valid() {
 		return errors.New("pitr: unknown compression " + string(o.Encoding.Compression))

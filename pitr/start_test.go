@@ -11,20 +11,23 @@ import (
 
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // storeBaseBackup stores a complete backup (object and manifest) whose oplog ends at end.
-func storeBaseBackup(t *testing.T, s storage.Store, at time.Time, end catalog.Timestamp) string {
+func storeBaseBackup(t *testing.T, s storage.Store, at time.Time, end optime.Timestamp) string {
 	t.Helper()
 	ctx := context.Background()
-	key := catalog.BackupKey(archPrefix, at, catalog.Zstd, catalog.Unencrypted)
+	key := catalog.BackupKey(archPrefix, at, stream.Zstd, stream.Unencrypted)
 	put, err := s.Put(ctx, key, bytes.NewReader([]byte("a backup's bytes")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &catalog.Manifest{Tool: "mongostash", ToolVersion: "test", Databases: []string{"d"}, Compression: catalog.Zstd,
+	m := &catalog.Manifest{Tool: "mongostash", ToolVersion: "test", Databases: []string{"d"}, Compression: stream.Zstd,
 		StartedAt: at, FinishedAt: at.Add(time.Second), Size: put.Size, SHA256: put.SHA256,
 		Oplog: &catalog.OplogRange{Start: end, End: end, Entries: 1}}
 	if err := catalog.SealBackup(ctx, s, key, m); err != nil {
@@ -75,7 +78,7 @@ func TestArchiverBaseBackupOlderThanTheOplog(t *testing.T) {
 		t.Fatal(err)
 	}
 	oldest := oplogBetween(t, m.Client, consistent, newestEntry(t, m.Client))[0]
-	oldestTS, _ := tsOf(oldest)
+	oldestTS, _ := oplog.EntryTimestamp(oldest)
 	r := startArchiver(t, m.Client, archOptions(s))
 	r.waitStatus(t, "a chunk", func(st Status) bool { return st.Chunks >= 1 })
 	if err := r.stop(t); err != nil {

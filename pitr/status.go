@@ -5,16 +5,17 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // Status is what the archiver has done so far, for metrics and health checks.
 type Status struct {
 	// LastArchived is the Until of the newest complete chunk (zero before the first).
-	LastArchived catalog.Timestamp
+	LastArchived optime.Timestamp
 	// ReadUpTo is the end of what has been read: the chunk in progress ends there.
-	ReadUpTo catalog.Timestamp
+	ReadUpTo optime.Timestamp
 	// Newest is the newest oplog entry the last poll saw.
-	Newest  catalog.Timestamp
+	Newest  optime.Timestamp
 	Chunks  int64 // chunks completed by this process
 	Bytes   int64 // their stored bytes
 	Entries int64 // entries they hold
@@ -22,8 +23,9 @@ type Status struct {
 	// complete base backup exists after it (times after a gap need one), else nil.
 	Gaps    int64
 	OpenGap *catalog.GapMarker
-	// Failures counts failed reads and uploads; LastError is the latest failure's message
-	// while it is not yet followed by a success ("" then).
+	// Failures counts failed reads and uploads — an operation the store retries counts at
+	// its first failed attempt, once; LastError is the latest failure's message while it is
+	// not yet followed by a success ("" then), and LastErrorAt when the failing began.
 	Failures    int64
 	LastError   string
 	LastErrorAt time.Time
@@ -44,6 +46,9 @@ func (s Status) Lag() time.Duration {
 type statusBox struct {
 	mu sync.Mutex
 	s  Status
+	// counted: the operation in progress is already counted in Failures (a failed
+	// attempt the store retries).
+	counted bool
 }
 
 func (b *statusBox) get() Status {
@@ -63,10 +68,37 @@ func (b *statusBox) update(f func(*Status)) {
 	f(&b.s)
 }
 
+// failed records a failed read or upload, to be tried again.
 func (b *statusBox) failed(err error) {
-	b.update(func(s *Status) {
-		s.Failures++
-		s.LastError = err.Error()
-		s.LastErrorAt = time.Now()
-	})
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failing(err.Error())
+	b.counted = false
+}
+
+// attemptFailed records a failed attempt that the store retries: the operation counts as
+// failing from now on (health and metrics turn at once), and is counted once.
+func (b *statusBox) attemptFailed(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.failing("retrying: " + err.Error())
+	b.counted = true
+}
+
+// failing sets the failure; b.mu is held.
+func (b *statusBox) failing(msg string) {
+	if !b.counted {
+		b.s.Failures++
+	}
+	if b.s.LastError == "" {
+		b.s.LastErrorAt = time.Now()
+	}
+	b.s.LastError = msg
+}
+
+// succeeded ends a failure: the operations since went well.
+func (b *statusBox) succeeded() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.s.LastError, b.counted = "", false
 }

@@ -11,9 +11,18 @@ import (
 // Lock is an object's retention (S3 Object Lock): until when the store refuses to delete
 // or overwrite it.
 type Lock struct {
-	Mode  string    // "GOVERNANCE" or "COMPLIANCE"; empty when the object has no retention
+	Mode  string    // "GOVERNANCE", "COMPLIANCE" or LockHold; empty when the object has no retention
 	Until time.Time // retain-until; zero when the object has no retention
 }
+
+// LockHold is the Mode of a hold without an end date (an Azure legal hold, a GCS
+// event-based or temporary hold): it keeps the object until someone lifts it, and its
+// Lock's Until is HoldUntil.
+const LockHold = "HOLD"
+
+// HoldUntil is the Until of a hold: later than any retention, so that every rule that keeps
+// a locked object until its lock ends keeps a held one for as long as the hold lasts.
+var HoldUntil = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 
 // Locked reports whether the retention still holds at now.
 func (l Lock) Locked(now time.Time) bool { return l.Mode != "" && l.Until.After(now) }

@@ -1,6 +1,7 @@
 // Package storage is the contract of an object store: bytes under keys, which the S3,
 // local-directory and in-memory backends implement. What only some stores can do is an
-// optional interface beside Store: StaleUploadAborter, LockReader, Versioned.
+// optional interface beside Store: StaleUploadAborter, LockReader, Versioned,
+// ConditionalWriter, RangeLister.
 //
 // It must never know what a backup is (names, manifests and the rules of a complete backup
 // are package catalog's) and never import MongoDB or archive code: it moves opaque byte

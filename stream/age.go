@@ -1,6 +1,7 @@
 package stream
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -93,11 +94,39 @@ type Identities struct {
 // writes): one "AGE-SECRET-KEY-1…" (or "AGE-SECRET-KEY-PQ-1…") per line; blank lines and
 // lines starting with "#" are ignored. Its errors give line numbers, never the lines.
 func ParseIdentities(r io.Reader) (*Identities, error) {
-	list, err := age.ParseIdentities(r)
+	text, err := io.ReadAll(io.LimitReader(r, maxIdentityFile+1))
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("stream: age identities: %w", err)
+	case len(text) > maxIdentityFile:
+		return nil, fmt.Errorf("stream: age identities: more than %d bytes: not an identity file", maxIdentityFile)
+	case passphraseProtected(text):
+		return nil, ErrPassphraseIdentity
+	}
+	list, err := age.ParseIdentities(bytes.NewReader(text))
 	if err != nil {
 		return nil, fmt.Errorf("stream: age identities: %w", err)
 	}
 	return &Identities{list: list}, nil
+}
+
+// maxIdentityFile bounds what ParseIdentities reads: identity files are a few lines.
+const maxIdentityFile = 1 << 20
+
+// ErrPassphraseIdentity: the identity given is itself encrypted with a passphrase (what
+// `age -p` writes, armored or not), which needs a person at a prompt to open.
+var ErrPassphraseIdentity = errors.New("stream: the age identity is protected by a passphrase (an age-encrypted file, as `age -p` writes): it cannot be used without a prompt")
+
+// passphraseProtected reports whether text holds an age-encrypted file rather than
+// identities: its header line, or the armor that wraps it.
+func passphraseProtected(text []byte) bool {
+	for _, line := range bytes.Split(text, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if bytes.HasPrefix(line, []byte("age-encryption.org/")) || bytes.Equal(line, []byte("-----BEGIN AGE ENCRYPTED FILE-----")) {
+			return true
+		}
+	}
+	return false
 }
 
 // String says how many identities there are, never what they are.

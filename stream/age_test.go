@@ -9,8 +9,6 @@ import (
 	"testing"
 
 	"filippo.io/age"
-
-	"github.com/mongostash/mongostash/catalog"
 )
 
 // newKey generates an age identity and returns it with its recipient, as age-keygen does.
@@ -73,7 +71,7 @@ func TestEncryptedRoundTrip(t *testing.T) {
 	id1, rec1 := newKey(t)
 	id2, rec2 := newKey(t)
 	rs := recipients(t, rec1, rec2)
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip, catalog.None} {
+	for _, c := range []Compression{Zstd, Gzip, None} {
 		t.Run(string(c), func(t *testing.T) {
 			stored := encode(t, Encoding{Compression: c, Recipients: rs}, data)
 			if !bytes.HasPrefix(stored, ageMagic) {
@@ -84,7 +82,7 @@ func TestEncryptedRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if l != (Layers{Compression: c, Encryption: catalog.Age}) {
+				if l != (Layers{Compression: c, Encryption: Age}) {
 					t.Errorf("Open found %+v, want %s and age", l, c)
 				}
 				if !bytes.Equal(got, data) {
@@ -100,14 +98,14 @@ func TestEncryptedRoundTrip(t *testing.T) {
 func TestEncryptedHoldsNoPlaintext(t *testing.T) {
 	data := archiveLike(256 << 10)
 	_, rec := newKey(t)
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.None} {
+	for _, c := range []Compression{Zstd, None} {
 		stored := encode(t, Encoding{Compression: c, Recipients: recipients(t, rec)}, data)
 		for _, plain := range [][]byte{archiveMagic, zstdMagic, gzipMagic, []byte("documents"), []byte(rec)} {
 			if i := bytes.Index(stored, plain); i >= 0 && len(plain) > 2 {
 				t.Errorf("%s: the stored bytes hold %q at %d", c, plain, i)
 			}
 		}
-		if bytes.HasPrefix(stored[len(ageMagic):], zstdMagic) || len(stored) < len(data)/2 && c == catalog.None {
+		if bytes.HasPrefix(stored[len(ageMagic):], zstdMagic) || len(stored) < len(data)/2 && c == None {
 			t.Errorf("%s: stored stream does not look encrypted", c)
 		}
 	}
@@ -116,7 +114,7 @@ func TestEncryptedHoldsNoPlaintext(t *testing.T) {
 func TestOpenIdentityErrors(t *testing.T) {
 	_, rec := newKey(t)
 	other, _ := newKey(t)
-	stored := encode(t, Encoding{Compression: catalog.Zstd, Recipients: recipients(t, rec)}, archiveLike(1000))
+	stored := encode(t, Encoding{Compression: Zstd, Recipients: recipients(t, rec)}, archiveLike(1000))
 
 	if _, _, err := Open(bytes.NewReader(stored), nil); !errors.Is(err, ErrNoIdentity) {
 		t.Errorf("Open without identity = %v, want ErrNoIdentity", err)
@@ -125,7 +123,7 @@ func TestOpenIdentityErrors(t *testing.T) {
 		t.Errorf("Decompress(encrypted) = %v, want ErrNoIdentity", err)
 	}
 	_, l, err := Open(bytes.NewReader(stored), identities(t, other))
-	if !errors.Is(err, ErrWrongIdentity) || l.Encryption != catalog.Age {
+	if !errors.Is(err, ErrWrongIdentity) || l.Encryption != Age {
 		t.Errorf("Open with another identity = %v (layers %+v), want ErrWrongIdentity and age", err, l)
 	}
 	if strings.Contains(err.Error(), "AGE-SECRET-KEY") || strings.Contains(err.Error(), other) {
@@ -139,7 +137,7 @@ func TestDamagedEncryptedStreamsFail(t *testing.T) {
 	id, rec := newKey(t)
 	ids := identities(t, id)
 	data := archiveLike(300 << 10)
-	stored := encode(t, Encoding{Compression: catalog.None, Recipients: recipients(t, rec)}, data)
+	stored := encode(t, Encoding{Compression: None, Recipients: recipients(t, rec)}, data)
 	headerEnd := bytes.Index(stored, []byte("\n--- ")) + 1
 	payload := bytes.IndexByte(stored[headerEnd:], '\n') + headerEnd + 1 // after the header MAC line
 	const chunk = 64<<10 + 16                                            // ciphertext of one full chunk
@@ -199,7 +197,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 // a claim that the object is damaged.
 func TestSourceFailureIsNotDamage(t *testing.T) {
 	id, rec := newKey(t)
-	stored := encode(t, Encoding{Compression: catalog.Zstd, Recipients: recipients(t, rec)}, archiveLike(500<<10))
+	stored := encode(t, Encoding{Compression: Zstd, Recipients: recipients(t, rec)}, archiveLike(500<<10))
 	broken := errors.New("connection reset by the store")
 	for _, at := range []int{40, len(stored) / 2} {
 		rc, _, err := Open(&failingReader{data: stored[:at], err: broken}, identities(t, id))
@@ -244,7 +242,7 @@ func TestParseRecipients(t *testing.T) {
 		})
 	}
 	// Post-quantum hybrid keys work on their own.
-	pqStored := encode(t, Encoding{Compression: catalog.None, Recipients: recipients(t, pq.Recipient().String())}, archiveLike(100))
+	pqStored := encode(t, Encoding{Compression: None, Recipients: recipients(t, pq.Recipient().String())}, archiveLike(100))
 	if got, _, err := readAll(pqStored, identities(t, pq.String())); err != nil || !bytes.Equal(got, archiveLike(100)) {
 		t.Errorf("hybrid round trip: %v", err)
 	}
@@ -264,5 +262,35 @@ func TestIdentitiesNeverPrint(t *testing.T) {
 	}
 	if _, err := ParseIdentities(strings.NewReader("")); err == nil {
 		t.Error("ParseIdentities(empty): no error")
+	}
+}
+
+// TestParseIdentitiesPassphraseProtected: an identity file encrypted with a passphrase
+// (`age -p`, binary or armored) is ErrPassphraseIdentity, not age's "unknown identity
+// type"; a plain one still parses.
+func TestParseIdentitiesPassphraseProtected(t *testing.T) {
+	id, _ := newKey(t)
+	rec, err := age.NewScryptRecipient("passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.SetWorkFactor(10)
+	var bin bytes.Buffer
+	w, err := age.Encrypt(&bin, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintln(w, id)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	armored := "-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCg==\n-----END AGE ENCRYPTED FILE-----\n"
+	for name, text := range map[string]string{"binary": bin.String(), "armored": armored} {
+		if _, err := ParseIdentities(strings.NewReader(text)); !errors.Is(err, ErrPassphraseIdentity) {
+			t.Errorf("%s: %v, want ErrPassphraseIdentity", name, err)
+		}
+	}
+	if _, err := ParseIdentities(strings.NewReader("# created: now\n" + id + "\n")); err != nil {
+		t.Errorf("a plain identity file: %v", err)
 	}
 }

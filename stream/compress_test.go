@@ -6,8 +6,6 @@ import (
 	"io"
 	"strings"
 	"testing"
-
-	"github.com/mongostash/mongostash/catalog"
 )
 
 // archiveLike starts with the archive magic, as every plain stream Decompress accepts does.
@@ -19,7 +17,7 @@ func archiveLike(n int) []byte {
 	return b[:n]
 }
 
-func compress(t *testing.T, c catalog.Compression, data []byte) []byte {
+func compress(t *testing.T, c Compression, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw, err := Compress(&buf, c, 0)
@@ -37,10 +35,10 @@ func compress(t *testing.T, c catalog.Compression, data []byte) []byte {
 
 func TestRoundTripDetectsCompression(t *testing.T) {
 	data := archiveLike(3 << 20)
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip, catalog.None} {
+	for _, c := range []Compression{Zstd, Gzip, None} {
 		t.Run(string(c), func(t *testing.T) {
 			stored := compress(t, c, data)
-			if c != catalog.None && len(stored) >= len(data) {
+			if c != None && len(stored) >= len(data) {
 				t.Errorf("%s stored %d bytes of %d: not compressed", c, len(stored), len(data))
 			}
 			plain, found, err := Decompress(bytes.NewReader(stored))
@@ -85,7 +83,7 @@ func TestDecompressRefusesWhatItCannotRead(t *testing.T) {
 // quietly as if the archive were shorter.
 func TestTruncatedStreamsFail(t *testing.T) {
 	data := archiveLike(1 << 20)
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip} {
+	for _, c := range []Compression{Zstd, Gzip} {
 		stored := compress(t, c, data)
 		cut := stored[:len(stored)/2]
 		plain, _, err := Decompress(bytes.NewReader(cut))

@@ -9,7 +9,6 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
-	"github.com/mongostash/mongostash/catalog"
 )
 
 // Magic numbers that identify a stream's layers (docs/archive-format.md); ageMagic is in
@@ -30,8 +29,8 @@ var ErrUnknownFormat = errors.New("stream: not a mongodump archive, nor gzip or 
 
 // Layers are the layers Open found on a stream.
 type Layers struct {
-	Compression catalog.Compression
-	Encryption  catalog.Encryption
+	Compression Compression
+	Encryption  Encryption
 }
 
 // Open detects the layers of r from its first bytes — never from a name or a flag — and
@@ -52,22 +51,22 @@ func Open(r io.Reader, ids *Identities) (io.ReadCloser, Layers, error) {
 	}
 	plain, err := decrypt(br, ids)
 	if err != nil {
-		return nil, Layers{Encryption: catalog.Age}, err
+		return nil, Layers{Encryption: Age}, err
 	}
 	pbr := bufio.NewReaderSize(plain, readBuffer)
 	if head, err = peekHead(pbr); err != nil {
-		return nil, Layers{Encryption: catalog.Age}, err
+		return nil, Layers{Encryption: Age}, err
 	}
 	if bytes.HasPrefix(head, ageMagic) {
-		return nil, Layers{Encryption: catalog.Age}, fmt.Errorf("%w: age inside age", ErrUnknownFormat)
+		return nil, Layers{Encryption: Age}, fmt.Errorf("%w: age inside age", ErrUnknownFormat)
 	}
 	rc, c, err := decompress(pbr, head)
-	return rc, Layers{Compression: c, Encryption: catalog.Age}, err
+	return rc, Layers{Compression: c, Encryption: Age}, err
 }
 
 // Decompress is Open for streams that cannot be encrypted: an age-encrypted one fails
 // with ErrNoIdentity. It returns the compression found.
-func Decompress(r io.Reader) (io.ReadCloser, catalog.Compression, error) {
+func Decompress(r io.Reader) (io.ReadCloser, Compression, error) {
 	rc, l, err := Open(r, nil)
 	return rc, l.Compression, err
 }
@@ -86,22 +85,22 @@ func peekHead(br *bufio.Reader) ([]byte, error) {
 }
 
 // decompress returns a reader of the plain archive in br, whose first bytes are head.
-func decompress(br *bufio.Reader, head []byte) (io.ReadCloser, catalog.Compression, error) {
+func decompress(br *bufio.Reader, head []byte) (io.ReadCloser, Compression, error) {
 	switch {
 	case bytes.HasPrefix(head, archiveMagic):
-		return io.NopCloser(br), catalog.None, nil
+		return io.NopCloser(br), None, nil
 	case bytes.HasPrefix(head, gzipMagic):
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return nil, "", fmt.Errorf("gzip: %w", err)
 		}
-		return namedErrors{ReadCloser: zr, name: "gzip"}, catalog.Gzip, nil
+		return namedErrors{ReadCloser: zr, name: "gzip"}, Gzip, nil
 	case bytes.HasPrefix(head, zstdMagic):
 		zr, err := zstd.NewReader(br, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxWindow(1<<30))
 		if err != nil {
 			return nil, "", fmt.Errorf("zstd: %w", err)
 		}
-		return namedErrors{ReadCloser: zstdReadCloser{zr}, name: "zstd"}, catalog.Zstd, nil
+		return namedErrors{ReadCloser: zstdReadCloser{zr}, name: "zstd"}, Zstd, nil
 	}
 	return nil, "", ErrUnknownFormat
 }

@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-
-	"github.com/mongostash/mongostash/catalog"
 )
 
 // OpenAs is Open for objects whose plain bytes carry no magic of their own, such as oplog
@@ -15,10 +13,10 @@ import (
 // of the compression (a chunk's manifest) decides whether there is a compression layer;
 // the age layer is still detected from the bytes, and a compression layer that is not the
 // expected one is an error, never a guess.
-func OpenAs(r io.Reader, ids *Identities, c catalog.Compression) (io.ReadCloser, Layers, error) {
+func OpenAs(r io.Reader, ids *Identities, c Compression) (io.ReadCloser, Layers, error) {
 	br := bufio.NewReaderSize(r, readBuffer)
-	layers := Layers{Encryption: catalog.Unencrypted, Compression: catalog.None}
-	if c == catalog.None && emptyStream(br) {
+	layers := Layers{Encryption: Unencrypted, Compression: None}
+	if c == None && emptyStream(br) {
 		return io.NopCloser(br), layers, nil // an uncompressed object of no entries
 	}
 	head, err := peekHead(br)
@@ -28,18 +26,18 @@ func OpenAs(r io.Reader, ids *Identities, c catalog.Compression) (io.ReadCloser,
 	if bytes.HasPrefix(head, ageMagic) {
 		plain, err := decrypt(br, ids)
 		if err != nil {
-			return nil, Layers{Encryption: catalog.Age}, err
+			return nil, Layers{Encryption: Age}, err
 		}
-		layers.Encryption = catalog.Age
+		layers.Encryption = Age
 		br = bufio.NewReaderSize(plain, readBuffer)
-		if c == catalog.None && emptyStream(br) {
+		if c == None && emptyStream(br) {
 			return io.NopCloser(br), layers, nil
 		}
 		if head, err = peekHead(br); err != nil {
 			return nil, layers, err
 		}
 	}
-	if c == catalog.None {
+	if c == None {
 		return io.NopCloser(br), layers, nil
 	}
 	rc, found, err := decompress(br, head)

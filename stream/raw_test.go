@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"testing"
-
-	"github.com/mongostash/mongostash/catalog"
 )
 
 // rawDoc starts like a gzip stream: a BSON length of 0x8b1f bytes, 1F 8B in little endian.
@@ -22,14 +20,14 @@ func TestOpenAs(t *testing.T) {
 	cases := []struct {
 		name   string
 		stored []byte
-		c      catalog.Compression
+		c      Compression
 		ids    *Identities
-		enc    catalog.Encryption
+		enc    Encryption
 	}{
-		{"plain bytes that look like gzip", rawDoc, catalog.None, nil, catalog.Unencrypted},
-		{"encrypted plain bytes", encode(t, Encoding{Compression: catalog.None, Recipients: rs}, rawDoc), catalog.None, ids, catalog.Age},
-		{"zstd", encode(t, Encoding{Compression: catalog.Zstd}, rawDoc), catalog.Zstd, nil, catalog.Unencrypted},
-		{"encrypted gzip", encode(t, Encoding{Compression: catalog.Gzip, Recipients: rs}, rawDoc), catalog.Gzip, ids, catalog.Age},
+		{"plain bytes that look like gzip", rawDoc, None, nil, Unencrypted},
+		{"encrypted plain bytes", encode(t, Encoding{Compression: None, Recipients: rs}, rawDoc), None, ids, Age},
+		{"zstd", encode(t, Encoding{Compression: Zstd}, rawDoc), Zstd, nil, Unencrypted},
+		{"encrypted gzip", encode(t, Encoding{Compression: Gzip, Recipients: rs}, rawDoc), Gzip, ids, Age},
 	}
 	for _, tc := range cases {
 		rc, l, err := OpenAs(bytes.NewReader(tc.stored), tc.ids, tc.c)
@@ -42,17 +40,17 @@ func TestOpenAs(t *testing.T) {
 			t.Errorf("%s: %d bytes, layers %+v, %v", tc.name, len(got), l, err)
 		}
 	}
-	if _, _, err := OpenAs(bytes.NewReader(encode(t, Encoding{Compression: catalog.Zstd}, rawDoc)), nil, catalog.Gzip); !errors.Is(err, ErrUnknownFormat) {
+	if _, _, err := OpenAs(bytes.NewReader(encode(t, Encoding{Compression: Zstd}, rawDoc)), nil, Gzip); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("zstd where gzip was expected: %v", err)
 	}
-	rc, _, err := OpenAs(bytes.NewReader(nil), nil, catalog.None)
+	rc, _, err := OpenAs(bytes.NewReader(nil), nil, None)
 	if err != nil {
 		t.Fatalf("empty uncompressed object: %v", err)
 	}
 	if b, err := io.ReadAll(rc); err != nil || len(b) != 0 {
 		t.Errorf("empty uncompressed object read %d bytes, %v", len(b), err)
 	}
-	if _, _, err := OpenAs(bytes.NewReader(encode(t, Encoding{Compression: catalog.None, Recipients: rs}, rawDoc)), nil, catalog.None); !errors.Is(err, ErrNoIdentity) {
+	if _, _, err := OpenAs(bytes.NewReader(encode(t, Encoding{Compression: None, Recipients: rs}, rawDoc)), nil, None); !errors.Is(err, ErrNoIdentity) {
 		t.Errorf("encrypted without identity: %v", err)
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
-
-	"github.com/mongostash/mongostash/catalog"
 )
 
 // TestZstdWindow: backups are written with a 2 MiB zstd window (docs/safety.md, "Memory and the local disk"), which
@@ -19,7 +17,7 @@ func TestZstdWindow(t *testing.T) {
 		data[i] = byte(rng.IntN(16)) // compressible, but not trivially
 	}
 	var buf bytes.Buffer
-	zw, err := Compress(&buf, catalog.Zstd, 0)
+	zw, err := Compress(&buf, Zstd, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

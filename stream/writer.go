@@ -2,24 +2,22 @@ package stream
 
 import (
 	"io"
-
-	"github.com/mongostash/mongostash/catalog"
 )
 
 // Encoding says how NewWriter encodes a stream.
 type Encoding struct {
-	Compression catalog.Compression
+	Compression Compression
 	Level       int // compression level; 0 = the library's default
 	// Recipients, when set, encrypt the compressed stream with age to them.
 	Recipients *Recipients
 }
 
 // Encryption is the encryption e applies.
-func (e Encoding) Encryption() catalog.Encryption {
+func (e Encoding) Encryption() Encryption {
 	if e.Recipients != nil {
-		return catalog.Age
+		return Age
 	}
-	return catalog.Unencrypted
+	return Unencrypted
 }
 
 // NewWriter wraps w so that what is written to the result is compressed and then, with

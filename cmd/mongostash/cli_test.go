@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -121,4 +122,44 @@ func newBed(t *testing.T) *bed {
 		"S3_REGION":      b.Region,
 		"LOG_FORMAT":     "json",
 	}}
+}
+
+// TestLogNumbersAreNumbers: the JSON logs carry durations and throughputs as numbers
+// (duration_seconds, throughput_mb_s), which a log pipeline can sum and compare, not as
+// strings like "1.2s".
+func TestLogNumbersAreNumbers(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	if _, err := b.mongo.Client.Database(b.mongo.DB).Collection("c").InsertOne(context.Background(), map[string]any{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args   []string
+		msg    string
+		fields []string
+	}{
+		{[]string{"backup"}, "backup complete", []string{"duration_seconds", "throughput_mb_s", "size", "documents"}},
+		{[]string{"verify", "latest"}, "backup verified", []string{"duration_seconds", "documents"}},
+		{[]string{"restore", "--dry-run"}, "dry run complete", []string{"duration_seconds", "throughput_mb_s", "documents"}},
+	} {
+		r := mustRun(t, b.env, c.args...)
+		var line map[string]any
+		for _, l := range strings.Split(r.stderr, "\n") {
+			var m map[string]any
+			if json.Unmarshal([]byte(l), &m) == nil && strings.HasPrefix(fmt.Sprint(m["msg"]), c.msg) {
+				line = m
+			}
+		}
+		if line == nil {
+			t.Fatalf("%s: no %q line:\n%s", c.args[0], c.msg, r.stderr)
+		}
+		for _, f := range c.fields {
+			if _, ok := line[f].(float64); !ok {
+				t.Errorf("%s: %s is %T (%v), want a number", c.args[0], f, line[f], line[f])
+			}
+		}
+		if _, ok := line["duration"]; ok {
+			t.Errorf("%s: the string duration is still logged: %v", c.args[0], line)
+		}
+	}
 }

@@ -19,15 +19,15 @@ import (
 
 type backupCmd struct {
 	Mongo MongoFlags        `embed:"" group:"MongoDB"`
-	Store StoreFlags        `embed:"" group:"Storage"`
+	Store WriteStoreFlags   `embed:"" group:"Storage"`
 	Age   AgeRecipientFlags `embed:"" group:"Encryption"`
 
 	Compression      string   `name:"compression" env:"BACKUP_COMPRESSION" default:"zstd" enum:"zstd,gzip,none" help:"Compression of the backup stream."`
-	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default: zstd 1, gzip 6)."`
+	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" range:"1..22" zero:"the default (zstd 1, gzip 6)" help:"Compression level: zstd 1 to 22, gzip 1 to 9; higher trades CPU for size."`
 	NsInclude        []string `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only namespaces matching these patterns (mongodump wildcards: 'db.*', '*.coll'; \\* for a literal star)."`
 	NsExclude        []string `name:"ns-exclude" env:"BACKUP_NS_EXCLUDE" help:"Leave out namespaces matching these patterns; excludes win over includes."`
-	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" help:"Cursors reading at once, shared by all collections: a collection of at least --split-threshold is read by several of them (mongotools engine: collections dumped at once)."`
-	SplitThreshold   int64    `name:"split-threshold" env:"BACKUP_SPLIT_THRESHOLD" default:"67108864" help:"Read a collection of at least this many bytes (its collStats size; 64 MiB) as --parallel _id ranges at once; 0 = never. Capped collections, views and time-series are never split."`
+	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" range:"1..64" help:"Cursors reading at once, shared by all collections: a collection of at least --split-threshold is read by several of them (mongotools engine: collections dumped at once)."`
+	SplitThreshold   byteSize `name:"split-threshold" env:"BACKUP_SPLIT_THRESHOLD" default:"64MiB" range:"1..1TiB" zero:"never split" help:"Read a collection of at least this size (its collStats size; bytes or with a unit: 64MiB) as --parallel _id ranges at once. Capped collections, views and time-series are never split."`
 	IncludeConfig    bool     `name:"include-config" env:"BACKUP_INCLUDE_CONFIG" help:"With no database named, dump the config database too."`
 	AllowEmpty       bool     `name:"allow-empty" env:"BACKUP_ALLOW_EMPTY" help:"Succeed (and store an empty backup) when there is nothing to dump."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"BACKUP_USERS_AND_ROLES" help:"Also dump users and roles: admin's for a full dump, the database's own with MONGO_DATABASE."`
@@ -37,6 +37,19 @@ type backupCmd struct {
 
 	Schedule string      `name:"schedule" env:"BACKUP_SCHEDULE" placeholder:"CRON" group:"Schedule and metrics" help:"Run as a daemon and back up on this schedule: 5-field cron ('0 */6 * * *', CRON_TZ=Europe/Berlin prefix for a zone) or @every 6h, @daily, @hourly."`
 	Daemon   DaemonFlags `embed:"" group:"Schedule and metrics"`
+}
+
+// Help is the long help of the backup command: what it writes, and examples.
+func (backupCmd) Help() string {
+	return `Writes <prefix>backup-<time>.dump.zst (a mongodump archive; .gz, none, +.age when
+encrypted) and, last, its .manifest.json: a backup without a manifest is not complete.
+
+Examples:
+  mongostash backup                                      # MONGO_URL, S3_BUCKET, … from the environment
+  mongostash backup --oplog=true                         # consistent at one moment; a base for pitr
+  mongostash backup --ns-include 'shop.*' --ns-exclude 'shop.sessions'
+  mongostash backup --age-recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p
+  mongostash backup --schedule '0 */6 * * *' --listen :9090   # a daemon with /metrics and /healthz`
 }
 
 func (c *backupCmd) Run(ctx context.Context, a *app) error {
@@ -68,7 +81,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
 	finished := time.Now().UTC()
 	m := backupManifest(stats, put, src.enc, started, finished)
 	if o := stats.Oplog; o != nil {
-		log = log.With("consistent_at", oplog.Time(o.End).Format(time.RFC3339), "oplog_entries", o.Entries)
+		log = log.With("consistent_at", o.End.Time().Format(time.RFC3339), "oplog_entries", o.Entries)
 	}
 	// The manifest is written last: its presence is what marks the backup complete.
 	if err := catalog.SealBackup(context.WithoutCancel(ctx), src.store, key, m); err != nil {
@@ -77,8 +90,7 @@ func (c *backupCmd) once(ctx context.Context, a *app) (daemon.Result, error) {
 	dur := finished.Sub(started)
 	log.Info("backup complete",
 		"size", put.Size, "documents", stats.Documents, "collections", len(stats.Namespaces),
-		"databases", strings.Join(stats.Databases, ","), "duration", dur.Round(time.Millisecond).String(),
-		"throughput_mb_s", fmt.Sprintf("%.1f", float64(stats.Bytes)/1e6/max(dur.Seconds(), 1e-9)))
+		"databases", strings.Join(stats.Databases, ","), "duration_seconds", daemon.Seconds(dur), "throughput_mb_s", daemon.MBPerSecond(stats.Bytes, dur))
 	return daemon.Result{Bytes: put.Size, Documents: stats.Documents}, nil
 }
 
@@ -93,17 +105,11 @@ type backupSource struct {
 
 // open checks the flags and connects to the store and the server, before anything is read.
 func (c *backupCmd) open(ctx context.Context, a *app) (*backupSource, error) {
-	comp, err := catalog.ParseCompression(c.Compression)
+	enc, err := encoding(c.Compression, c.CompressionLevel)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, err
 	}
-	switch {
-	case c.Parallel < 1:
-		return nil, usagef("--parallel %d: at least one cursor must read", c.Parallel)
-	case c.SplitThreshold < 0:
-		return nil, usagef("--split-threshold %d: give a size in bytes, or 0 to never split", c.SplitThreshold)
-	}
-	src := &backupSource{enc: stream.Encoding{Compression: comp, Level: c.CompressionLevel}}
+	src := &backupSource{enc: enc}
 	if src.filter, err = namespaceFilter("", c.NsInclude, c.NsExclude); err != nil {
 		return nil, err
 	}
@@ -141,7 +147,7 @@ func (c *backupCmd) dumpOptions(a *app, src *backupSource) dump.DumpOptions {
 	opts := dump.DumpOptions{
 		Filter:        src.filter,
 		Parallel:      c.Parallel,
-		SplitBytes:    c.SplitThreshold,
+		SplitBytes:    int64(c.SplitThreshold),
 		AllowEmpty:    c.AllowEmpty,
 		UsersAndRoles: c.UsersAndRoles,
 		IncludeConfig: c.IncludeConfig,
@@ -183,7 +189,7 @@ func backupManifest(stats dump.DumpStats, put storage.PutResult, enc stream.Enco
 		m.Namespaces = append(m.Namespaces, catalog.ManifestNamespace{Namespace: n.Namespace, Documents: n.Documents, CRC: catalog.FormatCRC(n.CRC)})
 	}
 	if o := stats.Oplog; o != nil {
-		m.Oplog = &catalog.OplogRange{Start: catalog.Timestamp(o.Start), End: catalog.Timestamp(o.End), Entries: o.Entries}
+		m.Oplog = &catalog.OplogRange{Start: o.Start, End: o.End, Entries: o.Entries}
 	}
 	return m
 }
@@ -213,4 +219,17 @@ func (c *backupCmd) oplogWanted(ctx context.Context, a *app, client *mongo.Clien
 		a.log.Info("backup without an oplog: the oplog cannot be read, so the backup is not consistent at one moment", "reason", av.Reason)
 	}
 	return av.ReplicaSet && av.Readable, nil
+}
+
+// encoding checks the compression flags, shared by backup and pitr, and returns the
+// encoding they ask for (the recipients are added by the caller).
+func encoding(compression string, level int) (stream.Encoding, error) {
+	comp, err := stream.ParseCompression(compression)
+	if err != nil {
+		return stream.Encoding{}, usageError{err}
+	}
+	if comp == stream.Gzip && level > 9 {
+		return stream.Encoding{}, usagef("--compression-level (BACKUP_COMPRESSION_LEVEL) is %d: gzip's levels are 1 to 9 (0 = the default, 6)", level)
+	}
+	return stream.Encoding{Compression: comp, Level: level}, nil
 }

@@ -11,8 +11,17 @@ import (
 type listCmd struct {
 	Store StoreFlags `embed:"" group:"Storage"`
 
-	JSON    bool `name:"json" help:"Print a JSON array for scripts."`
-	Windows bool `name:"windows" help:"Print only the recovery windows of point-in-time recovery (with --json: a JSON object of windows, chains and gaps)."`
+	JSON    bool `name:"json" env:"LIST_JSON" help:"Print a JSON array for scripts."`
+	Windows bool `name:"windows" env:"LIST_WINDOWS" help:"Print only the recovery windows of point-in-time recovery (with --json: a JSON object of windows, chains and gaps)."`
+}
+
+// Help is the long help of the list command: examples.
+func (listCmd) Help() string {
+	return `Examples:
+  mongostash list                                        # key, time, age, size, state, lock; then the recovery windows
+  mongostash list --json | jq -r '.[] | select(.state == "complete") | .key'
+  mongostash list --windows                              # the times restore --to-time can reach
+  S3_PREFIX=prod/ mongostash list`
 }
 
 func (c *listCmd) Run(ctx context.Context, a *app) error {

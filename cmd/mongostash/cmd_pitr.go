@@ -9,7 +9,6 @@ import (
 	"github.com/mongostash/mongostash/internal/daemon"
 	"github.com/mongostash/mongostash/oplog"
 	"github.com/mongostash/mongostash/pitr"
-	"github.com/mongostash/mongostash/stream"
 )
 
 // pitrCmd archives the oplog continuously (a Deployment, one replica per prefix). It uses
@@ -17,20 +16,21 @@ import (
 // encryption, metrics — so that one configuration serves both.
 type pitrCmd struct {
 	Mongo MongoFlags        `embed:"" group:"MongoDB"`
-	Store StoreFlags        `embed:"" group:"Storage"`
+	Store WriteStoreFlags   `embed:"" group:"Storage"`
 	Age   AgeRecipientFlags `embed:"" group:"Encryption"`
 
-	Interval         time.Duration `name:"interval" env:"PITR_INTERVAL" default:"10m" help:"Write a chunk once its first entry is this old: about the most writes lost if the database is lost before the next chunk is stored."`
-	ChunkSize        int64         `name:"chunk-size" env:"PITR_CHUNK_SIZE" default:"16777216" help:"Write a chunk once its plain BSON entries reach this many bytes (16 MiB); also bounds memory: a chunk waits, compressed, until stored."`
-	Poll             time.Duration `name:"poll" env:"PITR_POLL" default:"1s" help:"Pause between two reads of the oplog; the archive trails the oplog by about one pause and one read."`
-	FlushTimeout     time.Duration `name:"flush-timeout" env:"PITR_FLUSH_TIMEOUT" default:"20s" help:"On SIGTERM, how long the last chunk may take to be read and stored (keep it below the pod's terminationGracePeriodSeconds)."`
+	Interval         time.Duration `name:"interval" env:"PITR_INTERVAL" default:"10m" range:"100ms..24h" help:"Write a chunk once its first entry is this old: about the most writes lost if the database is lost before the next chunk is stored."`
+	ChunkSize        byteSize      `name:"chunk-size" env:"PITR_CHUNK_SIZE" default:"16MiB" range:"1MiB..1GiB" help:"Write a chunk once its plain BSON entries reach this size (bytes, or with a unit: 16MiB); also bounds memory: a chunk waits, compressed, until stored."`
+	Poll             time.Duration `name:"poll" env:"PITR_POLL" default:"1s" range:"10ms..10m" help:"Pause between two reads of the oplog; the archive trails the oplog by about one pause and one read."`
+	FlushTimeout     time.Duration `name:"flush-timeout" env:"PITR_FLUSH_TIMEOUT" default:"20s" range:"1s..1h" help:"On SIGTERM, how long the last chunk may take to be read and stored (keep it below the pod's terminationGracePeriodSeconds)."`
+	LeaseTTL         time.Duration `name:"lease-ttl" env:"PITR_LEASE_TTL" default:"2m" range:"1s..24h" help:"One archiver per prefix: the lease under <prefix>oplog/ is renewed every quarter of this and expires after it; a pitr killed without stopping holds the prefix that long."`
 	Compression      string        `name:"compression" env:"BACKUP_COMPRESSION" default:"zstd" enum:"zstd,gzip,none" help:"Compression of the chunks."`
-	CompressionLevel int           `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" help:"Compression level (zstd 1-22, gzip 1-9; 0 = default)."`
+	CompressionLevel int           `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" range:"1..22" zero:"the default (zstd 1, gzip 6)" help:"Compression level: zstd 1 to 22, gzip 1 to 9."`
 	NsInclude        []string      `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only archive the entries of namespaces matching these patterns (as for backups)."`
 	NsExclude        []string      `name:"ns-exclude" env:"BACKUP_NS_EXCLUDE" help:"Leave out the entries of namespaces matching these patterns; excludes win over includes."`
 
 	Listen       string        `name:"listen" env:"METRICS_LISTEN" placeholder:"ADDR" group:"Metrics" help:"Serve /metrics (Prometheus) and /healthz on this address (for example :9090)."`
-	HealthMaxLag time.Duration `name:"health-max-lag" env:"PITR_HEALTH_MAX_LAG" default:"0s" group:"Metrics" help:"/healthz fails when the archive trails the newest oplog entry by more than this (0 = twice --interval plus a minute)."`
+	HealthMaxLag time.Duration `name:"health-max-lag" env:"PITR_HEALTH_MAX_LAG" default:"0s" range:"1s..720h" zero:"twice --interval plus a minute" group:"Metrics" help:"/healthz fails when the archive trails the newest oplog entry by more than this."`
 	MetricsFile  string        `name:"metrics-file" env:"METRICS_FILE" type:"path" placeholder:"PATH" group:"Metrics" help:"After each chunk, write the metrics to this Prometheus textfile (replaced atomically)."`
 	Pushgateway  string        `name:"pushgateway" env:"PUSHGATEWAY_URL" placeholder:"URL" group:"Metrics" help:"After each chunk, push the metrics to this Prometheus Pushgateway (job mongostash, operation pitr)."`
 }
@@ -41,7 +41,17 @@ func (pitrCmd) Help() string {
 under <prefix>oplog/, named by their timestamp range; a chunk counts only once its manifest
 is written. Archiving resumes where the last complete chunk ends; with none, at the newest
 base backup's consistent point. If the oplog has lost entries meanwhile, a gap marker is
-written, /healthz fails, and a new base backup is needed for times after the gap.`
+written, /healthz fails, and a new base backup is needed for times after the gap.
+
+One archiver per prefix: pitr holds a lease (<prefix>oplog/lease.json). A second pitr on
+the same prefix exits 1 at once, naming the holder and when its lease expires; an archiver
+whose lease another took over stops writing at once and exits 1.
+
+Examples:
+  mongostash pitr --listen :9090                         # a Deployment's container, with /metrics and /healthz
+  mongostash pitr --interval 5m                          # lose at most about 5 minutes of writes
+  MONGO_DATABASE=shop mongostash pitr                    # only shop's entries
+  mongostash list --windows                              # then: what restore --to-time can reach`
 }
 
 func (c *pitrCmd) Run(ctx context.Context, a *app) error {
@@ -90,24 +100,15 @@ func (c *pitrCmd) Run(ctx context.Context, a *app) error {
 
 // options checks the flags and turns them into the archiver's options (but the store).
 func (c *pitrCmd) options(a *app) (pitr.Options, error) {
-	switch {
-	case c.Interval <= 0:
-		return pitr.Options{}, usagef("--interval (PITR_INTERVAL) must be positive, e.g. 10m")
-	case c.ChunkSize <= 0:
-		return pitr.Options{}, usagef("--chunk-size (PITR_CHUNK_SIZE) must be a positive number of bytes, e.g. 16777216")
-	case c.Poll <= 0 || c.FlushTimeout <= 0:
-		return pitr.Options{}, usagef("--poll and --flush-timeout must be positive")
-	}
-	comp, err := catalog.ParseCompression(c.Compression)
+	enc, err := encoding(c.Compression, c.CompressionLevel)
 	if err != nil {
-		return pitr.Options{}, usageError{err}
+		return pitr.Options{}, err
 	}
-	enc := stream.Encoding{Compression: comp, Level: c.CompressionLevel}
 	if enc.Recipients, err = c.Age.recipients(); err != nil {
 		return pitr.Options{}, err
 	}
 	opts := pitr.Options{
-		Interval: c.Interval, ChunkSize: c.ChunkSize, Poll: c.Poll, FlushTimeout: c.FlushTimeout,
+		Interval: c.Interval, ChunkSize: int64(c.ChunkSize), Poll: c.Poll, FlushTimeout: c.FlushTimeout, LeaseTTL: c.LeaseTTL,
 		Encoding:    enc,
 		Scope:       catalog.ChunkScope{Database: c.Mongo.Database, Include: c.NsInclude, Exclude: c.NsExclude},
 		ToolVersion: version,

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/internal/daemon"
 	"github.com/mongostash/mongostash/stream"
 )
 
@@ -14,8 +15,21 @@ type verifyCmd struct {
 	Age   AgeIdentityFlags `embed:"" group:"Encryption"`
 
 	Key   string `arg:"" optional:"" default:"latest" help:"Backup key to verify, or 'latest'."`
-	From  string `name:"from" help:"Verify a local archive file instead ('-' for standard input)."`
-	Oplog bool   `name:"oplog" help:"Verify every complete oplog chunk of point-in-time recovery against its manifest instead of a backup (writes nothing)."`
+	From  string `name:"from" env:"VERIFY_FROM" placeholder:"FILE" help:"Verify a local archive file instead ('-' for standard input)."`
+	Oplog bool   `name:"oplog" env:"VERIFY_OPLOG" help:"Verify every complete oplog chunk of point-in-time recovery against its manifest instead of a backup (writes nothing)."`
+}
+
+// Help is the long help of the verify command: examples.
+func (verifyCmd) Help() string {
+	return `Needs no MongoDB: decodes the whole backup, checks every CRC, and the stored object
+against its manifest (size, SHA-256, per-namespace counts and CRCs). Exit 1 if anything differs.
+
+Examples:
+  mongostash verify                                      # the latest backup
+  mongostash verify backup-2026-11-25T18:48:54.123456Z.dump.zst
+  mongostash verify --from ./backup.dump.zst             # a local file ('-' for standard input)
+  mongostash verify --oplog                              # every archived oplog chunk
+  AGE_IDENTITY_FILE=key.txt mongostash verify latest     # an encrypted backup`
 }
 
 func (c *verifyCmd) Run(ctx context.Context, a *app) error {
@@ -67,6 +81,6 @@ func (c *verifyCmd) Run(ctx context.Context, a *app) error {
 	a.log.Info("backup verified", "source", src.name, "compression", layers.Compression, "encryption", layers.Encryption.String(), "collections", len(vs.Namespaces),
 		"documents", vs.Documents, "size", stored.n, "sha256", stored.sha256(),
 		"server_version", vs.Prelude.Header.ServerVersion, "detail", manifestState,
-		"duration", time.Since(start).Round(time.Millisecond).String())
+		"duration_seconds", daemon.Seconds(time.Since(start)))
 	return nil
 }

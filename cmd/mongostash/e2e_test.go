@@ -135,7 +135,7 @@ func TestProcessExitCodes(t *testing.T) {
 		{name: "unknown flag", args: []string{"list", "--no-such-flag"}, code: exitUsage, stderr: "no-such-flag"},
 		{name: "bad variable", env: env{"BACKUP_COMPRESSION": "lz4"}, args: []string{"backup"}, code: exitUsage, stderr: "compression"},
 		{name: "failure, URL from a _FILE", env: env{"MONGO_URL_FILE": secretFile, "MONGO_TIMEOUT": "1s", "LOG_FORMAT": "json"},
-			args: []string{"restore", "--from", "-"}, code: exitFailed, stderr: "connect to MongoDB", notInAny: "F1le-Secret"},
+			args: []string{"restore", "--from", "-"}, code: exitFailed, stderr: "cannot reach MongoDB", notInAny: "F1le-Secret"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -105,8 +105,8 @@ func TestEncryptedBackupRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(stored)
-	if m.Encryption != catalog.Age || strings.Join(m.Recipients, " ") != k1.recipient+" "+k2.recipient ||
-		m.SHA256 != hex.EncodeToString(sum[:]) || m.Size != int64(len(stored)) || m.Compression != catalog.Zstd {
+	if m.Encryption != stream.Age || strings.Join(m.Recipients, " ") != k1.recipient+" "+k2.recipient ||
+		m.SHA256 != hex.EncodeToString(sum[:]) || m.Size != int64(len(stored)) || m.Compression != stream.Zstd {
 		t.Errorf("manifest %s: want encryption age, both recipients, and the size and SHA-256 of the stored bytes", raw)
 	}
 	if bytes.Contains(raw, []byte("AGE-SECRET")) {
@@ -117,7 +117,7 @@ func TestEncryptedBackupRoundTrip(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRun(t, b.env, "list", "--json").stdout), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 1 || !list[0].Complete || list[0].Encryption != catalog.Age {
+	if len(list) != 1 || !list[0].Complete || list[0].Encryption != stream.Age {
 		t.Errorf("list: %+v, want one complete backup encrypted with age", list)
 	}
 
@@ -310,7 +310,7 @@ func TestStockAgeDecrypts(t *testing.T) {
 		t.Fatalf("age -d | zstd -d: %v: %s", err, errOut.String())
 	}
 	plain, layers, err := stream.Open(bytes.NewReader(out.Bytes()), nil)
-	if err != nil || layers != (stream.Layers{Compression: catalog.None}) {
+	if err != nil || layers != (stream.Layers{Compression: stream.None}) {
 		t.Fatalf("after age -d | zstd -d: %+v, %v (want a plain archive)", layers, err)
 	}
 	vs, err := dump.Verify(context.Background(), plain, nil)

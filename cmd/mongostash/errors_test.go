@@ -176,3 +176,25 @@ func TestRunReadsOnlyItsEnvironment(t *testing.T) {
 		t.Errorf("the argument should win over S3_DUMP_OBJECT: %s", r)
 	}
 }
+
+// TestMongoUnreachablePlain: a MongoDB server that cannot be reached is said in one line
+// with the cause (connection refused, no such host), without the driver's topology dump and
+// without the hint meant for a connection lost mid-run.
+func TestMongoUnreachablePlain(t *testing.T) {
+	t.Parallel()
+	dead := closedPort(t)
+	for url, want := range map[string]string{
+		"mongodb://u:pw@" + dead + "/":               "cannot reach MongoDB at " + dead + ": connection refused (check MONGO_URL",
+		"mongodb://u:pw@no-such-host.invalid:27017/": "cannot reach MongoDB at no-such-host.invalid:27017: no such host",
+	} {
+		r := runCLI(t, env{"LOG_FORMAT": "json", "MONGO_URL": url, "MONGO_TIMEOUT": "1s", "BACKUP_DIR": t.TempDir()}, "backup")
+		if r.code != exitFailed || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: want exit 1 saying %q, got %s", url, want, r)
+		}
+		for _, dump := range []string{"current topology", "server selection error", "was lost"} {
+			if strings.Contains(r.stderr, dump) {
+				t.Errorf("%s: the message carries %q: %s", url, dump, r.stderr)
+			}
+		}
+	}
+}

@@ -28,7 +28,7 @@ func TestFaultSilentMongo(t *testing.T) {
 	e := b.env.with("MONGO_URL", "mongodb://"+addr+"/", "MONGO_TIMEOUT", "2s")
 	for _, cmd := range []string{"backup", "restore"} {
 		r := startBin(t, e, cmd).wait(2 * time.Minute)
-		if r.code != 1 || !strings.Contains(r.stderr, "connect to MongoDB at "+addr) {
+		if r.code != 1 || !strings.Contains(r.stderr, "cannot reach MongoDB at "+addr) {
 			t.Errorf("%s: want exit 1 naming %s, got %s", cmd, addr, r)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/sample"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // damagedBed is a bed with one good gzip backup, and live data changed since (so that
@@ -51,9 +52,9 @@ func newDamagedBed(t *testing.T) *damagedBed {
 
 // put stores data under a new backup key, newer than every one before, with manifest m
 // (none when nil), and returns the key.
-func (d *damagedBed) put(t *testing.T, comp catalog.Compression, data []byte, m *catalog.Manifest) string {
+func (d *damagedBed) put(t *testing.T, comp stream.Compression, data []byte, m *catalog.Manifest) string {
 	t.Helper()
-	key := catalog.BackupKey("", d.next, comp, catalog.Unencrypted)
+	key := catalog.BackupKey("", d.next, comp, stream.Unencrypted)
 	d.next = d.next.Add(time.Minute)
 	putObject(t, d.bed, key, data)
 	if m != nil {
@@ -63,7 +64,7 @@ func (d *damagedBed) put(t *testing.T, comp catalog.Compression, data []byte, m 
 }
 
 // manifestOf returns the good manifest, changed to describe data exactly.
-func (d *damagedBed) manifestOf(data []byte, comp catalog.Compression) *catalog.Manifest {
+func (d *damagedBed) manifestOf(data []byte, comp stream.Compression) *catalog.Manifest {
 	m := d.manifest
 	m.Compression = comp
 	m.Size = int64(len(data))
@@ -106,7 +107,7 @@ func TestFaultDamagedBackups(t *testing.T) {
 	half := d.data[:len(d.data)/2]
 
 	t.Run("0-byte object", func(t *testing.T) {
-		key := d.put(t, catalog.Zstd, nil, nil)
+		key := d.put(t, stream.Zstd, nil, nil)
 		d.refused(t, key, key, "empty stream")
 		// Restoring "the latest" skips it — saying so — for the newest restorable one (this
 		// runs first: the damaged backups below would be newer and restorable by their names
@@ -119,12 +120,12 @@ func TestFaultDamagedBackups(t *testing.T) {
 	t.Run("zstd garbage", func(t *testing.T) {
 		garbage := append([]byte{0x28, 0xB5, 0x2F, 0xFD}, make([]byte, 64<<10)...)
 		_, _ = rand.Read(garbage[4:])
-		key := d.put(t, catalog.Zstd, garbage, d.manifestOf(garbage, catalog.Zstd))
+		key := d.put(t, stream.Zstd, garbage, d.manifestOf(garbage, stream.Zstd))
 		d.refused(t, key, key, "zstd")
 	})
 	t.Run("gzip truncated at 50%, manifest of the whole", func(t *testing.T) {
 		m := d.manifest
-		key := d.put(t, catalog.Gzip, half, &m)
+		key := d.put(t, stream.Gzip, half, &m)
 		d.refused(t, key, "is not the backup its manifest describes", catalog.ManifestKey(key), "records")
 		r := mustRun(t, d.env, "list")
 		if !strings.Contains(r.stdout, "SIZE MISMATCH") {
@@ -132,25 +133,25 @@ func TestFaultDamagedBackups(t *testing.T) {
 		}
 	})
 	t.Run("gzip truncated at 50%, manifest of the half", func(t *testing.T) {
-		key := d.put(t, catalog.Gzip, half, d.manifestOf(half, catalog.Gzip))
+		key := d.put(t, stream.Gzip, half, d.manifestOf(half, stream.Gzip))
 		d.refused(t, key, key, "unexpected EOF")
 	})
 	t.Run("manifest with a wrong SHA-256", func(t *testing.T) {
-		m := d.manifestOf(d.data, catalog.Gzip)
+		m := d.manifestOf(d.data, stream.Gzip)
 		m.SHA256 = strings.Repeat("0", 64)
-		key := d.put(t, catalog.Gzip, d.data, m)
+		key := d.put(t, stream.Gzip, d.data, m)
 		d.refused(t, key, "does not match its manifest "+catalog.ManifestKey(key), "SHA-256")
 	})
 	t.Run("manifest with a wrong size", func(t *testing.T) {
-		m := d.manifestOf(d.data, catalog.Gzip)
+		m := d.manifestOf(d.data, stream.Gzip)
 		m.Size++
-		key := d.put(t, catalog.Gzip, d.data, m)
+		key := d.put(t, stream.Gzip, d.data, m)
 		d.refused(t, key, "is not the backup its manifest describes", catalog.ManifestKey(key))
 	})
 	t.Run("manifest with a wrong document count", func(t *testing.T) {
-		m := d.manifestOf(d.data, catalog.Gzip)
+		m := d.manifestOf(d.data, stream.Gzip)
 		m.Namespaces[0].Documents++
-		key := d.put(t, catalog.Gzip, d.data, m)
+		key := d.put(t, stream.Gzip, d.data, m)
 		d.refused(t, key, "does not match its manifest "+catalog.ManifestKey(key), "documents, manifest says")
 	})
 	t.Run("local file truncated at 50%", func(t *testing.T) {
@@ -217,10 +218,10 @@ func TestFaultTwoBackupsAtOnce(t *testing.T) {
 // exceeds by far, with the reason in the plan.
 func TestFaultPruneKeepsFinishingBackup(t *testing.T) {
 	b := newBed(t)
-	old := catalog.BackupKey("", time.Now().Add(-72*time.Hour), catalog.None, catalog.Unencrypted)
+	old := catalog.BackupKey("", time.Now().Add(-72*time.Hour), stream.None, stream.Unencrypted)
 	putObject(t, b, old, []byte("complete"))
 	manifestFor(t, b, old, []byte("complete"), time.Now().Add(-72*time.Hour))
-	finishing := catalog.BackupKey("", time.Now().Add(-48*time.Hour), catalog.Zstd, catalog.Unencrypted)
+	finishing := catalog.BackupKey("", time.Now().Add(-48*time.Hour), stream.Zstd, stream.Unencrypted)
 	putObject(t, b, finishing, []byte("uploaded, manifest not yet written"))
 	r := mustRun(t, b.env.with("S3_BACKUP_MAX_AGE", "3600", "PRUNE_MAX_STALENESS", "0"), "prune", "--json")
 	var plan []planEntry

@@ -163,3 +163,29 @@ func checkFailedBackupLeftNothing(t *testing.T, b *bed, r result) {
 	}
 	t.Logf("multipart uploads left: %d; error: %s", left, errorLine(r.stderr))
 }
+
+// TestFaultS3RefusedAtStart: a store that refuses connections at start (a wrong port, a
+// store not started yet) fails every command after at most two attempts, with one plain
+// line naming S3_ENDPOINT — not the retry budget meant for a store that goes away mid-run
+// (11 attempts, about a minute) ending in the SDK's text. The budget for a store lost
+// mid-run is TestFaultS3KilledThreeSeconds's.
+func TestFaultS3RefusedAtStart(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	dead := "http://" + closedPort(t)
+	for _, args := range everyStoreCommand {
+		r := runCLI(t, b.env.with("S3_ENDPOINT", dead), args...)
+		want := "cannot reach S3_ENDPOINT " + dead + ": connection refused (check S3_ENDPOINT)"
+		if r.code != exitFailed || !strings.Contains(r.stderr, want) {
+			t.Errorf("%s: want exit 1 saying %q, got %s", args[0], want, r)
+		}
+		if n := strings.Count(r.stderr, "retrying S3 request"); n > 1 {
+			t.Errorf("%s: %d retries of a refused connection at start, want at most 1:\n%s", args[0], n, r.stderr)
+		}
+		for _, raw := range []string{"StatusCode", "RequestID", "exceeded maximum number of attempts"} {
+			if strings.Contains(r.stderr, raw) {
+				t.Errorf("%s: the message carries the SDK's %q: %s", args[0], raw, r.stderr)
+			}
+		}
+	}
+}

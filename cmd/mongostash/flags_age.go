@@ -21,7 +21,13 @@ type AgeRecipientFlags struct {
 func (f *AgeRecipientFlags) recipients() (*stream.Recipients, error) {
 	var keys []string
 	for _, v := range f.Recipients {
-		keys = append(keys, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })...)
+		found := strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+		if v != "" && len(found) == 0 {
+			// A template whose keys came out empty must not quietly store plaintext. Only
+			// the empty value means "no encryption".
+			return nil, usagef("--age-recipient/BACKUP_AGE_RECIPIENTS is %q: it holds separators but no key (give age1… public keys, or leave it empty for no encryption)", v)
+		}
+		keys = append(keys, found...)
 	}
 	var text bytes.Buffer
 	if len(keys) > 0 {
@@ -81,6 +87,9 @@ func (f *AgeIdentityFlags) identities(a *app) (*stream.Identities, error) {
 		}
 	}
 	ids, err := stream.ParseIdentities(&text) // its errors name line numbers, never lines
+	if errors.Is(err, stream.ErrPassphraseIdentity) {
+		return nil, usagef("age identity (AGE_IDENTITY_FILE or AGE_IDENTITY): it is protected by a passphrase, which mongostash cannot ask for: give it a plain identity file, as age-keygen writes it (e.g. a Kubernetes Secret mounted as a file; age -d key.age > key.txt removes the passphrase)")
+	}
 	if err != nil {
 		return nil, usagef("age identity (AGE_IDENTITY_FILE or AGE_IDENTITY): %v", err)
 	}

@@ -13,7 +13,7 @@ import (
 type DaemonFlags struct {
 	RunOnStart   bool          `name:"run-on-start" env:"RUN_ON_START" help:"With --schedule: also run once right away, not only at the first scheduled time."`
 	Listen       string        `name:"listen" env:"METRICS_LISTEN" placeholder:"ADDR" help:"With --schedule: serve /metrics (Prometheus) and /healthz on this address (for example :9090)."`
-	HealthMaxAge time.Duration `name:"health-max-age" env:"HEALTH_MAX_AGE" default:"0s" help:"With --listen: /healthz fails when the last success is older than this (0 = twice the longest gap between scheduled runs)."`
+	HealthMaxAge time.Duration `name:"health-max-age" env:"HEALTH_MAX_AGE" default:"0s" range:"1s..8760h" zero:"twice the longest gap between scheduled runs" help:"With --listen: /healthz fails when the last success is older than this."`
 	MetricsFile  string        `name:"metrics-file" env:"METRICS_FILE" type:"path" placeholder:"PATH" help:"After each run, write the metrics to this Prometheus textfile (for node_exporter's textfile collector; replaced atomically)."`
 	Pushgateway  string        `name:"pushgateway" env:"PUSHGATEWAY_URL" placeholder:"URL" help:"After each run, push the metrics to this Prometheus Pushgateway (job mongostash, grouped by operation and database)."`
 }
@@ -41,16 +41,13 @@ func (op operation) run(ctx context.Context, a *app) error {
 	if err != nil {
 		return err
 	}
-	job := daemon.Job{Name: op.name, Database: op.database, Run: func(ctx context.Context) (daemon.Result, error) { return op.once(ctx, a) }}
+	job := daemon.Job{Name: op.name, Database: op.database, Build: buildInfo(), Run: func(ctx context.Context) (daemon.Result, error) { return op.once(ctx, a) }}
 	if op.schedule == "" {
 		return daemon.Once(ctx, job, exp)
 	}
 	sched, err := daemon.ParseSchedule(op.schedule)
 	if err != nil {
 		return usagef("--schedule: %v", err)
-	}
-	if op.flags.HealthMaxAge < 0 {
-		return usagef("--health-max-age must not be negative")
 	}
 	return daemon.Run(ctx, job, daemon.Options{
 		Schedule: sched, Spec: op.schedule, RunOnStart: op.flags.RunOnStart,

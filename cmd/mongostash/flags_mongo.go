@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -16,7 +15,7 @@ import (
 type MongoFlags struct {
 	MongoURL      string        `name:"mongo-url" env:"MONGO_URL" help:"MongoDB connection string (mongodb:// or mongodb+srv://). Also MONGO_URL_FILE."`
 	Database      string        `name:"mongo-database" env:"MONGO_DATABASE" help:"Database to back up or restore; empty means every database but local (and config)."`
-	ServerTimeout time.Duration `name:"mongo-timeout" env:"MONGO_TIMEOUT" default:"30s" help:"How long to wait for a reachable MongoDB server, and for each of its heartbeats: a server that misses two is given up, its operations interrupted. Long operations of a live server are never cut."`
+	ServerTimeout time.Duration `name:"mongo-timeout" env:"MONGO_TIMEOUT" default:"30s" range:"1s..1h" help:"How long to wait for a reachable MongoDB server, and for each of its heartbeats: a server that misses two is given up, its operations interrupted. Long operations of a live server are never cut."`
 }
 
 // connect opens a client and checks that the server answers, so a wrong host or wrong
@@ -41,7 +40,7 @@ func (f *MongoFlags) connect(ctx context.Context, a *app) (*mongo.Client, error)
 	defer cancel()
 	if err := client.Ping(pctx, nil); err != nil {
 		_ = client.Disconnect(context.Background())
-		return nil, fmt.Errorf("connect to MongoDB at %s: %w (check the host, port, credentials and network; waited %s)", connstr.Hosts(f.MongoURL), err, f.ServerTimeout)
+		return nil, connectError(connstr.Hosts(f.MongoURL), err, f.ServerTimeout)
 	}
 	return client, nil
 }

@@ -7,21 +7,22 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // listEntry is one backup as `list --json` prints it.
 type listEntry struct {
-	Key         string              `json:"key"`
-	Time        time.Time           `json:"time"`
-	Size        int64               `json:"size"`
-	Compression catalog.Compression `json:"compression"`
-	Complete    bool                `json:"complete"`
-	Legacy      bool                `json:"legacy"`
-	State       string              `json:"state"`             // complete, legacy, incomplete, size-mismatch, invalid-manifest
-	Problem     string              `json:"problem,omitempty"` // why it is not restorable
-	Databases   []string            `json:"databases,omitempty"`
-	Documents   int64               `json:"documents,omitempty"`
-	Encryption  catalog.Encryption  `json:"encryption,omitempty"` // "age", or absent
+	Key         string             `json:"key"`
+	Time        time.Time          `json:"time"`
+	Size        int64              `json:"size"`
+	Compression stream.Compression `json:"compression"`
+	Complete    bool               `json:"complete"`
+	Legacy      bool               `json:"legacy"`
+	State       string             `json:"state"`             // complete, legacy, incomplete, size-mismatch, invalid-manifest
+	Problem     string             `json:"problem,omitempty"` // why it is not restorable
+	Databases   []string           `json:"databases,omitempty"`
+	Documents   int64              `json:"documents,omitempty"`
+	Encryption  stream.Encryption  `json:"encryption,omitempty"` // "age", or absent
 	// LockMode and LockedUntil are the store's Object Lock retention on the object (or its
 	// manifest, whichever ends later): the backup cannot be deleted before then.
 	LockMode    string     `json:"lock_mode,omitempty"`
@@ -76,7 +77,7 @@ func printBackups(a *app, entries []listEntry, now time.Time) error {
 			docs = fmt.Sprint(e.Documents)
 		}
 		layers := string(e.Compression)
-		if e.Encryption != catalog.Unencrypted {
+		if e.Encryption != stream.Unencrypted {
 			layers += "+" + string(e.Encryption)
 		}
 		lock := "-"

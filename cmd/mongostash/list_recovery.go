@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 )
 
@@ -20,34 +21,37 @@ type windowsReport struct {
 	Breaks           []breakEntry  `json:"breaks"`
 	Chains           []chainEntry  `json:"chains"`
 	IncompleteChunks int           `json:"incomplete_chunks"` // chunk objects without a manifest: never replayed
+	// SupersededChunks were finished by an archiver that had lost its lease, in the range
+	// the new holder writes: never replayed either.
+	SupersededChunks int `json:"superseded_chunks"`
 }
 
 // windowEntry is one recovery window: every target From <= target <= To is restorable.
 type windowEntry struct {
-	From        catalog.Timestamp `json:"from"`
-	To          catalog.Timestamp `json:"to"`
-	FirstSecond time.Time         `json:"first_second"`
-	LastSecond  *time.Time        `json:"last_second,omitempty"` // absent when shorter than a second
-	Base        string            `json:"base"`                  // the oldest base backup opening it
-	Bases       []string          `json:"bases"`
-	Description string            `json:"description"`
+	From        optime.Timestamp `json:"from"`
+	To          optime.Timestamp `json:"to"`
+	FirstSecond time.Time        `json:"first_second"`
+	LastSecond  *time.Time       `json:"last_second,omitempty"` // absent when shorter than a second
+	Base        string           `json:"base"`                  // the oldest base backup opening it
+	Bases       []string         `json:"bases"`
+	Description string           `json:"description"`
 }
 
 // breakEntry is where one chain of chunks ends and the next begins without the entries
 // between: a recorded gap (the oplog lost them) or a hole (a chunk is missing).
 type breakEntry struct {
-	After       catalog.Timestamp `json:"after"`
-	Until       catalog.Timestamp `json:"until"`
-	GapMarker   string            `json:"gap_marker,omitempty"` // empty for a hole
-	Description string            `json:"description"`
+	After       optime.Timestamp `json:"after"`
+	Until       optime.Timestamp `json:"until"`
+	GapMarker   string           `json:"gap_marker,omitempty"` // empty for a hole
+	Description string           `json:"description"`
 }
 
 type chainEntry struct {
-	Since   catalog.Timestamp `json:"since"`
-	Until   catalog.Timestamp `json:"until"`
-	Chunks  int               `json:"chunks"`
-	Entries int64             `json:"entries"`
-	Bytes   int64             `json:"bytes"`
+	Since   optime.Timestamp `json:"since"`
+	Until   optime.Timestamp `json:"until"`
+	Chunks  int              `json:"chunks"`
+	Entries int64            `json:"entries"`
+	Bytes   int64            `json:"bytes"`
 }
 
 // readWindows reads the oplog folder and computes the windows the backups give.
@@ -58,8 +62,9 @@ func readWindows(ctx context.Context, store storage.Store, prefix string, backup
 	}
 	cs := oc.BuildChains()
 	ws := catalog.RecoveryWindows(catalog.BasePoints(backups), cs)
+	superseded := len(oc.Superseded())
 	r := windowsReport{Summary: catalog.DescribeWindows(ws), Windows: []windowEntry{}, Breaks: []breakEntry{}, Chains: []chainEntry{},
-		IncompleteChunks: len(oc.Incomplete())}
+		IncompleteChunks: len(oc.Incomplete()) - superseded, SupersededChunks: superseded}
 	for _, w := range ws {
 		e := windowEntry{From: w.From, To: w.To, FirstSecond: w.FirstSecond(), Base: w.Base.Key, Description: w.String()}
 		if last, ok := w.LastSecond(); ok {
@@ -106,6 +111,9 @@ func printWindows(a *app, r windowsReport) error {
 	}
 	if r.IncompleteChunks > 0 {
 		fmt.Fprintf(w, "  %d chunk objects without a manifest (an archiver that died mid-upload, or one uploading now): never replayed\n", r.IncompleteChunks)
+	}
+	if r.SupersededChunks > 0 {
+		fmt.Fprintf(w, "  %d chunks finished by an archiver after it lost its lease, in the range the new holder writes: never replayed\n", r.SupersededChunks)
 	}
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 	"syscall"
 )
 
-// version is set at build time with -ldflags "-X main.version=…".
+// version is set at build time with -ldflags "-X main.version=…" (see cmd_version.go).
 var version = "dev"
 
 // Soft memory limits of the Go runtime, unless GOMEMLIMIT says otherwise. Every command's

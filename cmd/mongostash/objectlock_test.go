@@ -19,6 +19,7 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/sample"
 	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // newLockedBed is newBed with a bucket that has S3 Object Lock (and so versioning).
@@ -146,10 +147,10 @@ func TestPruneKeepsLockedBackups(t *testing.T) {
 	now := time.Now().UTC()
 	body := []byte("prune never reads a backup")
 	until := now.Add(2 * time.Hour).Truncate(time.Second)
-	fresh := catalog.BackupKey("", now.Add(-time.Hour), catalog.Zstd, catalog.Age)
-	lockedObj := catalog.BackupKey("", now.Add(-40*24*time.Hour), catalog.Zstd, catalog.Age)
-	lockedManifest := catalog.BackupKey("", now.Add(-41*24*time.Hour), catalog.Zstd, catalog.Age)
-	free := catalog.BackupKey("", now.Add(-42*24*time.Hour), catalog.Zstd, catalog.Age)
+	fresh := catalog.BackupKey("", now.Add(-time.Hour), stream.Zstd, stream.Age)
+	lockedObj := catalog.BackupKey("", now.Add(-40*24*time.Hour), stream.Zstd, stream.Age)
+	lockedManifest := catalog.BackupKey("", now.Add(-41*24*time.Hour), stream.Zstd, stream.Age)
+	free := catalog.BackupKey("", now.Add(-42*24*time.Hour), stream.Zstd, stream.Age)
 	for _, k := range []string{fresh, lockedManifest, free} {
 		putObject(t, b, k, body)
 	}
@@ -159,7 +160,7 @@ func TestPruneKeepsLockedBackups(t *testing.T) {
 	}
 	putLocked(t, b, catalog.ManifestKey(lockedManifest), []byte(`{"format_version":1,"compression":"zstd","size":26}`), types.ObjectLockModeCompliance, until)
 	// A noncurrent version still locked: the data of a backup deleted by hand.
-	handDeleted := catalog.BackupKey("", now.Add(-50*24*time.Hour), catalog.Zstd, catalog.Unencrypted)
+	handDeleted := catalog.BackupKey("", now.Add(-50*24*time.Hour), stream.Zstd, stream.Unencrypted)
 	putLocked(t, b, handDeleted, body, types.ObjectLockModeCompliance, until)
 	if _, err := b.bucket.Client.DeleteObject(context.Background(), &s3.DeleteObjectInput{Bucket: aws.String(b.bucket.Name), Key: aws.String(handDeleted)}); err != nil {
 		t.Fatal(err)
@@ -254,11 +255,11 @@ func TestPruneReportsRefusedDeletesAsLocked(t *testing.T) {
 			b := newLockedBed(t)
 			now := time.Now().UTC()
 			body := []byte("x")
-			fresh := catalog.BackupKey("", now.Add(-time.Hour), catalog.Zstd, catalog.Unencrypted)
+			fresh := catalog.BackupKey("", now.Add(-time.Hour), stream.Zstd, stream.Unencrypted)
 			putObject(t, b, fresh, body)
 			manifestFor(t, b, fresh, body, now)
-			locked := catalog.BackupKey("", now.Add(-50*24*time.Hour), catalog.Zstd, catalog.Unencrypted)
-			other := catalog.BackupKey("", now.Add(-51*24*time.Hour), catalog.Zstd, catalog.Unencrypted)
+			locked := catalog.BackupKey("", now.Add(-50*24*time.Hour), stream.Zstd, stream.Unencrypted)
+			other := catalog.BackupKey("", now.Add(-51*24*time.Hour), stream.Zstd, stream.Unencrypted)
 			putLocked(t, b, locked, body, types.ObjectLockModeGovernance, now.Add(time.Hour))
 			putObject(t, b, other, body)
 			for _, k := range []string{locked, other} {

@@ -23,6 +23,7 @@ import (
 	"github.com/mongostash/mongostash/internal/sample"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // newOplogBed is newBed on a server that logs its writes: a FerretDB v1 of the test's own
@@ -38,7 +39,7 @@ func newOplogBed(t *testing.T) *bed {
 	return b
 }
 
-func newestTS(t *testing.T, client *mongo.Client) bson.Timestamp {
+func newestTS(t *testing.T, client *mongo.Client) optime.Timestamp {
 	t.Helper()
 	src, err := oplog.OpenSource(context.Background(), client)
 	if err != nil {
@@ -67,7 +68,7 @@ func TestBackupWithOplogRestoresTheConsistentPoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	setup := newestTS(t, b.mongo.Client)
+	setup := bson.Timestamp(newestTS(t, b.mongo.Client)) // the writer speaks the driver's type
 	w := sample.StartWriter(b.mongo.Client, b.mongo.DB, written...)
 	if err := w.WaitChanges(20); err != nil {
 		t.Fatal(err)
@@ -99,9 +100,8 @@ func TestBackupWithOplogRestoresTheConsistentPoint(t *testing.T) {
 	if !strings.Contains(r.stderr, `"consistent_at"`) {
 		t.Errorf("backup log lacks consistent_at:\n%s", r.stderr)
 	}
-	end := bson.Timestamp{T: o.End.T, I: o.End.I}
-	want, upToEnd := w.StateAt(initial, end)
-	_, upToStart := w.StateAt(initial, bson.Timestamp{T: o.Start.T, I: o.Start.I})
+	want, upToEnd := w.StateAt(initial, bson.Timestamp(o.End))
+	_, upToStart := w.StateAt(initial, bson.Timestamp(o.Start))
 	if upToEnd-upToStart < 5 || w.Changes() == upToEnd {
 		t.Fatalf("writer changes: %d before the start, %d before the end, %d in all: no overlap with the backup", upToStart, upToEnd, w.Changes())
 	}

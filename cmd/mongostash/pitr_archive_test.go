@@ -16,6 +16,7 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	s3store "github.com/mongostash/mongostash/storage/s3"
 	"github.com/mongostash/mongostash/stream"
 )
@@ -64,17 +65,17 @@ func pwEntries(t *testing.T, st *s3store.Store, c catalog.Chunk) []bson.Raw {
 }
 
 // pwOplogOf is what the oplog holds in (after, upTo] for database db.
-func pwOplogOf(t *testing.T, b *bed, db string, after, upTo catalog.Timestamp) []bson.Raw {
+func pwOplogOf(t *testing.T, b *bed, db string, after, upTo optime.Timestamp) []bson.Raw {
 	t.Helper()
 	src, err := oplog.OpenSource(context.Background(), b.mongo.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []bson.Raw
-	err = src.ReadRange(context.Background(), bson.Timestamp(after), bson.Timestamp(upTo), 1000, func(raw bson.Raw) error {
-		t, i, _ := raw.Lookup("ts").TimestampOK()
+	err = src.ReadRange(context.Background(), after, upTo, 1000, func(raw bson.Raw) error {
+		ts, _ := oplog.EntryTimestamp(raw)
 		ns, _ := raw.Lookup("ns").StringValueOK()
-		if (catalog.Timestamp{T: t, I: i}).After(after) && strings.HasPrefix(ns, db+".") {
+		if ts.After(after) && strings.HasPrefix(ns, db+".") {
 			out = append(out, append(bson.Raw(nil), raw...))
 		}
 		return nil
@@ -117,7 +118,7 @@ func TestPitrSIGTERMFlushesAndExitsZero(t *testing.T) {
 	if _, err := other.Collection("x").InsertOne(context.Background(), bson.D{{Key: "a", Value: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	last := catalog.Timestamp(newestTS(t, b.mongo.Client))
+	last := newestTS(t, b.mongo.Client)
 	if code, body := httpGet(t, url+"/healthz"); code != 200 || !strings.Contains(body, "ok") {
 		t.Errorf("/healthz: %d %s", code, body)
 	}
@@ -232,7 +233,7 @@ func TestPitrS3OutageFailsHealthThenRecovers(t *testing.T) {
 	b, gw := privateS3Bed(t)
 	m := testenv.NewMongoWithOplog(t)
 	b.mongo = m
-	e := b.env.with("MONGO_URL", m.URL, "MONGO_DATABASE", m.DB, "S3_MAX_RETRIES", "-1", "S3_TIMEOUT", "2s")
+	e := b.env.with("MONGO_URL", m.URL, "MONGO_DATABASE", m.DB, "S3_MAX_RETRIES", "0", "S3_TIMEOUT", "2s")
 	d := startCLI(t, e, "pitr", "--interval", "300ms", "--poll", "50ms", "--listen", "127.0.0.1:0")
 	url := d.listenAddr()
 	pwWrite(t, b, 0, 10)
@@ -253,6 +254,9 @@ func TestPitrS3OutageFailsHealthThenRecovers(t *testing.T) {
 	_, text := httpGet(t, url+"/metrics")
 	if v, ok := metricValue(parseMetrics(t, text), "mongostash_pitr_failures_total", map[string]string{"operation": "pitr"}); !ok || v < 1 {
 		t.Errorf("mongostash_pitr_failures_total = %v (%v)", v, ok)
+	}
+	if v, ok := metricValue(parseMetrics(t, text), "mongostash_build_info", map[string]string{"version": buildInfo().Version}); !ok || v != 1 {
+		t.Errorf("mongostash_build_info = %v (%v)", v, ok)
 	}
 	before := len(withMsg(d.logs(), "chunk written"))
 	gw.Start()

@@ -9,9 +9,9 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 )
 
 // benchOrder is an order-like document of about 250 bytes (oplog's replay benchmarks use
@@ -57,7 +57,7 @@ func BenchmarkRestoreToTimeReplayRate(b *testing.B) {
 		entries[i] = raw
 	}
 	store := openTestStore(b, tb)
-	since := catalog.Timestamp{T: first - 3600}
+	since := optime.Timestamp{T: first - 3600}
 	for from := 0; from < n; from += perChunk {
 		until := entryTS(entries[from+perChunk-1])
 		writeTestChunk(b, store, since, until, entries[from:from+perChunk])
@@ -89,7 +89,7 @@ func benchRestoreToTime(b *testing.B, tb *bed, entries []bson.Raw, target string
 		}
 		bareDB := fmt.Sprintf("%s_bare%d", m.DB, i)
 		start = time.Now()
-		r := oplog.NewReplayer(m.Client, oplog.Options{Target: func(_ context.Context, ns string) (string, bool, error) {
+		r := oplog.NewReplayer(m.Client, oplog.ReplayOptions{Target: func(_ context.Context, ns string) (string, bool, error) {
 			return bareDB + strings.TrimPrefix(ns, m.DB), true, nil
 		}})
 		for _, e := range entries {

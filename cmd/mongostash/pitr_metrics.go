@@ -21,6 +21,7 @@ type pitrMetrics struct {
 // newPitrMetrics registers the metrics of `mongostash pitr` on database db ("" = all).
 func newPitrMetrics(db string, status func() pitr.Status) *pitrMetrics {
 	m := &pitrMetrics{reg: prometheus.NewRegistry(), labels: daemon.Labels("pitr", db)}
+	m.reg.MustRegister(buildInfo().Collector())
 	gauge := func(name, help string, f func(pitr.Status) float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: m.labels},
 			func() float64 { return f(status()) }))

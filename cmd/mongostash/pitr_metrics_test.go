@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/pitr"
 )
 
@@ -14,7 +15,7 @@ import (
 // long after the start; otherwise it passes.
 func TestPitrHealthCheck(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	at := func(sec int64) catalog.Timestamp { return catalog.Timestamp{T: uint32(now.Unix() + sec), I: 1} }
+	at := func(sec int64) optime.Timestamp { return optime.Timestamp{T: uint32(now.Unix() + sec), I: 1} }
 	recent := now.Add(-time.Minute)
 	for name, c := range map[string]struct {
 		s    pitr.Status

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/oplog"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/storage"
 	s3store "github.com/mongostash/mongostash/storage/s3"
 	"github.com/mongostash/mongostash/stream"
@@ -35,13 +37,13 @@ type pitrFixture struct {
 	b          *bed
 	store      storage.Store
 	baseKey    string
-	baseEnd    catalog.Timestamp // the base backup's consistent point
-	replayFrom catalog.Timestamp // where its replay starts: baseEnd, or before a backup without an oplog
-	t          catalog.Timestamp // the last entry of phase A
-	atT        snapshot          // the database as it was at T
-	entriesT   int64             // entries in (replayFrom, t]
-	newest     catalog.Timestamp // the last entry of phase B
-	enc        stream.Encoding   // of the chunks archive writes; zero: zstd
+	baseEnd    optime.Timestamp // the base backup's consistent point
+	replayFrom optime.Timestamp // where its replay starts: baseEnd, or before a backup without an oplog
+	t          optime.Timestamp // the last entry of phase A
+	atT        snapshot         // the database as it was at T
+	entriesT   int64            // entries in (replayFrom, t]
+	newest     optime.Timestamp // the last entry of phase B
+	enc        stream.Encoding  // of the chunks archive writes; zero: zstd
 }
 
 func newPITRFixture(t *testing.T) *pitrFixture { return newPITRFixtureOf(t, true) }
@@ -63,13 +65,13 @@ func newPITRFixtureOf(t *testing.T, oplogBackup bool) *pitrFixture {
 	// is consistent only a margin past its end), so that the window spans whole seconds.
 	time.Sleep(time.Until(time.Unix(int64(f.baseEnd.T)+1, 0).Add(50 * time.Millisecond)))
 	pitrWrites(t, f.b, "A", 20, 60)
-	f.t = catalogTS(newestTS(t, f.b.mongo.Client))
+	f.t = newestTS(t, f.b.mongo.Client)
 	f.atT = takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB)
 	// Phase B starts in a later second, so that T's second as an RFC 3339 target holds
 	// phase A only.
 	time.Sleep(time.Until(time.Unix(int64(f.t.T)+1, 0).Add(50 * time.Millisecond)))
 	pitrWrites(t, f.b, "B", 50, 100)
-	f.newest = catalogTS(newestTS(t, f.b.mongo.Client))
+	f.newest = newestTS(t, f.b.mongo.Client)
 	if now := takeSnapshot(t, f.b.mongo.Client, f.b.mongo.DB); len(now["a"].docs) == len(f.atT["a"].docs) {
 		t.Fatal("phase B changed nothing a restore to T could be told from")
 	}
@@ -105,8 +107,6 @@ func pitrWrites(t *testing.T, b *bed, phase string, from, to int) {
 	}
 }
 
-func catalogTS(ts bson.Timestamp) catalog.Timestamp { return catalog.Timestamp{T: ts.T, I: ts.I} }
-
 func openTestStore(t testing.TB, b *bed) storage.Store {
 	t.Helper()
 	s, err := s3store.New(context.Background(), s3store.Config{Endpoint: b.bucket.Endpoint, Bucket: b.bucket.Name,
@@ -118,15 +118,15 @@ func openTestStore(t testing.TB, b *bed) storage.Store {
 }
 
 // readOplog returns the server's oplog entries in (since, until].
-func readOplog(t *testing.T, f *pitrFixture, since, until catalog.Timestamp) []bson.Raw {
+func readOplog(t *testing.T, f *pitrFixture, since, until optime.Timestamp) []bson.Raw {
 	t.Helper()
 	src, err := oplog.OpenSource(context.Background(), f.b.mongo.Client)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []bson.Raw
-	err = src.ReadRange(context.Background(), bson.Timestamp{T: since.T, I: since.I}, bson.Timestamp{T: until.T, I: until.I}, 1000, func(e bson.Raw) error {
-		if ts, i, _ := e.Lookup("ts").TimestampOK(); (catalog.Timestamp{T: ts, I: i}) != since {
+	err = src.ReadRange(context.Background(), since, until, 1000, func(e bson.Raw) error {
+		if ts, i, _ := e.Lookup("ts").TimestampOK(); (optime.Timestamp{T: ts, I: i}) != since {
 			out = append(out, append(bson.Raw(nil), e...))
 		}
 		return nil
@@ -140,7 +140,7 @@ func readOplog(t *testing.T, f *pitrFixture, since, until catalog.Timestamp) []b
 // archive stores the oplog (since, until] as chunks of at most perChunk entries, each
 // ending at its last entry and the last at until, as the archiver does; it returns
 // their keys.
-func (f *pitrFixture) archive(t *testing.T, since, until catalog.Timestamp, perChunk int) []string {
+func (f *pitrFixture) archive(t *testing.T, since, until optime.Timestamp, perChunk int) []string {
 	t.Helper()
 	es := readOplog(t, f, since, until)
 	var keys []string
@@ -156,23 +156,23 @@ func (f *pitrFixture) archive(t *testing.T, since, until catalog.Timestamp, perC
 	return keys
 }
 
-func entryTS(e bson.Raw) catalog.Timestamp {
+func entryTS(e bson.Raw) optime.Timestamp {
 	ts, i, _ := e.Lookup("ts").TimestampOK()
-	return catalog.Timestamp{T: ts, I: i}
+	return optime.Timestamp{T: ts, I: i}
 }
 
 // writeTestChunk is the chunk format's contract: concatenated entries through
 // stream.NewWriter (zstd) under catalog.ChunkKey, then catalog.WriteChunkManifest.
-func writeTestChunk(t testing.TB, s storage.Store, since, until catalog.Timestamp, es []bson.Raw) string {
+func writeTestChunk(t testing.TB, s storage.Store, since, until optime.Timestamp, es []bson.Raw) string {
 	t.Helper()
-	return writeTestChunkAs(t, s, since, until, es, stream.Encoding{Compression: catalog.Zstd})
+	return writeTestChunkAs(t, s, since, until, es, stream.Encoding{Compression: stream.Zstd})
 }
 
 // writeTestChunkAs is writeTestChunk with the given encoding (zstd when none is given).
-func writeTestChunkAs(t testing.TB, s storage.Store, since, until catalog.Timestamp, es []bson.Raw, enc stream.Encoding) string {
+func writeTestChunkAs(t testing.TB, s storage.Store, since, until optime.Timestamp, es []bson.Raw, enc stream.Encoding) string {
 	t.Helper()
 	if enc.Compression == "" {
-		enc.Compression = catalog.Zstd
+		enc.Compression = stream.Zstd
 	}
 	ctx := context.Background()
 	var plain, stored bytes.Buffer
@@ -220,7 +220,7 @@ func (f *pitrFixture) newTarget(t *testing.T) string {
 	return name
 }
 
-func tsArg(ts catalog.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
+func tsArg(ts optime.Timestamp) string { return fmt.Sprintf("%d,%d", ts.T, ts.I) }
 
 // TestRestoreToTimeEqualsTheDatabaseAtT is the issue's test: base backup, writes in
 // phase A, T, writes in phase B, the oplog archived in chunks; restore --to-time T into
@@ -288,7 +288,7 @@ func objectKeys(t *testing.T, s storage.Store) map[string]bool {
 // gapScenario archives the oplog as two chains: (base, T] and, after a gap recorded
 // from T to the 30th entry of phase B, the rest up to the newest entry. It returns an
 // entry inside the gap and the keys of the first chain.
-func (f *pitrFixture) gapScenario(t *testing.T) (inGap catalog.Timestamp, chain1 []string) {
+func (f *pitrFixture) gapScenario(t *testing.T) (inGap optime.Timestamp, chain1 []string) {
 	t.Helper()
 	chain1 = f.archive(t, f.baseEnd, f.t, 30)
 	phaseB := readOplog(t, f, f.t, f.newest)
@@ -325,7 +325,7 @@ func TestRestoreToTimeRefusesBeforeWriting(t *testing.T) {
 	t.Logf("refusal: %s", r.stderr)
 	check("inside the gap", r, 1,
 		"gap in the oplog from "+f.t.Time().Format(time.RFC3339), window, "nothing was written", "mongostash list")
-	check("after the last entry", f.restoreInto(t, to, tsArg(catalog.Timestamp{T: f.newest.T + 3600})), 1, "not restorable", window)
+	check("after the last entry", f.restoreInto(t, to, tsArg(optime.Timestamp{T: f.newest.T + 3600})), 1, "not restorable", window)
 	check("before the base", f.restoreInto(t, to, tsArg(f.baseEnd.Prev())), 1, "no restorable base backup is consistent at or before", window)
 	check("unreadable target", f.restoreInto(t, to, "yesterday"), 2, "RFC 3339")
 	check("with --from", runCLI(t, f.b.env, "restore", "--to-time", tsArg(f.t), "--from", "x.archive"), 2, "leave out --from")
@@ -391,10 +391,14 @@ func TestRestoreToTimeRefusesATamperedChunk(t *testing.T) {
 	}
 
 	fresh := f.newTarget(t)
-	r = f.restoreInto(t, fresh, tsArg(f.newest))
+	tmp := t.TempDir() // where the chunks checked before the restore are kept: emptied on the refusal
+	r = runCLI(t, f.b.env.with("TMPDIR", tmp), "restore", "--to-time", tsArg(f.newest), "--ns-from", f.b.mongo.DB+".*", "--ns-to", fresh+".*")
 	t.Logf("refusal: %s", r.stderr)
 	if r.code != 1 || !strings.Contains(r.stderr, "does not match its manifest") || !strings.Contains(r.stderr, keys[2]) || !strings.Contains(r.stderr, "nothing was written") {
 		t.Fatalf("restore of a tampered chunk: %s", r)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("the refused restore left %d files in the temporary directory", len(left))
 	}
 	if got := takeSnapshot(t, f.b.mongo.Client, fresh); len(got) != 0 {
 		t.Errorf("the refused restore wrote %d collections", len(got))
@@ -450,15 +454,15 @@ func TestPruneOplogChains(t *testing.T) {
 	}
 	newBase, newEnd := list[0].Key, list[0].Oplog.End
 	pitrWrites(t, f.b, "C", 100, 130)
-	newest := catalogTS(newestTS(t, f.b.mongo.Client))
+	newest := newestTS(t, f.b.mongo.Client)
 	f.archive(t, f.newest, newest, 40) // the second chain goes on
 	// An upload in progress (a chunk without its manifest yet) and a manifest whose chunk
 	// is gone (a prune that died between its two deletes).
-	uploading := catalog.ChunkKey("", newest, catalog.Timestamp{T: newest.T + 60}, catalog.Zstd, catalog.Unencrypted)
+	uploading := catalog.ChunkKey("", newest, optime.Timestamp{T: newest.T + 60}, stream.Zstd, stream.Unencrypted)
 	if _, err := f.store.Put(context.Background(), uploading, strings.NewReader("partial")); err != nil {
 		t.Fatal(err)
 	}
-	orphan := writeTestChunk(t, f.store, catalog.Timestamp{T: f.baseEnd.T - 600}, catalog.Timestamp{T: f.baseEnd.T - 500}, nil)
+	orphan := writeTestChunk(t, f.store, optime.Timestamp{T: f.baseEnd.T - 600}, optime.Timestamp{T: f.baseEnd.T - 500}, nil)
 	if err := f.store.Delete(context.Background(), orphan); err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +546,7 @@ func TestRestoreToTimeEncryptedChunks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.enc = stream.Encoding{Compression: catalog.Gzip, Recipients: rs}
+	f.enc = stream.Encoding{Compression: stream.Gzip, Recipients: rs}
 	f.archive(t, f.baseEnd, f.newest, 50)
 	to := f.newTarget(t)
 	r := f.restoreInto(t, to, tsArg(f.t))
@@ -575,4 +579,38 @@ func TestRestoreToTimeFromABackupWithoutOplog(t *testing.T) {
 		t.Fatalf("restore --to-time onto a backup without an oplog: %s", r)
 	}
 	compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), f.atT)
+}
+
+// TestRestoreToTimeReadsChunksOnce: without --drop every planned chunk is checked before
+// the restore writes anything — and kept in the temporary directory meanwhile, so that
+// the replay reads it from there: each chunk is downloaded once (S3 requests counted by a
+// proxy), the database equals the source at T, and nothing is left in the temporary
+// directory.
+func TestRestoreToTimeReadsChunksOnce(t *testing.T) {
+	f := newPITRFixture(t)
+	keys := f.archive(t, f.baseEnd, f.newest, 37)
+	counter := testenv.CountRequests(t, f.b.bucket.Endpoint)
+	tmp := t.TempDir()
+	to := f.newTarget(t)
+	e := f.b.env.with("S3_ENDPOINT", counter.URL, "TMPDIR", tmp)
+	r := runCLI(t, e, "restore", "--to-time", tsArg(f.t), "--ns-from", f.b.mongo.DB+".*", "--ns-to", to+".*")
+	if r.code != 0 {
+		t.Fatalf("restore --to-time: %s", r)
+	}
+	compareSnapshots(t, takeSnapshot(t, f.b.mongo.Client, to), f.atT)
+	paths := counter.Paths()
+	read := 0
+	for _, k := range keys {
+		n := paths["GET /"+f.b.bucket.Name+"/"+k]
+		if n > 1 {
+			t.Errorf("chunk %s downloaded %d times", k, n)
+		}
+		read += int(n)
+	}
+	if read == 0 || !strings.Contains(r.stderr, `"kept_on_disk":`) {
+		t.Errorf("no planned chunk read (%d), or no kept_on_disk in the log:\n%s", read, r.stderr)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left in the temporary directory: %v", left)
+	}
 }

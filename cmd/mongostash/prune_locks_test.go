@@ -11,6 +11,7 @@ import (
 	"github.com/mongostash/mongostash/retention"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/mem"
+	"github.com/mongostash/mongostash/stream"
 )
 
 // askedStore is the in-memory store with locks, recording which locks were asked for: a
@@ -38,7 +39,7 @@ func TestDecideWithLocksAsksOnlyForDeletes(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	var backups []catalog.Backup
 	for _, age := range []time.Duration{time.Hour, 10 * 24 * time.Hour, 40 * 24 * time.Hour, 50 * 24 * time.Hour} {
-		key := catalog.BackupKey("", now.Add(-age), catalog.Zstd, catalog.Age)
+		key := catalog.BackupKey("", now.Add(-age), stream.Zstd, stream.Age)
 		name, _ := catalog.ParseBackupKey("", key)
 		backups = append(backups, catalog.Backup{BackupName: name, ManifestKey: catalog.ManifestKey(key), HasManifest: true, Size: 1,
 			Manifest: &catalog.Manifest{Size: 1}})

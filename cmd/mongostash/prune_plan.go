@@ -36,7 +36,9 @@ func countDeletes(decisions []retention.Decision) int {
 	return n
 }
 
-func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[string]catalog.Backup, oplogEntries []planEntry) error {
+// With stale set (the staleness guard holds: backups have stopped) prune deletes nothing,
+// and the plan says so line by line rather than show deletes that will not happen.
+func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[string]catalog.Backup, oplogEntries []planEntry, stale string) error {
 	entries := make([]planEntry, 0, len(decisions))
 	for _, d := range decisions {
 		b := byKey[d.Backup.Key]
@@ -48,6 +50,14 @@ func (c *pruneCmd) printPlan(a *app, decisions []retention.Decision, byKey map[s
 		entries = append(entries, e)
 	}
 	entries = append(entries, oplogEntries...)
+	if stale != "" {
+		for i := range entries {
+			if entries[i].Action == "delete" {
+				entries[i].Action = "keep"
+				entries[i].Reasons = append([]string{"nothing is deleted while backups have stopped (" + stale + ")"}, entries[i].Reasons...)
+			}
+		}
+	}
 	if c.JSON {
 		return writeJSON(a.stdout, entries)
 	}

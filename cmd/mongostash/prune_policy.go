@@ -14,12 +14,6 @@ func (c *pruneCmd) policy() (retention.Policy, error) {
 		KeepWeekly: c.KeepWeekly, KeepMonthly: c.KeepMonthly, KeepYearly: c.KeepYearly,
 		KeepWithin: c.KeepWithin.d(), MinKeep: c.MinKeep, Grace: c.Grace.d(),
 	}
-	if p.MinKeep < 1 {
-		return p, usagef("--min-keep must be at least 1: the newest complete backup is never deleted")
-	}
-	if p.Grace < time.Minute {
-		return p, usagef("--incomplete-grace must be at least 1m: a shorter one could delete a backup between its upload and its manifest")
-	}
 	if err := p.Validate(); err != nil {
 		return p, usageError{err}
 	}
@@ -44,3 +38,20 @@ func (s *seconds) UnmarshalText(b []byte) error {
 }
 
 func (s seconds) d() time.Duration { return time.Duration(s) }
+
+// staleness is --max-staleness: the word max-age (the value of --max-age, kept as -1), or
+// seconds or a duration, 0 for off.
+type staleness time.Duration
+
+func (s *staleness) UnmarshalText(b []byte) error {
+	if string(b) == "max-age" {
+		*s = -1
+		return nil
+	}
+	var d seconds
+	if err := d.UnmarshalText(b); err != nil || d < 0 {
+		return fmt.Errorf("%q is not max-age, 0 (off), a number of seconds or a duration like 48h", b)
+	}
+	*s = staleness(d)
+	return nil
+}

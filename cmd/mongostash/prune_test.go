@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/stream"
 )
 
 func putObject(t *testing.T, b *bed, key string, body []byte) {
@@ -62,9 +63,9 @@ func TestPruneDeletesExactlyTheExpiredBackups(t *testing.T) {
 	b := newBed(t)
 	body := []byte("not really an archive; prune never reads it")
 	now := time.Now().UTC()
-	fresh := catalog.BackupKey("", now.Add(-time.Hour), catalog.Zstd, catalog.Unencrypted)
-	old := catalog.BackupKey("", now.Add(-40*24*time.Hour), catalog.Zstd, catalog.Unencrypted)
-	orphan := catalog.ManifestKey(catalog.BackupKey("", now.Add(-50*24*time.Hour), catalog.Gzip, catalog.Unencrypted))
+	fresh := catalog.BackupKey("", now.Add(-time.Hour), stream.Zstd, stream.Unencrypted)
+	old := catalog.BackupKey("", now.Add(-40*24*time.Hour), stream.Zstd, stream.Unencrypted)
+	orphan := catalog.ManifestKey(catalog.BackupKey("", now.Add(-50*24*time.Hour), stream.Gzip, stream.Unencrypted))
 	foreign := []string{"readme.txt", "backup-notadate.dump", "other/backup-2020-01-01T00:00:00.dump", "backup-2020-01-01T00:00:00.dump.bak"}
 	seeds := []string{"backup-2021-01-06T22:06:31.106555.dump", "backup-2021-01-05T22:06:31.dump"}
 

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
+	"github.com/mongostash/mongostash/internal/daemon"
+	"github.com/mongostash/mongostash/optime"
 	"github.com/mongostash/mongostash/pitr"
 	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/stream"
@@ -29,6 +30,11 @@ type pointInTime struct {
 	ids   *stream.Identities
 	plan  *catalog.RestorePlan
 	read  pitr.PlanStats // what the replay read, once it ran
+	// cache keeps the chunks checked before the restore on disk for the replay (without
+	// --drop); nil with --drop, where they are read once anyway.
+	cache *pitr.ChunkCache
+	// backups are the catalog's backups, read once for the plan: the base is opened from them.
+	backups []catalog.Backup
 }
 
 // planPointInTime plans --to-time; nil without it. It refuses the flags that cannot go
@@ -51,13 +57,9 @@ func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Id
 	case c.Engine == "mongotools":
 		return nil, usagef("--to-time needs --engine native: mongorestore cannot replay the archived oplog chunks")
 	}
-	latest := strings.EqualFold(strings.TrimSpace(c.ToTime), "latest")
-	var target catalog.Timestamp
-	if !latest {
-		var err error
-		if target, err = catalog.ParseTarget(c.ToTime); err != nil {
-			return nil, usagef("--to-time: %v (or latest)", err)
-		}
+	target, latest, err := optime.ParseUpTo(c.ToTime) // inclusive
+	if err != nil {
+		return nil, usagef("--to-time: %v", err)
 	}
 	store, err := c.Store.open(ctx, a)
 	if err != nil {
@@ -67,21 +69,11 @@ func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Id
 	if err != nil {
 		return nil, err
 	}
-	oc, err := catalog.ReadOplogCatalog(ctx, store, c.Store.Prefix)
-	if err != nil {
-		return nil, err
-	}
-	bases, chains := catalog.BasePoints(cat.Backups), oc.BuildChains()
-	if latest { // the newest point a window reaches: the last archived entry, usually
-		if target, err = catalog.LatestTarget(catalog.RecoveryWindows(bases, chains)); err != nil {
-			return nil, fmt.Errorf("restore --to-time latest: %w (nothing was written)", err)
-		}
-	}
-	plan, err := catalog.PlanRestore(bases, chains, target)
+	plan, err := planToTime(ctx, a, store, c.Store.Prefix, catalog.BasePoints(cat.Backups), target, latest)
 	if err != nil {
 		return nil, fmt.Errorf("restore --to-time %s: %w (nothing was written)", c.ToTime, err)
 	}
-	pt := &pointInTime{store: store, ids: ids, plan: plan}
+	pt := &pointInTime{store: store, ids: ids, plan: plan, backups: cat.Backups}
 	pt.logPlan(a, c.Mongo.Database)
 	if !c.Drop && !c.DryRun {
 		if err := pt.verify(ctx, a); err != nil {
@@ -91,26 +83,91 @@ func (c *restoreCmd) planPointInTime(ctx context.Context, a *app, ids *stream.Id
 	return pt, nil
 }
 
-// verify reads every planned chunk to its end and checks it, writing nothing.
+// planToTime plans the restore to target (the newest point a window reaches, when latest)
+// from the oplog catalog read through its index, and reads the manifests of the chunks it
+// replays — the only ones it reads. When the index turns out to be out of date (a chunk
+// deleted or changed by hand since it was written), it reads the folder whole and plans
+// again.
+func planToTime(ctx context.Context, a *app, store storage.Store, prefix string, bases []catalog.BasePoint, target optime.Timestamp, latest bool) (*catalog.RestorePlan, error) {
+	oc, err := catalog.ReadOplogCatalog(ctx, store, prefix)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		chains := oc.BuildChains()
+		if latest { // the newest point a window reaches: the last archived entry, usually
+			if target, err = catalog.LatestTarget(catalog.RecoveryWindows(bases, chains)); err != nil {
+				return nil, err
+			}
+		}
+		plan, err := catalog.PlanRestore(bases, chains, target)
+		if err != nil || !oc.Index.Used {
+			return plan, err
+		}
+		err = catalog.ConfirmManifests(ctx, store, prefix, plan.Chunks)
+		if !errors.Is(err, catalog.ErrIndexStale) {
+			return plan, err
+		}
+		a.log.Warn("the oplog index is out of date: reading every chunk manifest and planning again", "why", err.Error())
+		if oc, err = catalog.ReadOplogCatalogFull(ctx, store, prefix); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// verify reads every planned chunk to its end and checks it, writing nothing to the
+// database; the chunks are kept in the temporary directory for the replay, as far as the
+// cache's bound and the disk allow (the others are downloaded again then).
 func (pt *pointInTime) verify(ctx context.Context, a *app) error {
 	start := time.Now()
-	ps, err := pitr.ReadPlan(ctx, pt.store, pt.ids, pt.plan, func(bson.Raw) error { return nil })
+	pt.cache = pitr.NewChunkCache("", 0, a.log)
+	ps, err := pitr.ReadPlan(ctx, pt.cache.Filling(pt.store), pt.ids, pt.plan, func(bson.Raw) error { return nil })
 	if err != nil {
+		pt.close()
 		return fmt.Errorf("restore --to-time: %w (checked before the restore: nothing was written)", chunkHint(err))
 	}
+	kept, keptBytes := pt.cache.Kept()
 	a.log.Info("oplog chunks checked", "chunks", len(ps.Chunks), "entries_to_replay", ps.Applied,
-		"bytes", ps.StoredBytes, "duration", time.Since(start).Round(time.Millisecond).String())
+		"bytes", ps.StoredBytes, "kept_on_disk", kept, "kept_bytes", keptBytes, "duration_seconds", daemon.Seconds(time.Since(start)))
 	return nil
 }
 
-// apply is the restore's MoreOplog: the planned chunks' entries, checked as they stream.
+// apply is the restore's MoreOplog: the planned chunks' entries, checked as they stream —
+// from the disk for the chunks verify kept there.
 func (pt *pointInTime) apply(ctx context.Context, fn func(bson.Raw) error) error {
-	ps, err := pitr.ReadPlan(ctx, pt.store, pt.ids, pt.plan, fn)
+	store := pt.store
+	if pt.cache != nil {
+		store = pt.cache.Serving(pt.store)
+	}
+	ps, err := pitr.ReadPlan(ctx, store, pt.ids, pt.plan, fn)
 	pt.read = ps
+	pt.close()
 	if err != nil {
 		return chunkHint(err)
 	}
 	return nil
+}
+
+// close removes the chunks kept on disk.
+func (pt *pointInTime) close() {
+	if pt.cache != nil {
+		_ = pt.cache.Close()
+	}
+}
+
+// openBase opens the plan's base backup, from the catalog the plan was read from.
+func (pt *pointInTime) openBase(ctx context.Context) (*source, error) {
+	for _, b := range pt.backups {
+		if b.Key != pt.plan.Base.Key {
+			continue
+		}
+		r, err := pt.store.Get(ctx, b.Key)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", b.Key, err)
+		}
+		return &source{ReadCloser: r, name: b.Key, size: b.Size, manifest: b.Manifest}, nil
+	}
+	return nil, fmt.Errorf("the base backup %s is not in the catalog read", pt.plan.Base.Key)
 }
 
 // configure points the restore at the plan's base backup and its replay at the chunks.

@@ -77,10 +77,17 @@ func run(ctx context.Context, args []string, env func(string) (string, bool), st
 		fmt.Fprintln(stderr, "mongostash:", err)
 		return exitUsage
 	}
+	if err := describeRanges(parser.Model); err != nil {
+		fmt.Fprintln(stderr, "mongostash:", err)
+		return exitUsage
+	}
 	envs.detach(parser.Model)
 	kctx, err := parser.Parse(args)
 	if err == nil {
 		err = envs.positionals(kctx)
+	}
+	if err == nil {
+		err = checkRanges(kctx, envs.envs)
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "mongostash:", connstr.Redact(err.Error()))

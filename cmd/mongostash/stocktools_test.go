@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/internal/sample"
 	"github.com/mongostash/mongostash/stream"
@@ -52,7 +51,7 @@ func TestStockDecompressors(t *testing.T) {
 				t.Fatalf("%v: %v: %s", tool, err, errOut.String())
 			}
 			plain, found, err := stream.Decompress(bytes.NewReader(out.Bytes()))
-			if err != nil || found != catalog.None {
+			if err != nil || found != stream.None {
 				t.Fatalf("after %s: %v, %v (want a plain archive)", tool[0], found, err)
 			}
 			vs, err := dump.Verify(context.Background(), plain, nil)

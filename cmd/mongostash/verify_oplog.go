@@ -10,7 +10,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/mongostash/mongostash/catalog"
+	"github.com/mongostash/mongostash/internal/daemon"
 	"github.com/mongostash/mongostash/pitr"
+	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/stream"
 )
 
@@ -47,6 +49,11 @@ func (c *verifyCmd) verifyOplog(ctx context.Context, a *app, ids *stream.Identit
 			damaged = append(damaged, ch.Key)
 			fmt.Fprintf(tw, "%s\t%d\t%d\tDAMAGED: %v\n", ch.Key, ch.Manifest.Entries, ch.Size, err)
 			continue
+		case errors.Is(err, storage.ErrNotFound):
+			// The oplog index describes it, the store no longer holds it (deleted by hand).
+			damaged = append(damaged, ch.Key)
+			fmt.Fprintf(tw, "%s\t%d\t%d\tMISSING: the oplog index describes it, the store does not hold it\n", ch.Key, ch.Manifest.Entries, ch.Size)
+			continue
 		case err != nil:
 			tw.Flush()
 			return fmt.Errorf("verify --oplog: %s: %w", ch.Key, chunkHint(err))
@@ -58,7 +65,7 @@ func (c *verifyCmd) verifyOplog(ctx context.Context, a *app, ids *stream.Identit
 		return err
 	}
 	a.log.Info("oplog chunks verified", "chunks", len(chunks), "damaged", len(damaged), "entries", entries, "bytes", bytes,
-		"incomplete_chunks", len(oc.Incomplete()), "duration", time.Since(start).Round(time.Millisecond).String())
+		"incomplete_chunks", len(oc.Incomplete()), "read_through_index", oc.Index.Used, "duration_seconds", daemon.Seconds(time.Since(start)))
 	if len(damaged) > 0 {
 		return fmt.Errorf("verify --oplog: %w: %d of %d do not match their manifests (%s): restores to times after the first of them fail; take a new base backup so that later times are restorable again",
 			errChunksDamaged, len(damaged), len(chunks), strings.Join(damaged, ", "))

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/storage/s3"
@@ -76,7 +75,7 @@ func BenchmarkDumpToDiscard(b *testing.B) {
 // backup spends on compression (on however many cores the encoder uses).
 func BenchmarkCompress(b *testing.B) {
 	a := inMemory(b, benchData(b, 1))
-	for _, c := range []catalog.Compression{catalog.Zstd, catalog.Gzip} {
+	for _, c := range []stream.Compression{stream.Zstd, stream.Gzip} {
 		b.Run(string(c), func(b *testing.B) {
 			b.SetBytes(int64(len(a.plain)))
 			b.ReportAllocs()
@@ -122,7 +121,7 @@ func BenchmarkBackupPipeline(b *testing.B) {
 		pr, pw := io.Pipe()
 		var st dump.DumpStats
 		go func() {
-			zw, err := stream.Compress(pw, catalog.Zstd, 0)
+			zw, err := stream.Compress(pw, stream.Zstd, 0)
 			if err == nil {
 				st, err = dump.Dump(context.Background(), ds.client, zw, dump.DumpOptions{Databases: []string{ds.db}, ToolVersion: "bench"})
 				if cerr := zw.Close(); err == nil {

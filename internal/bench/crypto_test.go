@@ -20,7 +20,6 @@ import (
 
 	"filippo.io/age"
 
-	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/stream"
 )
@@ -123,8 +122,8 @@ func BenchmarkLayers(b *testing.B) {
 		name string
 		enc  stream.Encoding
 	}{
-		{"zstd", stream.Encoding{Compression: catalog.Zstd}},
-		{"zstd+age", stream.Encoding{Compression: catalog.Zstd, Recipients: rs}},
+		{"zstd", stream.Encoding{Compression: stream.Zstd}},
+		{"zstd+age", stream.Encoding{Compression: stream.Zstd, Recipients: rs}},
 	} {
 		var stored bytes.Buffer
 		b.Run(tc.name+"/encode", func(b *testing.B) {

@@ -16,7 +16,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/internal/sample"
@@ -153,7 +152,7 @@ func inMemory(b *testing.B, ds *dataset) *memArchive {
 		}
 		a := &memArchive{plain: buf.Bytes()}
 		var z bytes.Buffer
-		zw, err := stream.Compress(&z, catalog.Zstd, 0)
+		zw, err := stream.Compress(&z, stream.Zstd, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -62,7 +62,7 @@ func Run(ctx context.Context, job Job, o Options) error {
 	}
 	d := &daemon{
 		job: job, o: o, log: o.Log.With("operation", job.Name), started: now,
-		metrics: NewRunMetrics(job.Name, job.Database), health: &health{started: now, maxAge: o.HealthMaxAge},
+		metrics: NewRunMetrics(job.Name, job.Database, job.Build), health: &health{started: now, maxAge: o.HealthMaxAge},
 		done: make(chan outcome, 1),
 	}
 	if o.Listen != "" {
@@ -134,7 +134,7 @@ func (d *daemon) finish(ctx context.Context, o outcome) error {
 	d.metrics.Observe(o.end, dur, o.res, o.err)
 	d.health.record(o.end, o.err)
 	d.o.Exporter.Export(ctx, d.metrics.Registry, d.metrics.Labels)
-	attrs := []any{"run", o.n, "duration", dur.Round(time.Millisecond).String()}
+	attrs := []any{"run", o.n, "duration_seconds", Seconds(dur)}
 	switch {
 	case o.err == nil:
 		d.log.Info("scheduled run finished", append(attrs, "result", "success", "bytes", o.res.Bytes, "documents", o.res.Documents)...)

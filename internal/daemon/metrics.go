@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,11 +19,27 @@ type RunMetrics struct {
 	bytes       *prometheus.GaugeVec
 	documents   *prometheus.GaugeVec // nil for operations without documents (prune)
 	runs        *prometheus.CounterVec
-	failures    *prometheus.CounterVec
 }
 
-// NewRunMetrics creates the metrics of operation op on database db ("" = all).
-func NewRunMetrics(op, db string) *RunMetrics {
+// BuildInfo is the binary's version, as mongostash_build_info labels it.
+type BuildInfo struct {
+	Version, Commit, GoVersion string
+}
+
+// Collector is the gauge mongostash_build_info: always 1, labelled with the version, the
+// commit and the Go version, so that a dashboard or an alert can tell which binary ran.
+func (b BuildInfo) Collector() prometheus.Collector {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "mongostash_build_info", Help: "Always 1; the labels say which mongostash binary this is.",
+		ConstLabels: prometheus.Labels{"version": b.Version, "commit": b.Commit, "goversion": b.GoVersion},
+	})
+	g.Set(1)
+	return g
+}
+
+// NewRunMetrics creates the metrics of operation op on database db ("" = all), built as
+// build says. Failures are runs_total{result="failure"}; there is no separate counter.
+func NewRunMetrics(op, db string, build BuildInfo) *RunMetrics {
 	labels := []string{"operation", "database"}
 	gauge := func(name, help string) *prometheus.GaugeVec {
 		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
@@ -37,11 +54,8 @@ func NewRunMetrics(op, db string) *RunMetrics {
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mongostash_runs_total", Help: "Runs finished, by result (success or failure).",
 		}, append(labels, "result")),
-		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "mongostash_failures_total", Help: "Runs that failed.",
-		}, labels),
 	}
-	m.Registry.MustRegister(m.lastSuccess, m.lastRunOK, m.duration, m.bytes, m.runs, m.failures)
+	m.Registry.MustRegister(m.lastSuccess, m.lastRunOK, m.duration, m.bytes, m.runs, build.Collector())
 	if op != "prune" {
 		m.documents = gauge("mongostash_last_run_documents", "Documents of the last successful run.")
 		m.Registry.MustRegister(m.documents)
@@ -49,7 +63,6 @@ func NewRunMetrics(op, db string) *RunMetrics {
 	// The counters exist from the start, so that rate() and increase() see their first step.
 	m.runs.MustCurryWith(m.Labels).WithLabelValues("success")
 	m.runs.MustCurryWith(m.Labels).WithLabelValues("failure")
-	m.failures.With(m.Labels)
 	return m
 }
 
@@ -69,7 +82,6 @@ func (m *RunMetrics) Observe(end time.Time, dur time.Duration, res Result, err e
 	if err != nil {
 		m.lastRunOK.With(m.Labels).Set(0)
 		runs.WithLabelValues("failure").Inc()
-		m.failures.With(m.Labels).Inc()
 		return
 	}
 	m.lastRunOK.With(m.Labels).Set(1)
@@ -79,4 +91,13 @@ func (m *RunMetrics) Observe(end time.Time, dur time.Duration, res Result, err e
 	if m.documents != nil {
 		m.documents.With(m.Labels).Set(float64(res.Documents))
 	}
+}
+
+// Seconds is d in seconds, to the millisecond: how logs give durations, as numbers that a
+// log pipeline can sum and compare (duration_seconds).
+func Seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
+
+// MBPerSecond is n bytes over d in MB/s (10^6 bytes), to a tenth: throughput_mb_s.
+func MBPerSecond(n int64, d time.Duration) float64 {
+	return math.Round(float64(n)/1e6/max(d.Seconds(), 1e-9)*10) / 10
 }

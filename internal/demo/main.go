@@ -1,11 +1,15 @@
 // Command demo is `make demo`: it starts the test bed (FerretDB and versitygw), loads a
 // sample database, and runs mongostash's main job end to end — backup, list, verify,
 // restore into another database, prune --dry-run — printing what each step did, then
-// stops the servers. It exits non-zero if any step fails or the restored data differs.
+// stops the servers. With -pitr (`make demo-pitr`) it shows point-in-time recovery
+// instead: an encrypted base backup with its oplog, pitr archiving while the data changes,
+// an accident, list --windows, verify --oplog and restore --to-time to the moment before
+// it. It exits non-zero if any step fails or the restored data differs.
 package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -22,7 +26,14 @@ import (
 )
 
 func main() {
-	err := run()
+	pitr := flag.Bool("pitr", false, "show point-in-time recovery: backup --oplog, pitr, list --windows, restore --to-time, with age encryption")
+	flag.Parse()
+	started := time.Now()
+	demo, done := run, "backup → list → verify → restore → prune --dry-run"
+	if *pitr {
+		demo, done = runPITR, "backup --oplog (age) → pitr → list --windows → verify --oplog → restore --to-time"
+	}
+	err := demo()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo failed: %v\nserver logs:\n%s", err, testenv.LogTails())
 	}
@@ -30,21 +41,13 @@ func main() {
 	if err != nil {
 		os.Exit(1)
 	}
-	fmt.Println("\ndemo complete: backup → list → verify → restore → prune --dry-run all worked")
+	fmt.Printf("\ndemo complete in %s: %s all worked\n", time.Since(started).Round(time.Second), done)
 }
 
 func run() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		return err
-	}
-	bin := filepath.Join(root, "bin", "mongostash")
-	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("%s is missing: run `make build` (make demo does)", bin)
-	}
-	bed, err := startTestBed()
+	bed, err := startTestBed(ctx)
 	if err != nil {
 		return err
 	}
@@ -55,19 +58,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	for c, n := range counts {
-		fmt.Printf("  shop.%-10s %6d documents\n", c, n)
-	}
-	mongostash := func(args ...string) error {
-		fmt.Printf("$ mongostash %s\n", strings.Join(args, " "))
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Env = bed.env
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("mongostash %s: %w", args[0], err)
-		}
-		return nil
-	}
+	printCounts(counts)
 	for _, s := range []struct {
 		title string
 		args  []string
@@ -78,7 +69,7 @@ func run() error {
 		{"restore latest into database shop_restored", []string{"restore", "--ns-from", "shop.*", "--ns-to", "shop_restored.*", "--drop"}},
 	} {
 		step(s.title)
-		if err := mongostash(s.args...); err != nil {
+		if err := bed.mongostash(ctx, nil, s.args...); err != nil {
 			return err
 		}
 	}
@@ -86,18 +77,33 @@ func run() error {
 		return err
 	}
 	step("prune --dry-run (seed policy: S3_BACKUP_MAX_AGE=30 days; the newest backup is always kept)")
-	return mongostash("prune", "--dry-run")
+	return bed.mongostash(ctx, nil, "prune", "--dry-run")
 }
 
-// testBed is the demo's servers: a client of the MongoDB server and the environment that
-// points mongostash at both.
+func printCounts(counts sample.Counts) {
+	for c, n := range counts {
+		fmt.Printf("  shop.%-10s %6d documents\n", c, n)
+	}
+}
+
+// testBed is the demo's servers: a client of the MongoDB server, the environment that
+// points mongostash at both, and the binary.
 type testBed struct {
 	client *mongo.Client
 	env    []string
+	bin    string
 }
 
-func startTestBed() (*testBed, error) {
-	step("starting the test bed (FerretDB + versitygw)")
+func startTestBed(ctx context.Context) (*testBed, error) {
+	root, err := testenv.RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(root, "bin", "mongostash")
+	if _, err := os.Stat(bin); err != nil {
+		return nil, fmt.Errorf("%s is missing: run `make build` (make demo does)", bin)
+	}
+	step("starting the test bed (FerretDB + versitygw, on loopback ports, data in temporary directories)")
 	mongoURL, err := testenv.EnsureMongo()
 	if err != nil {
 		return nil, err
@@ -115,7 +121,7 @@ func startTestBed() (*testBed, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &testBed{client: client, env: append(os.Environ(),
+	return &testBed{client: client, bin: bin, env: append(os.Environ(),
 		"MONGO_URL="+mongoURL,
 		"MONGO_DATABASE=shop",
 		"S3_ENDPOINT="+s3URL,
@@ -125,6 +131,27 @@ func startTestBed() (*testBed, error) {
 		"S3_REGION="+bucket.Region,
 		"LOG_FORMAT=text",
 	)}, nil
+}
+
+// mongostash runs the binary with the bed's environment and extra variables, its output
+// on the demo's.
+func (b *testBed) mongostash(ctx context.Context, extra []string, args ...string) error {
+	fmt.Printf("$ %smongostash %s\n", prefixOf(extra), strings.Join(args, " "))
+	cmd := exec.CommandContext(ctx, b.bin, args...)
+	cmd.Env = append(append([]string{}, b.env...), extra...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stdout
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("mongostash %s: %w", args[0], err)
+	}
+	return nil
+}
+
+// prefixOf shows the extra variables as a shell would take them.
+func prefixOf(extra []string) string {
+	if len(extra) == 0 {
+		return ""
+	}
+	return strings.Join(extra, " ") + " "
 }
 
 // checkCounts prints the restored collections' counts and fails on any that differs.

@@ -22,28 +22,35 @@ const module = "github.com/mongostash/mongostash"
 // allowed lists, for each package of ours (by path below the module), the packages of ours
 // it may import. A package missing here fails the test: a new package states its place.
 var allowed = map[string][]string{
-	"storage":             nil,
-	"storage/mem":         {"storage"},
-	"storage/local":       {"storage"},
-	"storage/s3":          {"storage"},
-	"storage/storagetest": {"storage"},
-	"catalog":             {"storage"},
-	"stream":              {"catalog"},
-	"retention":           nil,
-	"dump/archive":        nil,
-	"dump/ns":             nil,
-	"dump/idrange":        nil,
-	"oplog":               nil,
-	"pitr":                {"catalog", "stream", "storage", "oplog"},
-	"dump":                {"dump/archive", "dump/idrange", "dump/ns", "internal/connstr", "oplog"},
-	"internal/connstr":    nil,
-	"internal/layout":     nil,
-	"internal/sample":     nil,
-	"internal/bench":      nil, // tests only: the built binary, dump, stream, storage/s3
-	"internal/testenv":    nil,
-	"internal/daemon":     nil,
-	"internal/demo":       {"internal/testenv", "internal/sample"},
-	"cmd/mongostash":      {"*"},
+	"storage":                     nil,
+	"storage/mem":                 {"storage"},
+	"storage/local":               {"storage"},
+	"storage/s3":                  {"storage"},
+	"storage/azblob":              {"storage", "storage/internal/stall"},
+	"storage/gcs":                 {"storage", "storage/internal/stall"},
+	"storage/internal/stall":      nil,
+	"storage/internal/storebench": nil, // tests only: storage/s3, storage/azblob, storage/gcs
+	"storage/storagetest":         {"storage"},
+	"optime":                      nil,
+	"catalog":                     {"storage", "optime", "stream"},
+	"stream":                      nil,
+	"retention":                   nil,
+	"dump/archive":                nil,
+	"dump/ns":                     nil,
+	"dump/idrange":                nil,
+	"oplog":                       {"optime"},
+	"pitr":                        {"catalog", "stream", "storage", "oplog", "optime"},
+	"dump":                        {"dump/archive", "dump/idrange", "dump/ns", "internal/connstr", "oplog", "optime"},
+	"internal/connstr":            nil,
+	"internal/layout":             nil,
+	"internal/sample":             nil,
+	"internal/bench":              nil, // tests only: the built binary, dump, stream, storage/s3
+	"internal/soak":               nil, // tests only: the built binary, testenv, sample, dump's names
+	"internal/testenv":            nil,
+	"internal/daemon":             nil,
+	"internal/demo":               {"internal/testenv", "internal/sample"},
+	"cmd/mongostash":              {"*"},
+	"deploy":                      nil, // tests only: the manifests, with internal/testenv's kubeconform
 }
 
 func repoRoot(t *testing.T) string {

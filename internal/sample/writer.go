@@ -63,17 +63,26 @@ func PrepareWriterCollections(ctx context.Context, client *mongo.Client, db stri
 	return st, nil
 }
 
-// StartWriter starts writing to colls of db.
+// StartWriter starts writing to colls of db, as fast as the server takes it.
 func StartWriter(client *mongo.Client, db string, colls ...string) *Writer {
+	return StartPacedWriter(client, db, 0, 0, colls...)
+}
+
+// StartPacedWriter starts writing to colls of db, pausing between two writes: a steady
+// load that leaves the server time for the other work of a long test (the soak), and
+// keeps the oplog from growing faster than it can be read. Writers one after another on
+// the same collections take different runs (0, 1, …): each then writes values none of the
+// others wrote, so that none of its writes is a no-op the oplog would not record.
+func StartPacedWriter(client *mongo.Client, db string, run int, pause time.Duration, colls ...string) *Writer {
 	w := &Writer{client: client, db: db, colls: colls, stop: make(chan struct{}), done: make(chan error, 1)}
 	go func() {
-		rng := rand.New(rand.NewPCG(3, 4))
-		for i := 0; ; i++ {
+		rng := rand.New(rand.NewPCG(3, 4+uint64(run)))
+		for i := run * 1_000_000; ; i++ {
 			select {
 			case <-w.stop:
 				w.done <- nil
 				return
-			default:
+			case <-time.After(pause):
 			}
 			if err := w.step(rng, i); err != nil {
 				w.done <- err

@@ -53,22 +53,52 @@ func TrimOplog(ctx context.Context, c *mongo.Client, upTo bson.Timestamp) error 
 // local.oplog.rs, as FerretDB v1 does once that collection exists: a FerretDB v1 of the
 // test's own, so that the oplog holds only this test's writes and no other test's writes
 // are slowed by logging. It is FerretDB v1 even when MONGOSTASH_TEST_MONGO_URL points the
-// other tests at another server: FerretDB v2 writes no oplog.
+// other tests at another server: FerretDB v2 writes no oplog. Its oplog holds one entry,
+// so that a capture has a start.
 func NewMongoWithOplog(tb testing.TB) *Mongo {
 	tb.Helper()
 	_, url := PrivateFerretDB(tb)
 	m := ConnectMongo(tb, url)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := m.Client.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"},
+	if err := EnableOplog(ctx, m.Client, m.DB); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+	return m
+}
+
+// CreateOplog creates m's local.oplog.rs (capped, 1 GiB), as one enables the oplog of a
+// FerretDB v1: the writes from then on are logged, those before are not, and the oplog is
+// empty until the next write.
+func CreateOplog(tb testing.TB, m *Mongo) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := createOplog(ctx, m.Client); err != nil {
+		tb.Fatalf("testenv: %v", err)
+	}
+}
+
+// createOplog creates local.oplog.rs (capped, 1 GiB) unless it exists.
+func createOplog(ctx context.Context, c *mongo.Client) error {
+	err := c.Database("local").RunCommand(ctx, bson.D{{Key: "create", Value: "oplog.rs"},
 		{Key: "capped", Value: true}, {Key: "size", Value: int64(1 << 30)}}).Err()
 	var ce mongo.CommandError
 	if err != nil && !(errors.As(err, &ce) && ce.Code == 48) { // 48: NamespaceExists
-		tb.Fatalf("testenv: create local.oplog.rs: %v", err)
+		return fmt.Errorf("create local.oplog.rs: %w", err)
 	}
-	// An entry, so that a capture has a start.
-	if _, err := m.Client.Database(m.DB).Collection("oplog_seed").InsertOne(ctx, bson.D{}); err != nil {
-		tb.Fatalf("testenv: first oplog entry: %v", err)
+	return nil
+}
+
+// EnableOplog makes a FerretDB v1 log its writes: it creates the capped local.oplog.rs
+// (1 GiB) unless it exists, and writes one entry (into db.oplog_seed), so that a capture has
+// a start. make demo-pitr uses it on the demo's own server.
+func EnableOplog(ctx context.Context, c *mongo.Client, db string) error {
+	if err := createOplog(ctx, c); err != nil {
+		return err
 	}
-	return m
+	if _, err := c.Database(db).Collection("oplog_seed").InsertOne(ctx, bson.D{}); err != nil {
+		return fmt.Errorf("first oplog entry: %w", err)
+	}
+	return nil
 }

@@ -1,11 +1,14 @@
 // Package testenv starts the real servers that mongostash's integration tests talk to:
-// FerretDB (a MongoDB wire-protocol server) and versitygw (an S3 server), both built from
-// the pinned versions in the testbed/ module.
+// FerretDB (a MongoDB wire-protocol server), versitygw (an S3 server) and fake-gcs-server
+// (a Google Cloud Storage emulator), built from the pinned versions in the testbed/ module,
+// and Azurite (the Azure Storage emulator, a Node.js program) installed with npm from the
+// lock file in testbed/azurite.
 //
 // Servers are started once per test binary, on loopback, with data in temporary
 // directories, and stopped by Run (call it from TestMain). Each test gets a fresh database
-// name and a fresh bucket. MONGOSTASH_TEST_MONGO_URL and MONGOSTASH_TEST_S3_ENDPOINT (with
-// MONGOSTASH_TEST_S3_ACCESS_KEY/_SECRET_KEY) make the tests reuse servers that already run.
+// name and a fresh bucket or container. MONGOSTASH_TEST_MONGO_URL, MONGOSTASH_TEST_S3_ENDPOINT
+// (with MONGOSTASH_TEST_S3_ACCESS_KEY/_SECRET_KEY), MONGOSTASH_TEST_AZURE_ENDPOINT and
+// MONGOSTASH_TEST_GCS_HOST make the tests reuse servers that already run.
 //
 // A server that cannot start fails the test with the tail of its log; tests never skip
 // because a server is missing.
@@ -369,8 +372,9 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// Binary returns the path of a test-bed server binary (ferretdb or versitygw), building
-// it from the testbed module when it is missing. `make testbed` builds both ahead of time.
+// Binary returns the path of a test-bed binary (the servers ferretdb, versitygw and
+// fake-gcs-server, and kubeconform, the manifests' validator), building it from the testbed
+// module's pinned versions when it is missing. `make testbed` builds them ahead of time.
 func Binary(name string) (string, error) {
 	root, err := RepoRoot()
 	if err != nil {
@@ -381,8 +385,10 @@ func Binary(name string) (string, error) {
 		return bin, nil
 	}
 	pkg := map[string]string{
-		"ferretdb":  "./ferretdb",
-		"versitygw": "github.com/versity/versitygw/cmd/versitygw",
+		"ferretdb":        "./ferretdb",
+		"versitygw":       "github.com/versity/versitygw/cmd/versitygw",
+		"kubeconform":     "github.com/yannh/kubeconform/cmd/kubeconform",
+		"fake-gcs-server": "github.com/fsouza/fake-gcs-server",
 	}[name]
 	if pkg == "" {
 		return "", fmt.Errorf("unknown test-bed binary %q", name)

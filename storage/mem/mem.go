@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -25,11 +26,21 @@ type Store struct {
 	mu      sync.Mutex
 	objects map[string]object
 	now     func() time.Time
+	writes  uint64 // every write's number, the tag of what it wrote
 }
 
 type object struct {
 	data     []byte
 	modified time.Time
+	gen      uint64
+}
+
+// set stores o under key as a new write; s.mu is held.
+func (s *Store) set(key string, o object) uint64 {
+	s.writes++
+	o.gen = s.writes
+	s.objects[key] = o
+	return o.gen
 }
 
 // New returns an empty store.
@@ -49,7 +60,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader) (storage.PutRe
 		return storage.PutResult{}, fmt.Errorf("put %s: %w", key, err)
 	}
 	s.mu.Lock()
-	s.objects[key] = object{data: buf.Bytes(), modified: s.now()}
+	s.set(key, object{data: buf.Bytes(), modified: s.now()})
 	s.mu.Unlock()
 	sum := sha256.Sum256(buf.Bytes())
 	return storage.PutResult{Size: int64(buf.Len()), SHA256: hex.EncodeToString(sum[:])}, nil
@@ -99,6 +110,43 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 	return nil
 }
 
+var _ storage.ConditionalWriter = (*Store)(nil)
+
+// ReadTagged implements storage.ConditionalWriter: the tag is the number of the write
+// that stored the content, so it changes on every write.
+func (s *Store) ReadTagged(ctx context.Context, key string) (storage.Tagged, error) {
+	if err := ctx.Err(); err != nil {
+		return storage.Tagged{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[key]
+	if !ok {
+		return storage.Tagged{}, fmt.Errorf("read %s: %w", key, storage.ErrNotFound)
+	}
+	return storage.Tagged{Data: slices.Clone(o.data), Tag: strconv.FormatUint(o.gen, 10)}, nil
+}
+
+// PutIf implements storage.ConditionalWriter under the store's lock.
+func (s *Store) PutIf(ctx context.Context, key string, data []byte, ifTag string) (string, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o, ok := s.objects[key]
+	switch {
+	case ifTag == "" && ok:
+		return "", fmt.Errorf("write %s: %w (it exists)", key, storage.ErrPrecondition)
+	case ifTag != "" && (!ok || strconv.FormatUint(o.gen, 10) != ifTag):
+		return "", fmt.Errorf("write %s: %w", key, storage.ErrPrecondition)
+	}
+	return strconv.FormatUint(s.set(key, object{data: slices.Clone(data), modified: s.now()}), 10), nil
+}
+
 // String implements storage.Store.
 func (s *Store) String() string { return "mem://" }
 
@@ -115,7 +163,7 @@ func (s *Store) SetClock(now func() time.Time) {
 func (s *Store) SetBytes(key string, b []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.objects[key] = object{data: slices.Clone(b), modified: s.now()}
+	s.set(key, object{data: slices.Clone(b), modified: s.now()})
 }
 
 // Bytes returns a copy of what is stored under key, and whether it exists.

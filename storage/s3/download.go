@@ -113,6 +113,7 @@ func (r *resumingReader) Read(p []byte) (int, error) {
 			return n, r.lastErr
 		}
 		r.s.retries.Add(1)
+		storage.FailedAttempt(r.ctx, r.s.redact(err))
 		r.s.log.Warn("download interrupted, resuming", "store", r.s.name, "key", r.key, "offset", r.off, "error", r.s.redact(err).Error())
 		if n > 0 {
 			return n, nil // deliver what we have; the next Read resumes

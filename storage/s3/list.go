@@ -21,24 +21,43 @@ const deleteBatch = 1000
 
 // List returns every object whose key starts with prefix, sorted by key, reading all pages.
 func (s *Store) List(ctx context.Context, prefix string) ([]storage.Object, error) {
+	return s.ListRange(ctx, prefix, "", "")
+}
+
+var _ storage.RangeLister = (*Store)(nil)
+
+// ListRange lists the objects under prefix after `after` (S3's StartAfter) and before
+// `before`, stopping at the first page that reaches before: a reader of the oplog folder
+// lists the chunks written since its index, not the month before.
+func (s *Store) ListRange(ctx context.Context, prefix, after, before string) ([]storage.Object, error) {
 	var objs []storage.Object
-	p := awss3.NewListObjectsV2Paginator(s.client, &awss3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: optional(prefix)})
+	in := &awss3.ListObjectsV2Input{Bucket: &s.cfg.Bucket, Prefix: optional(prefix)}
+	if after > prefix {
+		in.StartAfter = &after
+	}
+	p := awss3.NewListObjectsV2Paginator(s.client, in)
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, s.redact(fmt.Errorf("list %q in %s (after %d objects): %w", prefix, s, len(objs), err))
 		}
+		done := false
 		for _, o := range page.Contents {
 			obj := storage.Object{Key: aws.ToString(o.Key), Size: aws.ToInt64(o.Size)}
 			if o.LastModified != nil {
 				obj.LastModified = *o.LastModified
 			}
+			done = done || (before != "" && obj.Key >= before)
 			objs = append(objs, obj)
 		}
+		if done {
+			break
+		}
 	}
-	// S3 already lists in key order, but not every S3-compatible store does.
+	// S3 already lists in key order, but not every S3-compatible store does (nor honours
+	// StartAfter): the range is kept here too.
 	slices.SortFunc(objs, func(a, b storage.Object) int { return strings.Compare(a.Key, b.Key) })
-	return objs, nil
+	return storage.KeepRange(objs, after, before), nil
 }
 
 // Delete removes keys with DeleteObjects, up to 1,000 keys a request. Stores that do not

@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
+
+	"github.com/mongostash/mongostash/storage"
 )
 
 // maxBackoff caps the wait between two attempts.
@@ -62,7 +64,11 @@ func (r *countingRetryer) RetryDelay(attempt int, err error) (time.Duration, err
 	d, derr := r.RetryerV2.RetryDelay(attempt, err)
 	if derr == nil {
 		r.s.retries.Add(1)
-		r.s.log.Warn("retrying S3 request", "store", r.s.name, "attempt", attempt+1, "delay", d.Round(time.Millisecond).String(), "error", r.s.redact(err).Error())
+		text := r.s.redact(err).Error()
+		if host, reason, ok := cannotConnect(err); ok { // not the SDK's "StatusCode: 0, RequestID: , …"
+			text = "cannot reach " + host + ": " + reason
+		}
+		r.s.log.Warn("retrying S3 request", "store", r.s.name, "attempt", attempt+1, "delay_seconds", d.Round(time.Millisecond).Seconds(), "error", text)
 	}
 	return d, derr
 }
@@ -114,9 +120,12 @@ func withRetryCounter(ctx context.Context) (context.Context, *retryCounter) {
 	return context.WithValue(ctx, retryCounterKey{}, c), c
 }
 
+// GetRetryToken is called once an attempt failed and is to be retried: the caller hears of
+// it (storage.FailedAttempt) before the retries run out.
 func (r *countingRetryer) GetRetryToken(ctx context.Context, opErr error) (func(error) error, error) {
 	if c, ok := ctx.Value(retryCounterKey{}).(*retryCounter); ok {
 		c.n.Add(1)
 	}
+	storage.FailedAttempt(ctx, r.s.redact(opErr))
 	return r.RetryerV2.GetRetryToken(ctx, opErr)
 }

@@ -349,14 +349,18 @@ func applyDefaults(cfg *Config) error {
 func (s *Store) String() string { return s.name }
 
 // CheckBucket tells whether the bucket exists and the credentials may use it, before any
-// data is read. Its errors wrap ErrNoSuchBucket or ErrAccessDenied when that is the cause.
+// data is read. Its errors wrap ErrNoSuchBucket or ErrAccessDenied when that is the cause,
+// and are an *UnreachableError when no connection could be made (tried startAttempts
+// times, not the full retry budget).
 func (s *Store) CheckBucket(ctx context.Context) error {
-	_, err := s.client.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: &s.cfg.Bucket})
+	_, err := s.client.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: &s.cfg.Bucket}, fewAttemptsToConnect)
 	if err == nil {
 		return nil
 	}
 	var wrapped error
 	switch status := httpStatus(err); {
+	case status == 0 && s.unreachable(err) != nil:
+		wrapped = s.unreachable(err)
 	case status == http.StatusNotFound || apiCode(err) == "NoSuchBucket":
 		wrapped = fmt.Errorf("check bucket %s: %w: create it first, or check the bucket name and endpoint", s, ErrNoSuchBucket)
 	case status == http.StatusForbidden:

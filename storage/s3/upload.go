@@ -76,17 +76,32 @@ type upload struct {
 	sums  map[int32][]byte // each part's raw checksum, for the object's expected ETag or checksum
 }
 
+// smallObject is how much of a stream is read before the first part's buffer is made: the
+// manifests, gap markers and index objects stored next to every backup and chunk fit, and
+// are stored without a part-sized buffer each.
+const smallObject = 256 << 10
+
 func (u *upload) run(ctx context.Context) error {
 	pool := &bufPool{}
-	buf := pool.get(u.s.sched.size(1))
-	n, last, err := u.readPart(ctx, buf)
+	first := u.s.sched.size(1)
+	small := make([]byte, min(first, smallObject))
+	n, last, err := u.readPart(ctx, small)
 	if err != nil {
 		return err
 	}
 	if last {
-		return u.putObject(ctx, buf[:n])
+		return u.putObject(ctx, small[:n])
 	}
-	return u.multipart(ctx, pool, buf[:n])
+	buf := pool.get(first)
+	copy(buf, small[:n])
+	m, last, err := u.readPart(ctx, buf[n:])
+	if err != nil {
+		return err
+	}
+	if last {
+		return u.putObject(ctx, buf[:n+m])
+	}
+	return u.multipart(ctx, pool, buf[:n+m])
 }
 
 // readPart fills buf from the stream and reports whether the stream ended with it. It tells

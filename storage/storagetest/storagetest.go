@@ -47,6 +47,9 @@ func Run(t *testing.T, o Options) {
 	t.Run("ReaderErrorLeavesNothing", func(t *testing.T) { testReaderError(t, o) })
 	t.Run("CancelLeavesNothing", func(t *testing.T) { testCancel(t, o) })
 	t.Run("Concurrent", func(t *testing.T) { testConcurrent(t, o) })
+	if _, ok := o.New(t).(storage.ConditionalWriter); ok {
+		t.Run("Conditional", func(t *testing.T) { testConditional(t, o) })
+	}
 }
 
 // Data returns n deterministic pseudo-random bytes for seed.
