@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/mongostash/mongostash/dump/archive"
 	"github.com/mongostash/mongostash/oplog"
@@ -22,13 +21,20 @@ type DumpOptions struct {
 	Databases     []string        // empty: every database but local (and config, see IncludeConfig)
 	IncludeConfig bool            // with Databases empty, dump the config database too
 	Filter        NamespaceFilter // nil: every namespace
-	Parallel      int             // collections read at once; default 4
+	Parallel      int             // cursors reading at once, shared by all collections; default 4
+	SplitBytes    int64           // a collection of at least this size (collStats) is read in Parallel _id ranges at once; 0: never
 	AllowEmpty    bool            // succeed when there is nothing to dump
 	UsersAndRoles bool            // also dump users and roles (admin's, or the database's own)
 	Oplog         bool            // capture the oplog around the dump: the backup is consistent at its end
 	ToolVersion   string          // written as the archive's tool_version
 	Progress      *Progress       // optional live counters
 	Logger        *slog.Logger
+
+	// Tests only: splitWithoutIndex splits even where the server reads _id ranges without
+	// an index (FerretDB v1, the test bed), so that split reads are tested there too;
+	// rangeStarted is called by every range's cursor after its first document.
+	splitWithoutIndex bool
+	rangeStarted      func(namespace string, cursorID int64)
 }
 
 // NamespaceStats is what was dumped or restored for one namespace.
@@ -128,74 +134,25 @@ func (o DumpOptions) withDefaults() DumpOptions {
 	return o
 }
 
-// dumpCollections reads the collections, at most opts.Parallel at once, in the given order,
-// and returns what each wrote in that order.
-func dumpCollections(ctx context.Context, client *mongo.Client, aw *archive.Writer, colls []collectionInfo, opts DumpOptions) ([]NamespaceStats, error) {
-	results := make([]NamespaceStats, len(colls))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Parallel)
-	for i, c := range colls {
-		if gctx.Err() != nil {
-			break // a collection failed: start no more; Wait reports why
-		}
-		g.Go(func() error {
-			st, err := dumpCollection(gctx, client, aw, c, opts.Progress)
-			if err != nil {
-				return err
-			}
-			results[i] = st
-			opts.Logger.Debug("dumped", "namespace", st.Namespace, "documents", st.Documents, "bytes", st.Bytes)
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return results, nil
-}
-
-// dumpCollection streams one collection in natural order (a plain find: no sort, no hint,
-// no count; in _id order on a server that pages natural-order scans wrongly) into its
-// namespace of the archive.
-func dumpCollection(ctx context.Context, client *mongo.Client, aw *archive.Writer, c collectionInfo, progress *Progress) (NamespaceStats, error) {
-	st := NamespaceStats{Namespace: c.namespace()}
-	nw, err := aw.Open(ctx, c.entry.DB, c.dataColl)
-	if err != nil {
-		return st, fmt.Errorf("dump %s: %w", st.Namespace, err)
-	}
-	if !c.view {
-		coll := client.Database(c.entry.DB).Collection(c.dataColl)
-		counter := progress.namespace(st.Namespace, c.estimate)
-		find := options.Find().SetBatchSize(cursorBatch(c))
-		if c.byID {
-			find.SetSort(bson.D{{Key: "_id", Value: 1}})
-		}
-		n, err := copyCollection(ctx, coll, bson.D{}, find, nw, counter)
-		counter.finish()
-		st.Bytes = n
-		if err != nil {
-			return st, fmt.Errorf("dump %s: %w", st.Namespace, err)
-		}
-	}
-	if err := nw.Close(); err != nil {
-		return st, fmt.Errorf("dump %s: %w", st.Namespace, err)
-	}
-	st.Documents, st.CRC = nw.Count(), nw.CRC()
-	if progress != nil {
-		progress.Namespaces.Add(1)
-	}
-	return st, nil
-}
-
 // copyCollection streams the documents of coll matching filter as raw bytes into nw, and
 // returns how many bytes it wrote. find must set a batch size: without one, servers fill
 // each reply up to 16 MiB, and the driver holds a reply while the next arrives — memory
 // that would grow with the collection's size up to 32 MiB per collection dumped at once.
-func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, find *options.FindOptionsBuilder, nw *archive.NamespaceWriter, progress *nsProgress) (int64, error) {
+func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, find *options.FindOptionsBuilder, nw docWriter, progress *nsProgress) (int64, error) {
 	cur, err := coll.Find(ctx, filter, find)
 	if err != nil {
 		return 0, fmt.Errorf("find in %s: %w", coll.Name(), err)
 	}
+	return copyCursor(ctx, cur, coll.Name(), nw, progress)
+}
+
+// docWriter takes raw documents: an archive.NamespaceWriter, or an archive.Part.
+type docWriter interface {
+	Write(doc []byte) error
+}
+
+// copyCursor writes every document of cur to nw and closes it; see copyCollection.
+func copyCursor(ctx context.Context, cur *mongo.Cursor, name string, nw docWriter, progress *nsProgress) (int64, error) {
 	defer cur.Close(context.WithoutCancel(ctx))
 	var n int64
 	for cur.Next(ctx) {
@@ -206,7 +163,7 @@ func copyCollection(ctx context.Context, coll *mongo.Collection, filter bson.D, 
 		progress.add(1, int64(len(cur.Current)))
 	}
 	if err := cur.Err(); err != nil {
-		return n, fmt.Errorf("read %s: %w", coll.Name(), err)
+		return n, fmt.Errorf("read %s: %w", name, err)
 	}
 	return n, nil
 }

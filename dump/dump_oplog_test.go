@@ -66,6 +66,26 @@ func mustElements(d bson.Raw) []bson.RawElement {
 // consistent point (the oplog's end), with the same options and indexes; the sample
 // collections beside them (every BSON type, capped, dotted name) come back exactly too.
 func TestDumpRestoreWithOplogIsConsistent(t *testing.T) {
+	checkOplogConsistency(t, func(db string) DumpOptions {
+		return DumpOptions{Databases: []string{db}, Oplog: true, Parallel: 2, ToolVersion: "test"}
+	}, nil)
+}
+
+// TestSplitDumpWithOplogIsConsistent is TestDumpRestoreWithOplogIsConsistent with every
+// collection read as ranges at once, the written ones included: every range's read starts
+// after the oplog's start, so the replay brings each to the end point all the same.
+func TestSplitDumpWithOplogIsConsistent(t *testing.T) {
+	logs := &logLines{}
+	checkOplogConsistency(t, func(db string) DumpOptions {
+		opts := splitOpts(db, logs)
+		opts.Oplog = true
+		return opts
+	}, func(db string) { assertSplit(t, logs, db, "w1", "w2", "w3", "orders") })
+}
+
+// checkOplogConsistency runs the consistency test with the dump options of optsFor, then
+// calls after (when set) with the source database.
+func checkOplogConsistency(t *testing.T, optsFor func(db string) DumpOptions, after func(db string)) {
 	m := testenv.NewMongoWithOplog(t)
 	ctx := ctxT(t)
 	counts, err := sample.Load(ctx, m.Client, m.DB, 3000)
@@ -86,7 +106,10 @@ func TestDumpRestoreWithOplogIsConsistent(t *testing.T) {
 	if err := w.WaitChanges(20); err != nil {
 		t.Fatal(err)
 	}
-	data, stats := dumpToBuffer(t, m.Client, DumpOptions{Databases: []string{m.DB}, Oplog: true, Parallel: 2, ToolVersion: "test"})
+	data, stats := dumpToBuffer(t, m.Client, optsFor(m.DB))
+	if after != nil {
+		after(m.DB)
+	}
 	if err := w.WaitChanges(20); err != nil { // changes after the end, which the restore must not show
 		t.Fatal(err)
 	}

@@ -22,9 +22,23 @@ var retryableCodes = []int{6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13
 
 // insert writes one batch unordered and counts the documents the server refused.
 func (rs *restorer) insert(ctx context.Context, db *mongo.Database, st *nsState, b *batch) error {
+	// One of the restore's Workers slots, shared by every namespace: a server that writes one
+	// batch at a time (FerretDB v1's SQLite) only loses to more at once, and one collection
+	// can still have them all.
+	if rs.slots.Acquire(ctx, 1) != nil {
+		return nil // stopping: the batch is not sent; Restore reports why
+	}
+	defer rs.slots.Release(1)
 	wctx, cancel := writeContext(ctx)
 	defer cancel()
+	if n := rs.sending.Add(1); n > rs.peakSending.Load() {
+		rs.peakSending.Store(n) // racy maximum: close enough for a statistic
+	}
+	if hook := rs.opts.insertHook; hook != nil {
+		hook()
+	}
 	resent, err := rs.send(wctx, db, st, b)
+	rs.sending.Add(-1)
 	n := int64(b.len())
 	if err == nil {
 		st.inserted.Add(n)

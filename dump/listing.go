@@ -19,6 +19,7 @@ type collectionInfo struct {
 	dataColl string // collection whose documents are read (time-series: system.buckets.X)
 	view     bool
 	capped   bool  // read in natural order always: it is the collection's insertion order
+	collated bool  // has a default collation other than simple: strings order by it
 	byID     bool  // read in _id order (serverInfo.scanByID)
 	estimate int64 // estimated document count, for ordering and progress
 	size     int64 // estimated data size in bytes
@@ -99,6 +100,8 @@ func collectionFromListing(dbName string, raw bson.Raw, serverVersion string) (i
 	if opts, ok := raw.Lookup("options").DocumentOK(); ok && len(opts) > 5 {
 		md.Options = opts
 		info.capped, _ = opts.Lookup("capped").BooleanOK()
+		locale, ok := opts.Lookup("collation", "locale").StringValueOK()
+		info.collated = ok && locale != "simple"
 	}
 	if sub, data, ok := raw.Lookup("info", "uuid").BinaryOK(); ok && sub == 4 && len(data) == 16 {
 		md.UUID = hex.EncodeToString(data)

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -38,7 +39,7 @@ type RestoreOptions struct {
 	PreserveUUID  bool                       // create collections with the archive's UUIDs (applyOps; needs Drop)
 	BatchDocs     int                        // documents per insert; default 1000
 	BatchBytes    int                        // bytes per insert command; default 2 MiB, at most 16 MiB
-	Workers       int                        // insertion workers per collection; default 4
+	Workers       int                        // inserts in flight at once, shared by all namespaces (one can have them all); default 4
 	WriteConcern  *writeconcern.WriteConcern // of the inserts; nil: the server's default
 	MaxErrors     int                        // how many document errors to keep for the report; default 10
 	Progress      *Progress
@@ -62,6 +63,8 @@ type RestoreOptions struct {
 	// it; rollbackHook can fail every command of a rollback.
 	swapHook     func(step int, what string, run func() error) error
 	rollbackHook func() error
+	noUUIDs      bool   // as on a server that lists no collection UUIDs: the copies are counted
+	insertHook   func() // runs before each insert is sent
 }
 
 // RestoreStats is what Restore did.
@@ -79,6 +82,8 @@ type RestoreStats struct {
 	// found and left alone (they may hold the only copy of the data they replaced).
 	Leftovers  []string
 	MovedAside []string
+	// PeakInserts is the most inserts in flight at once: up to Workers.
+	PeakInserts int64
 	// PeakBuffered is the most bytes of batch buffers held at once: documents read from the
 	// archive and not yet inserted. The memory budget bounds it to restoreMemoryBudget, or
 	// to one batch when a single document is larger.
@@ -140,7 +145,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		return stats, err
 	}
 	rs := &restorer{client: client, opts: opts, plan: pl, log: opts.Logger, states: map[string]*nsState{},
-		budget: semaphore.NewWeighted(restoreMemoryBudget)}
+		budget: semaphore.NewWeighted(restoreMemoryBudget), slots: semaphore.NewWeighted(int64(opts.Workers)), clock: newPhaseClock()}
 	if opts.DryRun {
 		rs.client = nil
 	} else if client == nil {
@@ -150,6 +155,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 		return stats, err
 	}
 	err = rs.prepare(ctx)
+	rs.clock.mark("prepare")
 	stats.Leftovers, stats.MovedAside = rs.leftovers, rs.asideFound
 	if err != nil {
 		return stats, err
@@ -171,6 +177,7 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	if err == nil {
 		err = context.Cause(rctx) // a cancellation from outside
 	}
+	rs.clock.mark("read_and_insert")
 	if err == nil && pl.emptyUnlessReplayed != nil && !rs.replayWrote() {
 		err = pl.emptyUnlessReplayed
 	}
@@ -180,6 +187,14 @@ func Restore(ctx context.Context, client *mongo.Client, r io.Reader, opts Restor
 	if err == nil && !opts.DryRun {
 		err = rs.finishChecked(ctx)
 	}
+	rs.log.Debug("restore phases", rs.clock.report()...)
+	return rs.outcome(ctx, stats, err)
+}
+
+// outcome completes the statistics and, when the restore failed, rolls back (with Drop)
+// or says what the failed restore left (without).
+func (rs *restorer) outcome(ctx context.Context, stats RestoreStats, err error) (RestoreStats, error) {
+	opts := rs.opts
 	rs.fillStats(&stats)
 	if err == nil && stats.Failed > 0 {
 		err = fmt.Errorf("%w: %d of %d documents refused by the server", ErrDocumentsFailed, stats.Failed, stats.Failed+stats.Inserted)
@@ -208,6 +223,7 @@ func (rs *restorer) fillStats(stats *RestoreStats) {
 		stats.Unsure += st.unsure.Load()
 	}
 	stats.PeakBuffered, stats.Leftovers = rs.heldPeak.Load(), rs.leftovers // with those found after the swap
+	stats.PeakInserts = rs.peakSending.Load()
 }
 
 // createWithUUID wraps a create command in applyOps with the collection UUID, as
@@ -256,6 +272,9 @@ type restorer struct {
 	swaps                []*swapEntry                 // with Drop: the journal of the swap
 	steps                int                          // swap steps started, for the test hook
 	budget               *semaphore.Weighted
+	slots                *semaphore.Weighted // Workers inserts in flight, for all namespaces
+	sending, peakSending atomic.Int64        // inserts in flight now, and the most at once
+	clock                *phaseClock
 	held, heldPeak       atomic.Int64 // bytes of batch buffers alive, and their peak
 	lastDB, lastColl     string       // the namespace of the previous record, and its target
 	lastTarget           *target      // (nil: skipped): records come in blocks of one namespace
@@ -278,9 +297,10 @@ type nsState struct {
 	header   []byte // start of every insert command into dataColl
 	batches  chan *batch
 	batch    *batch
-	closed   bool // batches closed; touched only by the reading goroutine
-	created  bool // this restore created the collection (it did not exist before)
-	gone     bool // with Drop: the oplog replay dropped the temporary collection
+	closed   bool   // batches closed; touched only by the reading goroutine
+	created  bool   // this restore created the collection (it did not exist before)
+	gone     bool   // with Drop: the oplog replay dropped the temporary collection
+	uuid     string // with Drop: the temporary collection's UUID when created ("" when the server gives none)
 	inserted atomic.Int64
 	failed   atomic.Int64
 	unsure   atomic.Int64 // documents of inserts that got no answer: the server may have them
@@ -374,6 +394,10 @@ func (rs *restorer) startBatch(ctx context.Context, st *nsState, docLen int) (*b
 		avg = st.seenBytes / st.seenDocs
 	}
 	size := int(min(int64(rs.opts.BatchBytes), int64(len(st.header))+int64(rs.opts.BatchDocs)*(avg+batchTrailer)))
+	// Room in the budget for a batch in every worker and the one being filled: else one
+	// collection could not keep all its workers busy (16 workers of 2 MiB batches would
+	// wait for budget with 7 inserts in flight).
+	size = min(size, restoreMemoryBudget/(rs.opts.Workers+1))
 	size = max(size, len(st.header)+docLen+batchTrailer)
 	weight := min(int64(size), restoreMemoryBudget)
 	if !rs.budget.TryAcquire(weight) {
@@ -568,6 +592,8 @@ func (rs *restorer) run(ctx context.Context, st *nsState) error {
 	if rs.opts.NoIndex || t.meta == nil || rs.deferIndexes() {
 		return nil // with an oplog replay, indexes are built after it
 	}
+	start := time.Now()
+	defer func() { rs.clock.indexes.Add(int64(time.Since(start))) }()
 	return rs.createIndexes(ctx, db, st)
 }
 
@@ -597,6 +623,12 @@ func (rs *restorer) create(ctx context.Context, db *mongo.Database, st *nsState)
 			return nil
 		}
 		return fmt.Errorf("restore %s: create collection: %w", t.namespace(), err)
+	}
+	if st.coll != t.coll && !rs.opts.noUUIDs {
+		// Its identity, for checkTemporaries; without it (a listing error) the copy is counted.
+		if uuids, err := collectionUUIDs(ctx, db, []string{st.coll}); err == nil {
+			st.uuid = uuids[st.coll]
+		}
 	}
 	return nil
 }
@@ -632,6 +664,7 @@ func (rs *restorer) finish(ctx context.Context) error {
 	if err := rs.finishOplog(ctx); err != nil {
 		return err
 	}
+	rs.clock.mark("check_and_oplog")
 	if !rs.opts.Drop {
 		if rs.opts.UsersAndRoles {
 			if err := rs.restoreAuth(ctx); err != nil {
@@ -643,9 +676,11 @@ func (rs *restorer) finish(ctx context.Context) error {
 	if err := rs.checkTemporaries(ctx); err != nil {
 		return err
 	}
+	rs.clock.mark("count_copies")
 	if err := rs.swapAll(ctx); err != nil {
 		return err
 	}
+	rs.clock.mark("swap")
 	// The server merges users and roles in one command: done after the swap, so that its
 	// failure still rolls the swap back.
 	if rs.opts.UsersAndRoles {
@@ -654,6 +689,7 @@ func (rs *restorer) finish(ctx context.Context) error {
 		}
 	}
 	rs.commit(ctx)
+	rs.clock.mark("drop_replaced")
 	return nil
 }
 

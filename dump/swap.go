@@ -163,30 +163,6 @@ func (rs *restorer) swapStep(ctx context.Context, what string, step func(context
 	return nil
 }
 
-// checkTemporaries proves, before the swap, that every restored copy holds exactly the
-// documents written into it: a temporary collection dropped meanwhile (by a concurrent
-// restore taking it for a leftover) and re-created by a later insert would otherwise be
-// swapped in with part of its data.
-func (rs *restorer) checkTemporaries(ctx context.Context) error {
-	if rs.replayed() {
-		return nil // the oplog replay changed the counts: there is no count to expect
-	}
-	for _, st := range rs.sortedStates() {
-		if st.coll == st.t.coll || !st.t.isCollection() || st.t.kind == kindView {
-			continue
-		}
-		n, err := rs.client.Database(st.t.db).Collection(st.coll).EstimatedDocumentCount(ctx)
-		if err != nil {
-			return fmt.Errorf("restore %s: count the restored copy %s: %w", st.t.namespace(), st.coll, err)
-		}
-		if want := st.inserted.Load(); n != want {
-			return fmt.Errorf("restore %s: the restored copy %s.%s holds %d documents, %d were inserted: it was changed during the restore (does another restore write into this database?)",
-				st.t.namespace(), st.t.db, st.coll, n, want)
-		}
-	}
-	return nil
-}
-
 // commit drops what the swap moved aside, once everything else succeeded. The restore has
 // succeeded by then: a failure here leaves a copy of the replaced data, which is reported.
 func (rs *restorer) commit(ctx context.Context) {

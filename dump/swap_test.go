@@ -294,10 +294,16 @@ func TestRestoreDropChecksArchiveBeforeSwap(t *testing.T) {
 
 // TestRestoreDropRefusesChangedCopy: a restored copy changed behind the restore's back (here
 // dropped and re-created by one insert, as a concurrent restore's leftover cleanup would)
-// is never swapped in.
+// is never swapped in: its UUID changed, or, on a server that lists none, its count.
 func TestRestoreDropRefusesChangedCopy(t *testing.T) {
+	for _, noUUIDs := range []bool{false, true} {
+		t.Run(fmt.Sprintf("noUUIDs=%v", noUUIDs), func(t *testing.T) { testRefusesChangedCopy(t, noUUIDs) })
+	}
+}
+
+func testRefusesChangedCopy(t *testing.T, noUUIDs bool) {
 	b := newSwapBed(t)
-	_, err := b.restore(t, ctxT(t), RestoreOptions{Filter: undotted(t), CheckArchive: func(ctx context.Context, _ []NamespaceStats) error {
+	_, err := b.restore(t, ctxT(t), RestoreOptions{Filter: undotted(t), noUUIDs: noUUIDs, CheckArchive: func(ctx context.Context, _ []NamespaceStats) error {
 		d := b.m.Client.Database(b.m.DB)
 		names, err := d.ListCollectionNames(ctx, bson.D{})
 		if err != nil {
@@ -314,8 +320,12 @@ func TestRestoreDropRefusesChangedCopy(t *testing.T) {
 		}
 		return errors.New("no temporary collection found")
 	}})
-	if err == nil || !strings.Contains(err.Error(), "was changed during the restore") || !strings.Contains(err.Error(), "existing collections are unchanged") {
-		t.Fatalf("got %v, want the changed copy refused", err)
+	want := "was dropped and created again"
+	if noUUIDs {
+		want = "holds 1 documents"
+	}
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "was changed during the restore") || !strings.Contains(err.Error(), "existing collections are unchanged") {
+		t.Fatalf("got %v, want the changed copy refused (%s)", err, want)
 	}
 	requireSame(t, snapshot(t, b.m.Client, b.m.DB), b.before)
 }

@@ -26,7 +26,8 @@ type backupCmd struct {
 	CompressionLevel int      `name:"compression-level" env:"BACKUP_COMPRESSION_LEVEL" default:"0" range:"1..22" zero:"the default (zstd 1, gzip 6)" help:"Compression level: zstd 1 to 22, gzip 1 to 9; higher trades CPU for size."`
 	NsInclude        []string `name:"ns-include" env:"BACKUP_NS_INCLUDE" help:"Only namespaces matching these patterns (mongodump wildcards: 'db.*', '*.coll'; \\* for a literal star)."`
 	NsExclude        []string `name:"ns-exclude" env:"BACKUP_NS_EXCLUDE" help:"Leave out namespaces matching these patterns; excludes win over includes."`
-	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" range:"1..64" help:"Collections dumped at once."`
+	Parallel         int      `name:"parallel" env:"BACKUP_PARALLEL" default:"4" range:"1..64" help:"Cursors reading at once, shared by all collections: a collection of at least --split-threshold is read by several of them (mongotools engine: collections dumped at once)."`
+	SplitThreshold   byteSize `name:"split-threshold" env:"BACKUP_SPLIT_THRESHOLD" default:"64MiB" range:"1..1TiB" zero:"never split" help:"Read a collection of at least this size (its collStats size; bytes or with a unit: 64MiB) as --parallel _id ranges at once. Capped collections, views and time-series are never split."`
 	IncludeConfig    bool     `name:"include-config" env:"BACKUP_INCLUDE_CONFIG" help:"With no database named, dump the config database too."`
 	AllowEmpty       bool     `name:"allow-empty" env:"BACKUP_ALLOW_EMPTY" help:"Succeed (and store an empty backup) when there is nothing to dump."`
 	UsersAndRoles    bool     `name:"users-and-roles" env:"BACKUP_USERS_AND_ROLES" help:"Also dump users and roles: admin's for a full dump, the database's own with MONGO_DATABASE."`
@@ -146,6 +147,7 @@ func (c *backupCmd) dumpOptions(a *app, src *backupSource) dump.DumpOptions {
 	opts := dump.DumpOptions{
 		Filter:        src.filter,
 		Parallel:      c.Parallel,
+		SplitBytes:    int64(c.SplitThreshold),
 		AllowEmpty:    c.AllowEmpty,
 		UsersAndRoles: c.UsersAndRoles,
 		IncludeConfig: c.IncludeConfig,

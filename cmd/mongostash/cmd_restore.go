@@ -39,7 +39,7 @@ type restoreCmd struct {
 	UsersAndRoles    bool     `name:"users-and-roles" env:"RESTORE_USERS_AND_ROLES" help:"Also restore the backup's users and roles (merged by the server with _mergeAuthzCollections)."`
 	PreserveUUID     bool     `name:"preserve-uuid" env:"RESTORE_PRESERVE_UUID" help:"Create collections with the UUIDs of the backup (needs --drop)."`
 	BatchSize        int      `name:"batch-size" env:"RESTORE_BATCH_SIZE" default:"1000" range:"1..100000" help:"Documents per insert (a batch is also cut at 16 MiB)."`
-	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" range:"1..64" help:"Insertion workers per collection."`
+	Workers          int      `name:"insertion-workers" env:"RESTORE_INSERTION_WORKERS" default:"4" range:"1..64" help:"Inserts in flight at once, shared by all collections: one large collection can have them all (mongotools engine: insertion workers per collection)."`
 	Engine           string   `name:"engine" env:"RESTORE_ENGINE" default:"native" enum:"native,mongotools" help:"native: insert through the Go driver; mongotools: pipe the archive into the external mongorestore --archive (fallback)."`
 	ToTime           string   `name:"to-time" env:"RESTORE_TO_TIME" placeholder:"TIME|TS" help:"Point-in-time recovery: restore the newest base backup consistent before this point, then replay the archived oplog chunks up to it (inclusive: an RFC 3339 time or <seconds> takes every write of its second, <seconds>,<ordinal> up to and including that entry, latest the newest point a recovery window reaches; see docs/pitr.md)."`
 	MongorestorePath string   `name:"mongorestore-path" env:"MONGORESTORE_PATH" help:"mongorestore binary for --engine mongotools (default: found on PATH)."`

@@ -261,7 +261,9 @@ type NamespaceWriter struct {
 	crc    uint64
 	count  int64
 	closed bool
-	err    error // result of Close
+	err    error       // result of Close
+	parts  int         // Parts open (guarded by w.mu); while any is, Write is refused
+	parted atomic.Bool // a Part was made: documents go through Parts only
 }
 
 // Write appends one complete BSON document (length prefix through trailing
@@ -271,6 +273,11 @@ func (nw *NamespaceWriter) Write(doc []byte) error {
 	w := nw.w
 	if nw.closed || w.failedFlag.Load() {
 		return nw.lateErr()
+	}
+	if nw.parted.Load() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return w.fail(fmt.Errorf("%w: %s written directly after Part", ErrOrder, nw.ns.name()))
 	}
 	if err := checkDoc(doc); err != nil {
 		w.mu.Lock()
@@ -310,41 +317,27 @@ func (nw *NamespaceWriter) lateErr() error {
 	return fmt.Errorf("%w: namespace %s already closed", ErrClosed, nw.ns.name())
 }
 
-// flush hands chunk (nw.buf or one oversized document) to the multiplexer:
-// a fresh block header only if the previous chunk was another namespace's.
+// flush hands chunk (nw.buf or one oversized document) to the multiplexer (emit).
 // With final it then ends the namespace: TERM, EOF header with the CRC, TERM.
 func (nw *NamespaceWriter) flush(chunk []byte, final bool) error {
 	w := nw.w
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil {
-		return w.err
-	}
-	if w.closed {
-		return w.fail(fmt.Errorf("%w: write to %s after the writer was closed", ErrClosed, nw.ns.name()))
-	}
-	b := w.scratch[:0]
-	if w.cur != nw.ns {
-		if w.cur != nil {
-			b = appendTerm(b)
-		}
-		b = appendNSHeader(b, nw.ns.db, nw.ns.coll, false, 0)
-		w.cur = nw.ns
-	}
-	if err := w.write(b); err != nil {
-		return err
-	}
-	if err := w.write(chunk); err != nil {
+	if err := w.emit(nw.ns, chunk); err != nil {
 		return err
 	}
 	nw.buf = nw.buf[:0]
 	if final {
-		b = appendTerm(b[:0])
+		if nw.parts > 0 {
+			return w.fail(fmt.Errorf("%w: %s closed while %d of its parts are open", ErrUnfinished, nw.ns.name(), nw.parts))
+		}
+		b := appendTerm(w.scratch[:0])
 		b = appendNSHeader(b, nw.ns.db, nw.ns.coll, true, nw.crc)
 		b = appendTerm(b)
 		if err := w.write(b); err != nil {
 			return err
 		}
+		w.scratch = b[:0]
 		w.cur = nil
 		nw.ns.state = nsClosed
 		if nw.buf != nil {
@@ -352,8 +345,31 @@ func (nw *NamespaceWriter) flush(chunk []byte, final bool) error {
 			nw.buf = nil
 		}
 	}
-	w.scratch = b[:0]
 	return nil
+}
+
+// emit writes chunk, whole documents of namespace ns, to the output: after a fresh block
+// header only if the previous chunk was another namespace's. w.mu must be held.
+func (w *Writer) emit(ns *writerNS, chunk []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return w.fail(fmt.Errorf("%w: write to %s after the writer was closed", ErrClosed, ns.name()))
+	}
+	b := w.scratch[:0]
+	if w.cur != ns {
+		if w.cur != nil {
+			b = appendTerm(b)
+		}
+		b = appendNSHeader(b, ns.db, ns.coll, false, 0)
+		w.cur = ns
+	}
+	if err := w.write(b); err != nil {
+		return err
+	}
+	w.scratch = b[:0]
+	return w.write(chunk)
 }
 
 // Close flushes the namespace's remaining documents and writes its EOF block

@@ -34,9 +34,11 @@ type dataset struct {
 }
 
 var (
-	data1xOnce benchOnce[*dataset]
-	data5xOnce benchOnce[*dataset]
-	archOnce   benchOnce[*memArchive]
+	data1xOnce   benchOnce[*dataset]
+	data5xOnce   benchOnce[*dataset]
+	skewed1xOnce benchOnce[*dataset]
+	skewed5xOnce benchOnce[*dataset]
+	archOnce     benchOnce[*memArchive]
 )
 
 // benchDocs is the size of the base data set: MONGOSTASH_BENCH_DOCS, default 100,000.
@@ -56,19 +58,35 @@ func benchDocs(b *testing.B) int {
 // benchData returns the data set of scale × benchDocs documents, loading it on first use.
 func benchData(b *testing.B, scale int) *dataset {
 	b.Helper()
-	client, url := benchClient(b)
 	once := &data1xOnce
 	if scale != 1 {
 		once = &data5xOnce
 	}
-	n := scale * benchDocs(b)
+	return loadData(b, once, "bench", scale*benchDocs(b), sample.LoadBench)
+}
+
+// skewedData is benchData's skewed variant (sample.LoadBenchSkewed, one collection holding
+// most of the bytes): benchDocs documents, about 200 MB, at scale 1.
+func skewedData(b *testing.B, scale int) *dataset {
+	b.Helper()
+	once := &skewed1xOnce
+	if scale != 1 {
+		once = &skewed5xOnce
+	}
+	return loadData(b, once, "benchs", scale*benchDocs(b), sample.LoadBenchSkewed)
+}
+
+func loadData(b *testing.B, once *benchOnce[*dataset], prefix string, n int,
+	load func(context.Context, *mongo.Client, string, int) (sample.Counts, error)) *dataset {
+	b.Helper()
+	client, url := benchClient(b)
 	return once.get(b, func() (*dataset, error) {
-		ds := &dataset{url: url, client: client, db: testenv.UniqueName(fmt.Sprintf("bench%dk", n/1000))}
+		ds := &dataset{url: url, client: client, db: testenv.UniqueName(fmt.Sprintf("%s%dk", prefix, n/1000))}
 		dropAtExit(ds.db)
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 		defer cancel()
 		start := time.Now()
-		if _, err := sample.LoadBench(ctx, client, ds.db, n); err != nil {
+		if _, err := load(ctx, client, ds.db, n); err != nil {
 			return nil, fmt.Errorf("load %d documents: %w", n, err)
 		}
 		load := time.Since(start)

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -19,6 +20,11 @@ type Limits struct {
 	// IgnoresCapped: a collection created capped is listed without its capped options
 	// (FerretDB v2).
 	IgnoresCapped bool
+	// KnowsAllTypes: the server takes queries naming every BSON type ($type: "minKey"),
+	// so values of them can be stored and asked for. FerretDB v1 refuses the name, and
+	// cannot store MinKey, MaxKey, NaN, decimals, symbols or code (values it drops the
+	// connection on, and a query for NaN stops the server).
+	KnowsAllTypes bool
 	// Version is the server's buildInfo version (FerretDB reports a MongoDB version).
 	Version string
 
@@ -56,6 +62,11 @@ func ServerLimits(tb testing.TB, m *Mongo) Limits {
 		tb.Fatalf("testenv: probe capped collections: %v", err)
 	}
 	l.IgnoresCapped = !isCapped(ctx, tb, db, "capped")
+	if _, err := db.Collection("capped").InsertOne(ctx, bson.D{{Key: "_id", Value: 1}}); err != nil {
+		tb.Fatalf("testenv: probe types: %v", err)
+	}
+	err := db.Collection("capped").FindOne(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$type", Value: "minKey"}}}}).Err()
+	l.KnowsAllTypes = err == nil || errors.Is(err, mongo.ErrNoDocuments)
 	limits[m.URL] = l
 	return l
 }
