@@ -11,7 +11,6 @@ import (
 	"github.com/mongostash/mongostash/catalog"
 	"github.com/mongostash/mongostash/dump"
 	"github.com/mongostash/mongostash/oplog"
-	azstore "github.com/mongostash/mongostash/storage/azblob"
 	s3store "github.com/mongostash/mongostash/storage/s3"
 )
 
@@ -27,8 +26,8 @@ var hints = []struct {
 	{dump.ErrCannotReplace, "restore these collections under other names with --ns-from/--ns-to, leave them out with --ns-exclude, or drop them first and restore without --drop"},
 	{dump.ErrNothingToRestore, "check MONGO_DATABASE, --ns-include/--ns-exclude and --ns-from/--ns-to"},
 	{s3store.ErrUploadLeft, "prune --abort-stale-uploads removes multipart uploads older than --stale-upload-age (24h by default)"},
-	{s3store.ErrStalled, "the S3 endpoint accepted the connection but stopped answering: check the endpoint, proxies and load balancers; S3_TIMEOUT sets how long silence is waited for"},
-	{azstore.ErrStalled, "the endpoint accepted the connection but stopped answering: check the endpoint, proxies and load balancers; S3_TIMEOUT sets how long silence is waited for (on every store)"},
+	// One sentinel for every store's stalls (S3, Azure, GCS: storage/internal/stall).
+	{s3store.ErrStalled, "the store's endpoint accepted the connection but stopped answering: check the endpoint, proxies and load balancers; S3_TIMEOUT sets how long silence is waited for (on every store)"},
 	{oplog.ErrNoOplog, "--oplog=auto backs up without one when the server has none; --oplog=false never captures it"},
 	{dump.ErrNoOplogToReplay, "--oplog-replay=auto restores it without a replay"},
 	{catalog.ErrNotRestorable, "'mongostash list' shows the recovery windows; a time after a gap in the archived oplog needs a base backup taken after the gap"},

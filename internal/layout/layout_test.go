@@ -25,7 +25,7 @@ var allowed = map[string][]string{
 	"storage":                     nil,
 	"storage/mem":                 {"storage"},
 	"storage/local":               {"storage"},
-	"storage/s3":                  {"storage"},
+	"storage/s3":                  {"storage", "storage/internal/stall"},
 	"storage/azblob":              {"storage", "storage/internal/stall"},
 	"storage/gcs":                 {"storage", "storage/internal/stall"},
 	"storage/internal/stall":      nil,
