@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -89,51 +88,25 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 type versionRef struct{ key, versionID string }
 
 func (s *Store) deleteRefs(ctx context.Context, refs []versionRef) error {
-	for _, r := range refs {
+	all := make([]storage.Ref, len(refs))
+	for i, r := range refs {
 		if err := checkKey(r.key); err != nil {
 			return fmt.Errorf("delete %s from %s: %w", r.key, s, err)
 		}
+		all[i] = storage.Ref{Key: r.key, VersionID: r.versionID}
 	}
-	var (
-		mu     sync.Mutex
-		failed []storage.KeyError
-		fatal  error
-		wg     sync.WaitGroup
-	)
-	sem := make(chan struct{}, deleters)
-	for _, r := range refs {
-		sem <- struct{}{}
-		mu.Lock()
-		stop := fatal != nil
-		mu.Unlock()
-		if stop {
-			<-sem
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			ke, err := s.deleteOne(ctx, r)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil && fatal == nil:
-				fatal = err
-			case ke != nil:
-				failed = append(failed, *ke)
-			}
-		})
+	err := storage.DeleteEach(ctx, deleters, all, func(ctx context.Context, r storage.Ref) (*storage.KeyError, error) {
+		return s.deleteOne(ctx, versionRef{key: r.Key, versionID: r.VersionID})
+	})
+	var de *storage.DeleteError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &de):
+		return s.redact(fmt.Errorf("delete from %s: %w", s, err))
+	default:
+		return s.redact(fmt.Errorf("delete from %s: %w", s, explain(err)))
 	}
-	wg.Wait()
-	if fatal != nil {
-		return s.redact(fmt.Errorf("delete from %s: %w", s, explain(fatal)))
-	}
-	if len(failed) > 0 {
-		slices.SortFunc(failed, func(a, b storage.KeyError) int {
-			return strings.Compare(a.Key+"\x00"+a.VersionID, b.Key+"\x00"+b.VersionID)
-		})
-		return s.redact(fmt.Errorf("delete from %s: %w", s, &storage.DeleteError{Failed: failed}))
-	}
-	return nil
 }
 
 // deleteOne deletes one blob or version: a refusal of this key comes back as a KeyError,

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/googleapi"
@@ -105,51 +104,25 @@ func (s *Store) Delete(ctx context.Context, keys ...string) error {
 type ref struct{ key, version string }
 
 func (s *Store) deleteRefs(ctx context.Context, refs []ref) error {
-	for _, r := range refs {
+	all := make([]ourstorage.Ref, len(refs))
+	for i, r := range refs {
 		if err := checkKey(r.key); err != nil {
 			return fmt.Errorf("delete %s from %s: %w", r.key, s, err)
 		}
+		all[i] = ourstorage.Ref{Key: r.key, VersionID: r.version}
 	}
-	var (
-		mu     sync.Mutex
-		failed []ourstorage.KeyError
-		fatal  error
-		wg     sync.WaitGroup
-	)
-	sem := make(chan struct{}, deleters)
-	for _, r := range refs {
-		sem <- struct{}{}
-		mu.Lock()
-		stop := fatal != nil
-		mu.Unlock()
-		if stop {
-			<-sem
-			break
-		}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			ke, err := s.deleteOne(ctx, r)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil && fatal == nil:
-				fatal = err
-			case ke != nil:
-				failed = append(failed, *ke)
-			}
-		})
+	err := ourstorage.DeleteEach(ctx, deleters, all, func(ctx context.Context, r ourstorage.Ref) (*ourstorage.KeyError, error) {
+		return s.deleteOne(ctx, ref{key: r.Key, version: r.VersionID})
+	})
+	var de *ourstorage.DeleteError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &de):
+		return fmt.Errorf("delete from %s: %w", s, err)
+	default:
+		return fmt.Errorf("delete from %s: %w", s, explain(err))
 	}
-	wg.Wait()
-	if fatal != nil {
-		return fmt.Errorf("delete from %s: %w", s, explain(fatal))
-	}
-	if len(failed) > 0 {
-		slices.SortFunc(failed, func(a, b ourstorage.KeyError) int {
-			return strings.Compare(a.Key+"\x00"+a.VersionID, b.Key+"\x00"+b.VersionID)
-		})
-		return fmt.Errorf("delete from %s: %w", s, &ourstorage.DeleteError{Failed: failed})
-	}
-	return nil
 }
 
 func (s *Store) deleteOne(ctx context.Context, r ref) (*ourstorage.KeyError, error) {
