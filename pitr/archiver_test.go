@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"hash/crc32"
+	"io"
 	"log/slog"
 	"os/exec"
 	"strings"
@@ -279,4 +280,72 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// TestArchiverStoppedDuringAnUploadStillFlushesTheRest: a stop that arrives while a full
+// chunk is uploading (SIGTERM at any moment) cancels that upload; the shutdown stores the
+// chunk again and then reads, and stores, everything the oplog holds after it — not only
+// the chunk it was sending.
+func TestArchiverStoppedDuringAnUploadStillFlushesTheRest(t *testing.T) {
+	m := testenv.NewMongoWithOplog(t)
+	base := mem.New()
+	bs := &blockingStore{Store: base, blocked: make(chan struct{})}
+	r := startArchiver(t, m.Client, archOptions(bs))
+	writeOps(t, m, "c", 0, 60)
+	r.waitStatus(t, "a first chunk", func(st Status) bool { return st.Chunks >= 1 })
+	bs.arm()
+	writeOps(t, m, "c", 60, 120) // fills a chunk, whose upload then hangs
+	select {
+	case <-bs.blocked:
+	case <-time.After(time.Minute):
+		t.Fatal("no chunk upload began after the writes")
+	}
+	last := newestEntry(t, m.Client)
+	if err := r.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	_, cs := archived(t, base)
+	if len(cs.Chains) != 1 {
+		t.Fatalf("want one chain, got %+v", cs)
+	}
+	ch := cs.Chains[0]
+	if ch.Until.Before(last) {
+		t.Fatalf("the archive ends at %s, before the last write %s: the shutdown stored only the chunk whose upload the stop cut", ch.Until, last)
+	}
+	sameEntries(t, "chain", chainEntries(t, base, ch), oplogBetween(t, m.Client, ch.Since, ch.Until))
+}
+
+// blockingStore, once armed, holds the next Put of a chunk object until its context
+// ends (a stop arriving mid-upload), then passes every Put.
+type blockingStore struct {
+	storage.Store
+	mu      sync.Mutex
+	armed   bool
+	blocked chan struct{}
+}
+
+func (b *blockingStore) arm() { b.mu.Lock(); b.armed = true; b.mu.Unlock() }
+
+func (b *blockingStore) Put(ctx context.Context, key string, r io.Reader) (storage.PutResult, error) {
+	_, isChunk := catalog.ParseChunkKey(archPrefix, key)
+	b.mu.Lock()
+	hold := b.armed && isChunk
+	if hold {
+		b.armed = false
+	}
+	b.mu.Unlock()
+	if !hold {
+		return b.Store.Put(ctx, key, r)
+	}
+	close(b.blocked)
+	<-ctx.Done()
+	return storage.PutResult{}, ctx.Err()
+}
+
+func (b *blockingStore) ReadTagged(ctx context.Context, key string) (storage.Tagged, error) {
+	return b.Store.(storage.ConditionalWriter).ReadTagged(ctx, key)
+}
+
+func (b *blockingStore) PutIf(ctx context.Context, key string, data []byte, ifTag string) (string, error) {
+	return b.Store.(storage.ConditionalWriter).PutIf(ctx, key, data, ifTag)
 }

@@ -157,29 +157,33 @@ func (a *Archiver) shutdown(ctx context.Context) error {
 	return nil
 }
 
-// finalPoll waits a moment, for entries still being written with earlier timestamps,
-// then reads what the oplog holds after the chunk and writes it. The read gets half the
-// flush timeout: a read cut short (a slow server: FerretDB reads its whole oplog for each
-// query) leaves the chunk ending at the last entry it read, which is stored — nothing is
-// lost, the entries after it stay in the oplog for the next start.
+// finalPoll stores a chunk left sealed (its upload failed, or the stop cut it), then
+// waits a moment, for entries still being written with earlier timestamps, reads what
+// the oplog holds after the chunk and writes it. The read gets half the flush timeout: a
+// read cut short (a slow server: FerretDB reads its whole oplog for each query) leaves
+// the chunk ending at the last entry it read, which is stored — nothing is lost, the
+// entries after it stay in the oplog for the next start.
 func (a *Archiver) finalPoll(ctx context.Context) error {
-	if !a.cur.sealed {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(min(a.opts.Poll, time.Second)):
-		}
-		rctx, cancel := context.WithTimeout(ctx, a.opts.FlushTimeout/2)
-		err := a.archive(rctx, optime.Max)
-		cutShort := err != nil && rctx.Err() != nil && ctx.Err() == nil
-		cancel()
-		switch {
-		case cutShort:
-			a.log.Warn("the last read of the oplog took too long and was cut short: storing what it read (the entries after it stay in the oplog and are archived at the next start)",
-				"read_up_to", a.cur.until.String(), "after", (a.opts.FlushTimeout / 2).String())
-		case err != nil:
+	if a.cur.sealed {
+		if err := a.flush(ctx); err != nil {
 			return err
 		}
+	}
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(min(a.opts.Poll, time.Second)):
+	}
+	rctx, cancel := context.WithTimeout(ctx, a.opts.FlushTimeout/2)
+	err := a.archive(rctx, optime.Max)
+	cutShort := err != nil && rctx.Err() != nil && ctx.Err() == nil
+	cancel()
+	switch {
+	case cutShort:
+		a.log.Warn("the last read of the oplog took too long and was cut short: storing what it read (the entries after it stay in the oplog and are archived at the next start)",
+			"read_up_to", a.cur.until.String(), "after", (a.opts.FlushTimeout / 2).String())
+	case err != nil:
+		return err
 	}
 	return a.flush(ctx)
 }
