@@ -1,10 +1,8 @@
 package pitr
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -38,7 +36,7 @@ func BenchmarkArchiverCatchUp(b *testing.B) {
 	st, counter := benchCountedStore(b)
 	newest := benchNewest(b, m)
 	debug.FreeOSMemory() // the setup's garbage returned to the system: the peak is the runs'
-	resetPeakRSS(b)
+	testenv.ResetPeakRSS(b)
 	var entries, chunks int64
 	counter.Reset()
 	b.ResetTimer()
@@ -70,7 +68,7 @@ func BenchmarkArchiverCatchUp(b *testing.B) {
 	// What the archiver itself can do, whatever the server: entries per second of this
 	// process's CPU (the driver's decoding included; FerretDB's scans are not).
 	b.ReportMetric(float64(entries)/cpu.Seconds(), "entries/cpu-s")
-	b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(testenv.PeakRSS(b))/(1<<20), "peak-RSS-MiB")
 }
 
 // cpuTime is the CPU time (user and system) this process has used.
@@ -94,7 +92,7 @@ func BenchmarkArchiverKeepsUp(b *testing.B) {
 	m := testenv.NewMongoWithOplog(b)
 	st := benchStore(b)
 	debug.FreeOSMemory() // the setup's garbage returned to the system: the peak is the runs'
-	resetPeakRSS(b)
+	testenv.ResetPeakRSS(b)
 	var entries int64
 	var maxLag, elapsed, writing, catchUp time.Duration
 	for i := range b.N {
@@ -128,7 +126,7 @@ func BenchmarkArchiverKeepsUp(b *testing.B) {
 	b.ReportMetric(float64(entries)/writing.Seconds(), "written-entries/s")
 	b.ReportMetric(catchUp.Seconds()/float64(b.N), "catch-up-s")
 	b.ReportMetric(maxLag.Seconds(), "max-lag-s")
-	b.ReportMetric(float64(peakRSS(b))/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(testenv.PeakRSS(b))/(1<<20), "peak-RSS-MiB")
 }
 
 // benchStore is a bucket on a versitygw of the benchmark's own, through the S3 store.
@@ -168,30 +166,6 @@ func fillOplog(b *testing.B, m *testenv.Mongo, first, n int) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// resetPeakRSS resets VmHWM (Linux: "5" to clear_refs), so that peakRSS measures the runs.
-func resetPeakRSS(b *testing.B) {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Logf("cannot reset the peak RSS (%v): it includes the setup", err)
-	}
-}
-
-// peakRSS is VmHWM of this process in bytes, 0 where /proc is missing.
-func peakRSS(b *testing.B) int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 func benchNewest(b *testing.B, m *testenv.Mongo) optime.Timestamp {

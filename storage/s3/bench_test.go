@@ -7,10 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 
@@ -23,68 +19,6 @@ import (
 
 // benchSize is the stream the benchmarks move: large enough for 32 parts of 16 MiB.
 const benchSize = 512 << 20
-
-// patternReader yields n pseudo-random bytes from a 1 MiB block, rotated by one byte per
-// round so no two blocks of the stream are equal, without holding the stream in memory.
-type patternReader struct {
-	block []byte
-	off   int64
-	n     int64
-}
-
-func newPatternReader(n int64) *patternReader {
-	return &patternReader{block: storagetest.Data(42, 1<<20), n: n}
-}
-
-func (p *patternReader) Read(b []byte) (int, error) {
-	if p.off >= p.n {
-		return 0, io.EOF
-	}
-	b = b[:min(int64(len(b)), p.n-p.off)]
-	total := 0
-	for len(b) > 0 {
-		bs := int64(len(p.block))
-		round, pos := p.off/bs, p.off%bs
-		start := (pos + round) % bs
-		m := copy(b, p.block[start:])
-		if int64(m) > bs-pos {
-			m = int(bs - pos)
-		}
-		b = b[m:]
-		p.off += int64(m)
-		total += m
-	}
-	return total, nil
-}
-
-// resetPeakRSS makes the kernel's peak-RSS counter (VmHWM) start again from the current
-// RSS, so that it measures what follows.
-func resetPeakRSS(b *testing.B) {
-	runtime.GC()
-	debug.FreeOSMemory()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Fatalf("reset peak RSS: %v", err)
-	}
-}
-
-// peakRSS returns VmHWM, the process's peak resident set size, in bytes.
-func peakRSS(b *testing.B) int64 {
-	s, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(s), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmHWM in /proc/self/status")
-	return 0
-}
 
 func benchStore(b *testing.B) (*Store, *testenv.Bucket) {
 	bk := testenv.NewBucket(b)
@@ -106,10 +40,10 @@ func BenchmarkUpload(b *testing.B) {
 	b.StopTimer()
 	for i := range b.N {
 		key := fmt.Sprintf("bench-%d", i)
-		resetPeakRSS(b)
-		base := peakRSS(b)
+		testenv.ResetPeakRSS(b)
+		base := testenv.PeakRSS(b)
 		b.StartTimer()
-		res, err := s.Put(ctx, key, newPatternReader(benchSize))
+		res, err := s.Put(ctx, key, storagetest.PatternReader(benchSize))
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
@@ -117,7 +51,7 @@ func BenchmarkUpload(b *testing.B) {
 		if res.Size != benchSize {
 			b.Fatalf("stored %d bytes", res.Size)
 		}
-		peak = max(peak, peakRSS(b))
+		peak = max(peak, testenv.PeakRSS(b))
 		if i == 0 {
 			b.ReportMetric(float64(base)/(1<<20), "start-RSS-MiB")
 		}
@@ -137,7 +71,7 @@ func BenchmarkUpload(b *testing.B) {
 func BenchmarkDownload(b *testing.B) {
 	s, _ := benchStore(b)
 	ctx := context.Background()
-	if _, err := s.Put(ctx, "bench", newPatternReader(benchSize)); err != nil {
+	if _, err := s.Put(ctx, "bench", storagetest.PatternReader(benchSize)); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = s.Delete(context.Background(), "bench") })
@@ -147,7 +81,7 @@ func BenchmarkDownload(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		resetPeakRSS(b)
+		testenv.ResetPeakRSS(b)
 		b.StartTimer()
 		r, err := s.Get(ctx, "bench")
 		if err != nil {
@@ -159,7 +93,7 @@ func BenchmarkDownload(b *testing.B) {
 			b.Fatalf("read %d bytes: %v", n, err)
 		}
 		b.StopTimer()
-		peak = max(peak, peakRSS(b))
+		peak = max(peak, testenv.PeakRSS(b))
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
@@ -187,7 +121,7 @@ func BenchmarkAWSCLIUpload(b *testing.B) {
 		cmd.Env = append(os.Environ(),
 			"AWS_ACCESS_KEY_ID="+bk.AccessKey, "AWS_SECRET_ACCESS_KEY="+bk.SecretKey,
 			"AWS_CONFIG_FILE="+conf, "AWS_SHARED_CREDENTIALS_FILE="+filepath.Join(dir, "none"))
-		cmd.Stdin = newPatternReader(benchSize)
+		cmd.Stdin = storagetest.PatternReader(benchSize)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("aws s3 cp: %v\n%s", err, out)
 		}

@@ -4,11 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"runtime"
-	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/mongostash/mongostash/internal/testenv"
@@ -78,10 +73,10 @@ func BenchmarkUpload(b *testing.B) {
 			b.StopTimer()
 			for i := range b.N {
 				key := fmt.Sprintf("bench-%d", i)
-				resetPeakRSS(b)
-				base := peakRSS(b)
+				testenv.ResetPeakRSS(b)
+				base := testenv.PeakRSS(b)
 				b.StartTimer()
-				res, err := s.Put(ctx, key, newPatternReader(benchSize))
+				res, err := s.Put(ctx, key, storagetest.PatternReader(benchSize))
 				b.StopTimer()
 				if err != nil {
 					b.Fatal(err)
@@ -89,7 +84,7 @@ func BenchmarkUpload(b *testing.B) {
 				if res.Size != benchSize {
 					b.Fatalf("stored %d bytes", res.Size)
 				}
-				p := peakRSS(b)
+				p := testenv.PeakRSS(b)
 				peak, added = max(peak, p), max(added, p-base)
 				if err := s.Delete(ctx, key); err != nil {
 					b.Fatal(err)
@@ -111,7 +106,7 @@ func BenchmarkDownload(b *testing.B) {
 		b.Run(be.name, func(b *testing.B) {
 			s := be.open(b)
 			ctx := context.Background()
-			if _, err := s.Put(ctx, "bench", newPatternReader(benchSize)); err != nil {
+			if _, err := s.Put(ctx, "bench", storagetest.PatternReader(benchSize)); err != nil {
 				b.Fatal(err)
 			}
 			b.Cleanup(func() { _ = s.Delete(context.Background(), "bench") })
@@ -121,7 +116,7 @@ func BenchmarkDownload(b *testing.B) {
 			b.ResetTimer()
 			for range b.N {
 				b.StopTimer()
-				resetPeakRSS(b)
+				testenv.ResetPeakRSS(b)
 				b.StartTimer()
 				r, err := s.Get(ctx, "bench")
 				if err != nil {
@@ -133,71 +128,10 @@ func BenchmarkDownload(b *testing.B) {
 					b.Fatalf("read %d bytes: %v", n, err)
 				}
 				b.StopTimer()
-				peak = max(peak, peakRSS(b))
+				peak = max(peak, testenv.PeakRSS(b))
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
 		})
 	}
-}
-
-// patternReader yields n pseudo-random bytes from a 1 MiB block, rotated by one byte per
-// round so no two blocks of the stream are equal, without holding the stream in memory.
-type patternReader struct {
-	block []byte
-	off   int64
-	n     int64
-}
-
-func newPatternReader(n int64) *patternReader {
-	return &patternReader{block: storagetest.Data(42, 1<<20), n: n}
-}
-
-func (p *patternReader) Read(b []byte) (int, error) {
-	if p.off >= p.n {
-		return 0, io.EOF
-	}
-	b = b[:min(int64(len(b)), p.n-p.off)]
-	total := 0
-	for len(b) > 0 {
-		bs := int64(len(p.block))
-		round, pos := p.off/bs, p.off%bs
-		start := (pos + round) % bs
-		m := copy(b, p.block[start:])
-		if int64(m) > bs-pos {
-			m = int(bs - pos)
-		}
-		b = b[m:]
-		p.off += int64(m)
-		total += m
-	}
-	return total, nil
-}
-
-// resetPeakRSS makes the kernel's peak-RSS counter (VmHWM) start again from the current RSS.
-func resetPeakRSS(b *testing.B) {
-	runtime.GC()
-	debug.FreeOSMemory()
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		b.Fatalf("reset peak RSS: %v", err)
-	}
-}
-
-// peakRSS returns VmHWM, the process's peak resident set size, in bytes.
-func peakRSS(b *testing.B) int64 {
-	st, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(string(st), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				b.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	b.Fatal("no VmHWM in /proc/self/status")
-	return 0
 }
