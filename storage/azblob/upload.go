@@ -131,7 +131,7 @@ func (u *upload) didStage() bool {
 	return u.staged
 }
 
-// staged_ stages the stream block by block, at most Concurrency at once while the next
+// stageAll stages the stream block by block, at most Concurrency at once while the next
 // block is read, and commits the list once every block was staged.
 func (u *upload) stageAll(ctx context.Context, pool *bufPool, first []byte) error {
 	wctx, cancel := context.WithCancelCause(ctx)
@@ -153,7 +153,10 @@ func (u *upload) stageAll(ctx context.Context, pool *bufPool, first []byte) erro
 		wg.Add(1)
 		go func(n int, data []byte) {
 			defer wg.Done()
-			err := u.stageBlock(wctx, n, data)
+			// A block in flight is finished, not cancelled, when the stream or another block
+			// fails: a cancelled request the server already holds may still stage its block
+			// after the clean-up. Only the caller's end cancels it (the clean-up checks again).
+			err := u.stageBlock(ctx, n, data)
 			pool.put(data)
 			<-slots
 			if err != nil {
@@ -224,8 +227,23 @@ func (u *upload) dropBlocks(ctx context.Context) {
 		u.s.log.Warn("could not check what a failed upload left; prune removes it later", "store", u.s.name, "key", u.key, "error", u.s.redact(short(err)).Error())
 		return
 	}
-	if _, err := u.bb.Delete(stall.WithAttempts(cctx), nil); err != nil && statusOf(err) != 404 {
-		u.s.log.Warn("could not delete the uncommitted blocks of a failed upload; prune removes them later", "store", u.s.name, "key", u.key, "error", u.s.redact(short(err)).Error())
+	// After the caller's end cancelled blocks in flight, the server may still stage one of
+	// them after the delete: look again a moment later.
+	passes := 1
+	if ctx.Err() != nil {
+		passes = 3
+	}
+	for pass := 0; pass < passes; pass++ {
+		if pass > 0 {
+			time.Sleep(time.Second)
+			if _, err := u.bb.GetBlockList(stall.WithAttempts(cctx), blockblob.BlockListTypeUncommitted, nil); statusOf(err) == 404 {
+				return
+			}
+		}
+		if _, err := u.bb.Delete(stall.WithAttempts(cctx), nil); err != nil && statusOf(err) != 404 {
+			u.s.log.Warn("could not delete the uncommitted blocks of a failed upload; prune removes them later", "store", u.s.name, "key", u.key, "error", u.s.redact(short(err)).Error())
+			return
+		}
 	}
 }
 

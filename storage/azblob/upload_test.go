@@ -2,8 +2,10 @@ package azblob
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -140,4 +142,60 @@ func (f *failAfter) Read(p []byte) (int, error) {
 	m := copy(p[:min(len(p), f.n)], f.data)
 	f.data, f.n = f.data[m:], f.n-m
 	return m, nil
+}
+
+// TestFailedPutWithBlocksInFlightLeavesNoBlocks: the producer fails while staged blocks
+// are still on their way, and the server stages each of them whether or not the client
+// still waits for the answer (it holds the whole request). The clean-up must come after
+// them — before, the blocks in flight were cancelled, the blob deleted, and the server
+// then staged them under the deleted key.
+func TestFailedPutWithBlocksInFlightLeavesNoBlocks(t *testing.T) {
+	c := testenv.NewContainer(t)
+	testWrap = func(next http.RoundTripper) http.RoundTripper { return slowStage{next} }
+	s := newTestStore(t, testConfig(c))
+	testWrap = nil
+	boom := errors.New("producer failed")
+	r := &failAfter{data: storagetest.Data(2, 4<<20), n: 3<<20 + 10, err: boom}
+	if _, err := s.Put(ctxFor(t), "new", r); !errors.Is(err, boom) {
+		t.Fatalf("Put = %v, want %v", err, boom)
+	}
+	time.Sleep(slowStageDelay + 200*time.Millisecond) // any stage still held lands now
+	_, err := c.Client.ServiceClient().NewContainerClient(c.Name).NewBlockBlobClient("new").GetBlockList(ctxFor(t), blockblob.BlockListTypeAll, nil)
+	if statusOf(err) != 404 {
+		t.Fatalf("block list of the key after a failed Put: %v, want 404 (%q left)", err, uncommittedLeft(t, c))
+	}
+}
+
+const slowStageDelay = 400 * time.Millisecond
+
+// slowStage delivers each Put Block to the server slowStageDelay late, even when the caller
+// gave up meanwhile, as a server that already holds the request does.
+type slowStage struct{ next http.RoundTripper }
+
+func (s slowStage) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method != http.MethodPut || r.URL.Query().Get("comp") != "block" {
+		return s.next.RoundTrip(r)
+	}
+	type answer struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan answer, 1)
+	held := r.Clone(context.WithoutCancel(r.Context()))
+	go func() {
+		time.Sleep(slowStageDelay)
+		resp, err := s.next.RoundTrip(held)
+		done <- answer{resp, err}
+	}()
+	select {
+	case a := <-done:
+		return a.resp, a.err
+	case <-r.Context().Done():
+		go func() {
+			if a := <-done; a.resp != nil {
+				a.resp.Body.Close()
+			}
+		}()
+		return nil, r.Context().Err()
+	}
 }
