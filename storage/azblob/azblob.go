@@ -124,7 +124,7 @@ type Store struct {
 	client   *container.Client
 	sched    blockSizes
 	name     string
-	redactor *strings.Replacer
+	redactor *storage.Redactor
 	log      *slog.Logger
 	// sharedKey: the credentials can sign with the account key, which is what listing
 	// uncommitted blobs and deleting them works with everywhere.
@@ -147,7 +147,7 @@ var testWrap func(http.RoundTripper) http.RoundTripper
 func New(cfg Config) (*Store, error) {
 	s, err := newStore(cfg)
 	if err != nil {
-		return nil, redact(redactorFor(cfg), fmt.Errorf("configure Azure blob container %q: %w", cfg.Container, err))
+		return nil, redactorFor(cfg).Redact(fmt.Errorf("configure Azure blob container %q: %w", cfg.Container, err))
 	}
 	return s, nil
 }

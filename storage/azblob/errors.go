@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 
+	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/internal/stall"
 )
 
@@ -110,7 +110,7 @@ func redactURL(s string) string {
 	return u.String()
 }
 
-func redactorFor(cfg Config) *strings.Replacer {
+func redactorFor(cfg Config) *storage.Redactor {
 	var secrets []string
 	secrets = append(secrets, cfg.Key, cfg.ConnectionString, cfg.SASToken, strings.TrimPrefix(cfg.SASToken, "?"))
 	for _, part := range strings.Split(cfg.ConnectionString, ";") {
@@ -121,35 +121,7 @@ func redactorFor(cfg Config) *strings.Replacer {
 	if q, err := url.ParseQuery(strings.TrimPrefix(cfg.SASToken, "?")); err == nil && q.Get("sig") != "" {
 		secrets = append(secrets, q.Get("sig"), url.QueryEscape(q.Get("sig")))
 	}
-	// The longest first: a connection string holds the key, which must not be replaced
-	// inside it first and leave the rest of the string readable.
-	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
-	var pairs []string
-	for _, s := range secrets {
-		if len(s) >= 4 { // shorter strings would mangle ordinary words
-			pairs = append(pairs, s, "***")
-		}
-	}
-	if len(pairs) == 0 {
-		return nil
-	}
-	return strings.NewReplacer(pairs...)
+	return storage.NewRedactor(secrets...)
 }
 
-func (s *Store) redact(err error) error { return redact(s.redactor, err) }
-
-func redact(r *strings.Replacer, err error) error {
-	if err == nil || r == nil {
-		return err
-	}
-	return &redactedError{err: err, r: r}
-}
-
-// redactedError prints its cause with the secrets replaced and still unwraps to it.
-type redactedError struct {
-	err error
-	r   *strings.Replacer
-}
-
-func (e *redactedError) Error() string { return e.r.Replace(e.err.Error()) }
-func (e *redactedError) Unwrap() error { return e.err }
+func (s *Store) redact(err error) error { return s.redactor.Redact(err) }

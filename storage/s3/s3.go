@@ -154,7 +154,7 @@ type Store struct {
 	client   *awss3.Client
 	sched    partSizes
 	name     string
-	redactor *strings.Replacer
+	redactor *storage.Redactor
 	log      *slog.Logger
 	// unsigned sends bodies with UNSIGNED-PAYLOAD over TLS, which already protects them,
 	// instead of hashing every part once more for the signature; the part checksums still
@@ -177,7 +177,7 @@ var (
 func New(ctx context.Context, cfg Config) (*Store, error) {
 	s, err := newStore(ctx, cfg)
 	if err != nil {
-		return nil, redact(redactorFor(cfg), fmt.Errorf("configure S3 bucket %q: %w", cfg.Bucket, err))
+		return nil, redactorFor(cfg).Redact(fmt.Errorf("configure S3 bucket %q: %w", cfg.Bucket, err))
 	}
 	return s, nil
 }
@@ -398,34 +398,8 @@ func redactURL(s string) string {
 	return u.String()
 }
 
-func redactorFor(cfg Config) *strings.Replacer {
-	var pairs []string
-	for _, secret := range []string{cfg.SecretKey, cfg.SessionToken, cfg.AccessKey, cfg.SSEKMSKeyID} {
-		if len(secret) >= 4 { // shorter strings would mangle ordinary words
-			pairs = append(pairs, secret, "***")
-		}
-	}
-	if len(pairs) == 0 {
-		return nil
-	}
-	return strings.NewReplacer(pairs...)
+func redactorFor(cfg Config) *storage.Redactor {
+	return storage.NewRedactor(cfg.SecretKey, cfg.SessionToken, cfg.AccessKey, cfg.SSEKMSKeyID)
 }
 
-func (s *Store) redact(err error) error { return redact(s.redactor, err) }
-
-func redact(r *strings.Replacer, err error) error {
-	if err == nil || r == nil {
-		return err
-	}
-	return &redactedError{err: err, r: r}
-}
-
-// redactedError prints its cause with the secrets replaced and still unwraps to it, so that
-// errors.Is and errors.As work as before.
-type redactedError struct {
-	err error
-	r   *strings.Replacer
-}
-
-func (e *redactedError) Error() string { return e.r.Replace(e.err.Error()) }
-func (e *redactedError) Unwrap() error { return e.err }
+func (s *Store) redact(err error) error { return s.redactor.Redact(err) }
