@@ -3,7 +3,6 @@ package s3
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,89 +16,14 @@ import (
 	"github.com/mongostash/mongostash/storage/storagetest"
 )
 
-// benchSize is the stream the benchmarks move: large enough for 32 parts of 16 MiB.
+// benchSize is the stream the benchmark moves: 32 parts of 16 MiB.
 const benchSize = 512 << 20
 
-func benchStore(b *testing.B) (*Store, *testenv.Bucket) {
-	bk := testenv.NewBucket(b)
-	cfg := testConfig(bk)
-	cfg.PartSize = DefaultPartSize
-	cfg.Concurrency = DefaultConcurrency
-	return newTestStore(b, cfg), bk
-}
+// The store's own upload and download benchmarks, side by side with the other stores and
+// with their memory bounds, are in storage/internal/storebench; this one compares the
+// upload with the aws CLI's.
 
-// BenchmarkUpload streams 512 MiB of unknown size to versitygw on loopback with the
-// default part size and concurrency, and reports the process's peak RSS during the upload
-// against the bound (Concurrency+1) × PartSize + 32 MiB.
-func BenchmarkUpload(b *testing.B) {
-	s, _ := benchStore(b)
-	ctx := context.Background()
-	b.SetBytes(benchSize)
-	b.ReportAllocs()
-	var peak int64
-	b.StopTimer()
-	for i := range b.N {
-		key := fmt.Sprintf("bench-%d", i)
-		testenv.ResetPeakRSS(b)
-		base := testenv.PeakRSS(b)
-		b.StartTimer()
-		res, err := s.Put(ctx, key, storagetest.PatternReader(benchSize))
-		b.StopTimer()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res.Size != benchSize {
-			b.Fatalf("stored %d bytes", res.Size)
-		}
-		peak = max(peak, testenv.PeakRSS(b))
-		if i == 0 {
-			b.ReportMetric(float64(base)/(1<<20), "start-RSS-MiB")
-		}
-		if err := s.Delete(ctx, key); err != nil {
-			b.Fatal(err)
-		}
-	}
-	bound := int64(s.cfg.Concurrency+1)*s.cfg.PartSize + 32<<20
-	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
-	b.ReportMetric(float64(bound)/(1<<20), "RSS-bound-MiB")
-	if peak > bound {
-		b.Errorf("peak RSS %d MiB exceeds the bound %d MiB", peak>>20, bound>>20)
-	}
-}
-
-// BenchmarkDownload reads a 512 MiB object from versitygw on loopback.
-func BenchmarkDownload(b *testing.B) {
-	s, _ := benchStore(b)
-	ctx := context.Background()
-	if _, err := s.Put(ctx, "bench", storagetest.PatternReader(benchSize)); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = s.Delete(context.Background(), "bench") })
-	b.SetBytes(benchSize)
-	b.ReportAllocs()
-	var peak int64
-	b.ResetTimer()
-	for range b.N {
-		b.StopTimer()
-		testenv.ResetPeakRSS(b)
-		b.StartTimer()
-		r, err := s.Get(ctx, "bench")
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := io.Copy(io.Discard, r)
-		r.Close()
-		if err != nil || n != benchSize {
-			b.Fatalf("read %d bytes: %v", n, err)
-		}
-		b.StopTimer()
-		peak = max(peak, testenv.PeakRSS(b))
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(peak)/(1<<20), "peak-RSS-MiB")
-}
-
-// BenchmarkAWSCLIUpload pipes the same 512 MiB into `aws s3 cp -` with the same part size
+// BenchmarkAWSCLIUpload pipes 512 MiB into `aws s3 cp -` with the store's default part size
 // and concurrency, for comparison; it is skipped when the aws CLI is not on PATH. The
 // peak-RSS is the CLI process's (its maximum resident set size).
 func BenchmarkAWSCLIUpload(b *testing.B) {
@@ -107,7 +31,7 @@ func BenchmarkAWSCLIUpload(b *testing.B) {
 	if err != nil {
 		b.Skip("aws CLI not on PATH")
 	}
-	_, bk := benchStore(b)
+	bk := testenv.NewBucket(b)
 	dir := b.TempDir()
 	conf := filepath.Join(dir, "config")
 	err = os.WriteFile(conf, []byte("[default]\nregion = "+bk.Region+"\ns3 =\n  multipart_chunksize = 16MB\n  max_concurrent_requests = 4\n"), 0o600)
