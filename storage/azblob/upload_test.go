@@ -119,7 +119,7 @@ func TestFailedPutLeavesNoBlocks(t *testing.T) {
 	c := testenv.NewContainer(t)
 	s := newTestStore(t, testConfig(c))
 	boom := errors.New("producer failed")
-	r := &failAfter{data: storagetest.Data(2, 4<<20), n: 3<<20 + 10, err: boom}
+	r := storagetest.FailAfter(storagetest.Data(2, 4<<20), 3<<20+10, boom)
 	if _, err := s.Put(ctxFor(t), "new", r); !errors.Is(err, boom) {
 		t.Fatalf("Put = %v, want %v", err, boom)
 	}
@@ -127,21 +127,6 @@ func TestFailedPutLeavesNoBlocks(t *testing.T) {
 	if statusOf(err) != 404 {
 		t.Fatalf("block list of the key after a failed Put: %v, want 404", err)
 	}
-}
-
-type failAfter struct {
-	data []byte
-	n    int
-	err  error
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	if f.n == 0 {
-		return 0, f.err
-	}
-	m := copy(p[:min(len(p), f.n)], f.data)
-	f.data, f.n = f.data[m:], f.n-m
-	return m, nil
 }
 
 // TestFailedPutWithBlocksInFlightLeavesNoBlocks: the producer fails while staged blocks
@@ -155,7 +140,7 @@ func TestFailedPutWithBlocksInFlightLeavesNoBlocks(t *testing.T) {
 	s := newTestStore(t, testConfig(c))
 	testWrap = nil
 	boom := errors.New("producer failed")
-	r := &failAfter{data: storagetest.Data(2, 4<<20), n: 3<<20 + 10, err: boom}
+	r := storagetest.FailAfter(storagetest.Data(2, 4<<20), 3<<20+10, boom)
 	if _, err := s.Put(ctxFor(t), "new", r); !errors.Is(err, boom) {
 		t.Fatalf("Put = %v, want %v", err, boom)
 	}

@@ -99,7 +99,7 @@ func TestFailedUploadNeverFinalizes(t *testing.T) {
 	s, log := watchedStore(t, b)
 	const chunk = 4 * MinChunkSize
 	boom := errors.New("producer failed")
-	r := &failAfter{data: storagetest.Data(6, 3*chunk), n: 2*chunk + 100, err: boom}
+	r := storagetest.FailAfter(storagetest.Data(6, 3*chunk), 2*chunk+100, boom)
 	if _, err := s.Put(ctxFor(t), "k", r); !errors.Is(err, boom) {
 		t.Fatalf("Put = %v, want %v", err, boom)
 	}
@@ -114,19 +114,4 @@ func TestFailedUploadNeverFinalizes(t *testing.T) {
 	if _, err := b.Client.Bucket(b.Name).Object("k").Attrs(ctxFor(t)); !errors.Is(err, storage.ErrObjectNotExist) {
 		t.Fatalf("object after a failed Put: %v", err)
 	}
-}
-
-type failAfter struct {
-	data []byte
-	n    int
-	err  error
-}
-
-func (f *failAfter) Read(p []byte) (int, error) {
-	if f.n == 0 {
-		return 0, f.err
-	}
-	m := copy(p[:min(len(p), f.n)], f.data)
-	f.data, f.n = f.data[m:], f.n-m
-	return m, nil
 }

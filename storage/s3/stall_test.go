@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -19,56 +18,20 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/internal/testenv"
+	"github.com/mongostash/mongostash/storage/internal/stall"
 	"github.com/mongostash/mongostash/storage/storagetest"
 )
-
-// silentServer accepts connections and never answers, like a dead load balancer or a
-// half-open NAT. It counts the connections, which are the attempts made.
-type silentServer struct {
-	l        net.Listener
-	accepted atomic.Int64
-	mu       sync.Mutex
-	conns    []net.Conn
-}
-
-func newSilentServer(t *testing.T) *silentServer {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &silentServer{l: l}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			s.accepted.Add(1)
-			s.mu.Lock()
-			s.conns = append(s.conns, c) // held open, never read, never written
-			s.mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, c := range s.conns {
-			c.Close()
-		}
-	})
-	return s
-}
-
-func (s *silentServer) endpoint() string { return "http://" + s.l.Addr().String() }
 
 // TestStalledEndpointFails: every operation against an endpoint that accepts connections
 // and never answers fails with ErrStalled, after three attempts (not the ten retries a
 // flaky link gets), with a message naming the endpoint and the operation.
 func TestStalledEndpointFails(t *testing.T) {
-	srv := newSilentServer(t)
-	cfg := Config{Endpoint: srv.endpoint(), Bucket: "stalled", AccessKey: "key-id", SecretKey: "secret-key", Timeout: 200 * time.Millisecond}
+	srv, err := stall.NewSilentServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	cfg := Config{Endpoint: "http://" + srv.Addr(), Bucket: "stalled", AccessKey: "key-id", SecretKey: "secret-key", Timeout: 200 * time.Millisecond}
 	s := newTestStore(t, cfg)
 	ops := map[string]func(ctx context.Context) error{
 		"check bucket": s.CheckBucket,
@@ -79,12 +42,12 @@ func TestStalledEndpointFails(t *testing.T) {
 	}
 	for name, op := range ops {
 		t.Run(name, func(t *testing.T) {
-			before := srv.accepted.Load()
+			before := srv.Accepted()
 			err := op(ctxFor(t))
 			if !errors.Is(err, ErrStalled) {
 				t.Fatalf("got %v, want ErrStalled", err)
 			}
-			for _, want := range []string{name, srv.l.Addr().String(), "stopped answering", "gave up after 3 attempts"} {
+			for _, want := range []string{name, srv.Addr(), "stopped answering", "gave up after 3 attempts"} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error %q does not say %q", err, want)
 				}
@@ -93,7 +56,7 @@ func TestStalledEndpointFails(t *testing.T) {
 			if name == "upload" {
 				want *= 2 // the PutObject, then the check whether it landed all the same
 			}
-			if n := srv.accepted.Load() - before; n != want {
+			if n := srv.Accepted() - before; n != want {
 				t.Errorf("%d attempts, want %d", n, want)
 			}
 		})

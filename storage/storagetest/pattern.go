@@ -35,3 +35,9 @@ func (p *patternReader) Read(b []byte) (int, error) {
 	}
 	return total, nil
 }
+
+// FailAfter is a producer that yields the first n bytes of data and then fails with err,
+// as a dump that broke mid-stream does.
+func FailAfter(data []byte, n int, err error) io.Reader {
+	return &failingReader{data: data, n: n, err: err}
+}
