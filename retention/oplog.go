@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -156,21 +157,11 @@ func ApplyOplog(chunks []Chunk, gaps []GapMarker, bases []Base, p OplogPolicy, n
 func chunkOrder(a, b Chunk) int {
 	switch {
 	case a.Since != b.Since:
-		return cmpOplog(a.Since, b.Since)
+		return cmp.Compare(a.Since, b.Since)
 	case a.Until != b.Until:
-		return cmpOplog(a.Until, b.Until)
+		return cmp.Compare(a.Until, b.Until)
 	}
 	return strings.Compare(a.Key, b.Key)
-}
-
-func cmpOplog(a, b OplogTime) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // buildChains arranges the complete chunks of ds (sorted) into chains, as the catalog
@@ -234,10 +225,10 @@ func decideGaps(gaps []GapMarker, ds []ChunkDecision) []GapDecision {
 	}
 	slices.SortStableFunc(out, func(a, b GapDecision) int {
 		if a.Gap.After != b.Gap.After {
-			return cmpOplog(a.Gap.After, b.Gap.After)
+			return cmp.Compare(a.Gap.After, b.Gap.After)
 		}
 		if a.Gap.Resume != b.Gap.Resume {
-			return cmpOplog(a.Gap.Resume, b.Gap.Resume)
+			return cmp.Compare(a.Gap.Resume, b.Gap.Resume)
 		}
 		return strings.Compare(a.Gap.Key, b.Gap.Key)
 	})

@@ -1,6 +1,7 @@
 package idrange
 
 import (
+	"cmp"
 	"math"
 	"math/big"
 
@@ -84,16 +85,16 @@ func decimalNumber(d bson.Decimal128) number {
 // above 2⁵³ (double), and 0.1 (double) is not the decimal 0.1.
 func compareNumbers(a, b bson.RawValue) int {
 	if a.Type == bson.TypeInt32 && b.Type == bson.TypeInt32 {
-		return compareInt64(int64(a.Int32()), int64(b.Int32()))
+		return cmp.Compare(int64(a.Int32()), int64(b.Int32()))
 	}
 	na, nb := toNumber(a), toNumber(b)
 	switch {
 	case na.class != nb.class:
-		return sign(na.class - nb.class)
+		return cmp.Compare(na.class, nb.class)
 	case na.class != numFinite:
 		return 0
 	case na.isInt && nb.isInt:
-		return compareInt64(na.i, nb.i)
+		return cmp.Compare(na.i, nb.i)
 	}
 	return na.exact().Cmp(nb.exact())
 }

@@ -2,6 +2,7 @@ package idrange
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -81,7 +82,7 @@ func BracketOf(t bson.Type) Bracket {
 func Compare(a, b bson.RawValue) int {
 	ba, bb := BracketOf(a.Type), BracketOf(b.Type)
 	if ba != bb {
-		return sign(int(ba) - int(bb))
+		return cmp.Compare(int(ba), int(bb))
 	}
 	switch ba {
 	case Number:
@@ -95,9 +96,9 @@ func Compare(a, b bson.RawValue) int {
 	case ObjectID, DBPointer:
 		return compareSized(a.Value, b.Value)
 	case Bool:
-		return sign(int(a.Value[0]) - int(b.Value[0]))
+		return cmp.Compare(int(a.Value[0]), int(b.Value[0]))
 	case Date:
-		return compareInt64(a.DateTime(), b.DateTime())
+		return cmp.Compare(a.DateTime(), b.DateTime())
 	case Timestamp:
 		return compareUint64(binary.LittleEndian.Uint64(a.Value), binary.LittleEndian.Uint64(b.Value))
 	case Regex:
@@ -134,7 +135,7 @@ func compareDocuments(a, b []byte) int {
 	eb, _ := bson.Raw(b).Elements()
 	for i := 0; i < len(ea) && i < len(eb); i++ {
 		va, vb := ea[i].Value(), eb[i].Value()
-		if c := sign(int(BracketOf(va.Type)) - int(BracketOf(vb.Type))); c != 0 {
+		if c := cmp.Compare(int(BracketOf(va.Type)), int(BracketOf(vb.Type))); c != 0 {
 			return c
 		}
 		if c := bytes.Compare([]byte(ea[i].Key()), []byte(eb[i].Key())); c != 0 {
@@ -144,14 +145,14 @@ func compareDocuments(a, b []byte) int {
 			return c
 		}
 	}
-	return sign(len(ea) - len(eb))
+	return cmp.Compare(len(ea), len(eb))
 }
 
 // compareBinary orders binary data by length, then subtype, then bytes: the length prefix
 // as a number, then the subtype byte and the data together.
 func compareBinary(a, b []byte) int {
 	if len(a) < 5 || len(b) < 5 {
-		return sign(len(a) - len(b))
+		return cmp.Compare(len(a), len(b))
 	}
 	la, lb := binary.LittleEndian.Uint32(a), binary.LittleEndian.Uint32(b)
 	if la != lb {
@@ -163,19 +164,9 @@ func compareBinary(a, b []byte) int {
 // compareSized orders values of one fixed layout by length, then bytes.
 func compareSized(a, b []byte) int {
 	if len(a) != len(b) {
-		return sign(len(a) - len(b))
+		return cmp.Compare(len(a), len(b))
 	}
 	return bytes.Compare(a, b)
-}
-
-func compareInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func compareUint64(a, b uint64) int {
@@ -183,16 +174,6 @@ func compareUint64(a, b uint64) int {
 	case a < b:
 		return -1
 	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func sign(x int) int {
-	switch {
-	case x < 0:
-		return -1
-	case x > 0:
 		return 1
 	}
 	return 0

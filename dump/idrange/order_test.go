@@ -1,6 +1,7 @@
 package idrange
 
 import (
+	"cmp"
 	"math"
 	"testing"
 
@@ -96,7 +97,7 @@ func TestCompareFollowsBSONOrder(t *testing.T) {
 	}
 	for _, a := range all {
 		for _, b := range all {
-			want := sign(a.group - b.group)
+			want := cmp.Compare(a.group, b.group)
 			if got := Compare(a.v, b.v); got != want {
 				t.Errorf("Compare(%s, %s) = %d, want %d", a.v, b.v, got, want)
 			}
