@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -300,7 +298,7 @@ func TestSplitRangeKilledFailsDump(t *testing.T) {
 // namespace's CRC over its documents in stream order) to the source, byte for byte per
 // document. It needs mongo-tools (PATH or /opt/mongo-tools/bin), not part of a fresh clone.
 func TestStockMongorestoreReadsSplitArchive(t *testing.T) {
-	mongorestore := findStockTool(t, "mongorestore")
+	mongorestore := testenv.StockTool(t, "mongorestore", "the stock-tool check of split archives")
 	m := testenv.NewMongo(t)
 	loadSplitData(t, m.Client, m.DB, testenv.ServerLimits(t, m).KnowsAllTypes)
 	logs := &logLines{}
@@ -319,19 +317,4 @@ func TestStockMongorestoreReadsSplitArchive(t *testing.T) {
 			t.Errorf("%s: %d documents restored by mongorestore of %d: %s", c, len(got), len(src), diff)
 		}
 	}
-}
-
-// findStockTool finds a mongo-tools program on PATH or in /opt/mongo-tools/bin, and skips
-// the test, saying so, when it is not installed.
-func findStockTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	p := filepath.Join("/opt/mongo-tools/bin", name)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	t.Skipf("%s is not installed (PATH or /opt/mongo-tools/bin): the stock-tool check of split archives is skipped", name)
-	return ""
 }

@@ -198,27 +198,12 @@ func TestBackupOplogModes(t *testing.T) {
 	}
 }
 
-// stockTool finds a mongo-tools program on PATH or in /opt/mongo-tools/bin (installed on
-// the development machine, not on a fresh clone).
-func stockTool(t *testing.T, name string) string {
-	t.Helper()
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	p := filepath.Join("/opt/mongo-tools/bin", name)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	t.Skipf("%s is not installed (PATH or /opt/mongo-tools/bin): the stock-tool check of the oplog namespace is skipped", name)
-	return ""
-}
-
 // TestStockToolsReadOurOplog: stock mongorestore accepts our archive's oplog namespace
 // (--oplogReplay --dryRun finds it in the prelude; a full restore reads its blocks and
 // their CRC and restores the collections), and bsondump reads its entries. The replay
 // itself needs applyOps, which no test-bed server has.
 func TestStockToolsReadOurOplog(t *testing.T) {
-	mongorestore, bsondump := stockTool(t, "mongorestore"), stockTool(t, "bsondump")
+	mongorestore, bsondump := testenv.StockTool(t, "mongorestore", "the stock-tool check of the oplog namespace"), testenv.StockTool(t, "bsondump", "the stock-tool check of the oplog namespace")
 	b := newOplogBed(t)
 	ctx := context.Background()
 	if _, err := sample.Load(ctx, b.mongo.Client, b.mongo.DB, 300); err != nil {
