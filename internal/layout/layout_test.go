@@ -30,7 +30,7 @@ var allowed = map[string][]string{
 	"storage/gcs":                 {"storage", "storage/internal/stall"},
 	"storage/internal/stall":      nil,
 	"storage/internal/storebench": nil, // tests only: storage/s3, storage/azblob, storage/gcs
-	"storage/storagetest":         {"storage"},
+	"storage/storagetest":         {"storage", "storage/internal/stall"},
 	"optime":                      nil,
 	"catalog":                     {"storage", "optime", "stream"},
 	"stream":                      nil,

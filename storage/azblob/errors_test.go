@@ -11,44 +11,21 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
 	"github.com/mongostash/mongostash/internal/testenv"
-	"github.com/mongostash/mongostash/storage/internal/stall"
+	"github.com/mongostash/mongostash/storage"
+	"github.com/mongostash/mongostash/storage/storagetest"
 )
 
-// TestStalledEndpointFails: every operation against an endpoint that accepts connections
-// and never answers fails with ErrStalled after three attempts (not the ten retries a
-// flaky link gets), with a message naming the endpoint and the operation.
+// TestStalledEndpointFails: every operation against an endpoint that never answers fails
+// with ErrStalled after three attempts, naming the endpoint and the operation.
 func TestStalledEndpointFails(t *testing.T) {
-	srv, err := stall.NewSilentServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	s := newTestStore(t, Config{Endpoint: "http://" + srv.Addr() + "/acct", Account: "acct", Key: testenv.AzureKey,
-		Container: "stalled", Timeout: 200 * time.Millisecond})
-	ops := map[string]func(ctx context.Context) error{
-		"check container": s.CheckContainer,
-		"list":            func(ctx context.Context) error { _, err := s.List(ctx, "p/"); return err },
-		"download":        func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err },
-		"upload":          func(ctx context.Context) error { _, err := s.Put(ctx, "k", strings.NewReader("data")); return err },
-		"delete":          func(ctx context.Context) error { return s.Delete(ctx, "k") },
-	}
-	for name, op := range ops {
-		t.Run(name, func(t *testing.T) {
-			before := srv.Accepted()
-			err := op(ctxFor(t))
-			if !errors.Is(err, ErrStalled) {
-				t.Fatalf("got %v, want ErrStalled", err)
-			}
-			for _, want := range []string{name, srv.Addr(), "stopped answering", "gave up after 3 attempts"} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not say %q", err, want)
-				}
-			}
-			if n := srv.Accepted() - before; n != stall.MaxAttempts {
-				t.Errorf("%d attempts, want %d", n, stall.MaxAttempts)
-			}
-		})
-	}
+	storagetest.TestStalledEndpoint(t, storagetest.Stalled{
+		Open: func(t *testing.T, addr string) storage.Store {
+			return newTestStore(t, Config{Endpoint: "http://" + addr + "/acct", Account: "acct", Key: testenv.AzureKey,
+				Container: "stalled", Timeout: 200 * time.Millisecond})
+		},
+		CheckName: "check container",
+		Check:     func(ctx context.Context, s storage.Store) error { return s.(*Store).CheckContainer(ctx) },
+	})
 }
 
 // TestServiceErrors: a wrong key, a missing container and credentials without the

@@ -18,49 +18,22 @@ import (
 	"time"
 
 	"github.com/mongostash/mongostash/internal/testenv"
-	"github.com/mongostash/mongostash/storage/internal/stall"
+	"github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/storagetest"
 )
 
-// TestStalledEndpointFails: every operation against an endpoint that accepts connections
-// and never answers fails with ErrStalled, after three attempts (not the ten retries a
-// flaky link gets), with a message naming the endpoint and the operation.
+// TestStalledEndpointFails: every operation against an endpoint that never answers fails
+// with ErrStalled after three attempts (not the ten retries a flaky link gets); an upload
+// makes twice as many: the PutObject, then the check whether it landed all the same.
 func TestStalledEndpointFails(t *testing.T) {
-	srv, err := stall.NewSilentServer()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	cfg := Config{Endpoint: "http://" + srv.Addr(), Bucket: "stalled", AccessKey: "key-id", SecretKey: "secret-key", Timeout: 200 * time.Millisecond}
-	s := newTestStore(t, cfg)
-	ops := map[string]func(ctx context.Context) error{
-		"check bucket": s.CheckBucket,
-		"list":         func(ctx context.Context) error { _, err := s.List(ctx, "p/"); return err },
-		"download":     func(ctx context.Context) error { _, err := s.Get(ctx, "k"); return err },
-		"upload":       func(ctx context.Context) error { _, err := s.Put(ctx, "k", strings.NewReader("data")); return err },
-		"delete":       func(ctx context.Context) error { return s.Delete(ctx, "k") },
-	}
-	for name, op := range ops {
-		t.Run(name, func(t *testing.T) {
-			before := srv.Accepted()
-			err := op(ctxFor(t))
-			if !errors.Is(err, ErrStalled) {
-				t.Fatalf("got %v, want ErrStalled", err)
-			}
-			for _, want := range []string{name, srv.Addr(), "stopped answering", "gave up after 3 attempts"} {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q does not say %q", err, want)
-				}
-			}
-			want := int64(maxStallAttempts)
-			if name == "upload" {
-				want *= 2 // the PutObject, then the check whether it landed all the same
-			}
-			if n := srv.Accepted() - before; n != want {
-				t.Errorf("%d attempts, want %d", n, want)
-			}
-		})
-	}
+	storagetest.TestStalledEndpoint(t, storagetest.Stalled{
+		Open: func(t *testing.T, addr string) storage.Store {
+			return newTestStore(t, Config{Endpoint: "http://" + addr, Bucket: "stalled", AccessKey: "key-id", SecretKey: "secret-key", Timeout: 200 * time.Millisecond})
+		},
+		CheckName: "check bucket",
+		Check:     func(ctx context.Context, s storage.Store) error { return s.(*Store).CheckBucket(ctx) },
+		Attempts:  map[string]int64{"upload": 2 * maxStallAttempts},
+	})
 }
 
 // TestDownloadStallsMidBody: a store that stops sending in the middle of an object (here a
