@@ -50,6 +50,13 @@ func benchClient(b *testing.B) (*mongo.Client, string) {
 	b.Helper()
 	url := testenv.MongoURL(b)
 	c := benchClientOnce.get(b, func() (*mongo.Client, error) {
+		pinned, err := pinServer()
+		if err != nil {
+			return nil, err
+		}
+		if pinned != "" {
+			fmt.Printf("# %s\n", pinned)
+		}
 		return mongo.Connect(options.Client().ApplyURI(url).SetServerSelectionTimeout(20 * time.Second))
 	})
 	return c, url
@@ -94,6 +101,7 @@ type run struct {
 	cpu    time.Duration // user + system of the child
 	rssKiB int64         // the child's peak resident set in KiB (VmHWM)
 	load   string        // the machine's load averages when the run ended
+	used   cpuUse        // the machine's CPU meanwhile (machine_test.go)
 	logs   []map[string]any
 }
 
@@ -107,6 +115,7 @@ func runChild(b *testing.B, env []string, path string, args ...string) run {
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir()}, env...)
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
+	machine := snapshotCPU()
 	start := time.Now()
 	err := cmd.Start()
 	var peak int64
@@ -124,6 +133,7 @@ func runChild(b *testing.B, env []string, path string, args ...string) run {
 		cpu:    cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(),
 		rssKiB: peak,
 		load:   loadAverage(),
+		used:   machine.since(),
 	}
 	sc := bufio.NewScanner(&stderr)
 	sc.Buffer(nil, 1<<20)
@@ -190,11 +200,11 @@ func loadAverage() string {
 }
 
 // selfCPU is this process's user+system CPU time so far.
-func selfCPU(b *testing.B) time.Duration {
-	b.Helper()
+func selfCPU(tb testing.TB) time.Duration {
+	tb.Helper()
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
@@ -219,6 +229,12 @@ func (s series) median(f func(run) float64) float64 {
 
 func (s series) wall() float64 { return s.median(func(r run) float64 { return r.wall.Seconds() }) }
 func (s series) cpu() float64  { return s.median(func(r run) float64 { return r.cpu.Seconds() }) }
+func (s series) machineCPU() float64 {
+	return s.median(func(r run) float64 { return r.used.machine.Seconds() })
+}
+func (s series) serverCPU() float64 {
+	return s.median(func(r run) float64 { return r.used.server.Seconds() })
+}
 func (s series) peakRSS() float64 {
 	var peak int64
 	for _, r := range s {
@@ -230,8 +246,9 @@ func (s series) peakRSS() float64 {
 // printRun prints one run's figures as a comment line of the benchmark output (b.Logf of a
 // benchmark shows only with -v).
 func printRun(b *testing.B, what string, i int, r run) {
-	fmt.Printf("# %s run %d %-14s wall %6.2fs  cpu %6.2fs  peak RSS %5.0f MiB  load %s\n",
-		b.Name(), i+1, what, r.wall.Seconds(), r.cpu.Seconds(), float64(r.rssKiB)/1024, r.load)
+	fmt.Printf("# %s run %d %-14s wall %6.2fs  cpu %6.2fs  peak RSS %5.0f MiB  machine cpu %5.2fs (server %5.2fs, store %4.2fs)  load %s\n",
+		b.Name(), i+1, what, r.wall.Seconds(), r.cpu.Seconds(), float64(r.rssKiB)/1024,
+		r.used.machine.Seconds(), r.used.server.Seconds(), r.used.store.Seconds(), r.load)
 }
 
 // reportOurs reports the medians of mongostash's runs over ds.

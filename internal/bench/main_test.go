@@ -58,6 +58,7 @@ func dropAtExit(db string) {
 func cleanup() {
 	cleanupMu.Lock()
 	defer cleanupMu.Unlock()
+	unpinServer()
 	for _, f := range cleanupFiles {
 		os.RemoveAll(f)
 	}

@@ -73,6 +73,9 @@ func BenchmarkSplitBackup(b *testing.B) {
 			fmt.Printf("# %s median of %d: split %.2fs (RSS %.0f MiB), split uncompressed %.2fs, unsplit %.2fs (RSS %.0f MiB), raw ranges %.2fs: split/unsplit %.2f, split/raw %.2f, uncompressed/raw %.2f\n",
 				b.Name(), len(split), split.wall(), split.peakRSS(), plain.wall(), unsplit.wall(), unsplit.peakRSS(), raw.wall(),
 				split.wall()/unsplit.wall(), split.wall()/raw.wall(), plain.wall()/raw.wall())
+			fmt.Printf("# %s machine cpu-s (server's): split %.2f (%.2f), split uncompressed %.2f (%.2f), unsplit %.2f (%.2f), raw ranges %.2f (%.2f)\n",
+				b.Name(), split.machineCPU(), split.serverCPU(), plain.machineCPU(), plain.serverCPU(),
+				unsplit.machineCPU(), unsplit.serverCPU(), raw.machineCPU(), raw.serverCPU())
 			if scale == 1 {
 				rss1x["split"] = split.peakRSS()
 			} else if base := rss1x["split"]; base > 0 {
@@ -118,6 +121,7 @@ func withEnv(env map[string]string, kv ...string) map[string]string {
 func rawRangeScan(b *testing.B, ds *dataset) run {
 	b.Helper()
 	ctx := context.Background()
+	machine := snapshotCPU()
 	start, cpu := time.Now(), selfCPU(b)
 	largest, tasks := "", []bson.D(nil)
 	var largestSize int64
@@ -171,7 +175,8 @@ func rawRangeScan(b *testing.B, ds *dataset) run {
 	if docs.Load() != ds.docs {
 		b.Fatalf("raw range scan read %d documents, want %d", docs.Load(), ds.docs)
 	}
-	return run{wall: time.Since(start), cpu: selfCPU(b) - cpu, load: loadAverage()}
+	wall, cpu := time.Since(start), selfCPU(b)-cpu
+	return run{wall: wall, cpu: cpu, load: loadAverage(), used: machine.since()}
 }
 
 // samplePlan divides coll into benchParallel ranges between sampled _id values.
