@@ -1,13 +1,25 @@
 // Package gcs implements storage.Store on a Google Cloud Storage bucket (or an emulator
-// such as fake-gcs-server) with cloud.google.com/go/storage.
+// such as fake-gcs-server) with the service's JSON API over net/http
+// (https://storage.googleapis.com/storage/v1/…, uploads under /upload/storage/v1/…), and
+// OAuth2 access tokens from golang.org/x/oauth2/google. It uses no Google client library:
+// those bring gRPC, xDS and OpenTelemetry, which made the binary half again as large and
+// every command's resident memory 16 MiB larger.
 //
-// Uploads stream a reader of unknown size with bounded memory: a stream shorter than one
-// chunk is stored with one request; anything longer becomes a resumable upload whose
-// chunks (ChunkSize, one buffer) are sent as they fill and which is finalized with the
-// last one, after the whole stream was read, with the CRC32C of the whole object, which
-// the service checks. A failed or cancelled upload is never finalized: no object appears
-// (an unfinished resumable session is not an object, cannot be listed and expires after a
-// week, so there is nothing for prune to clean up).
+// Uploads stream a reader of unknown size with bounded memory: a stream of at most one
+// chunk is stored with one multipart request; anything longer becomes a resumable upload
+// whose chunks (ChunkSize, one buffer) are sent as they fill and which is finalized with
+// the last one, after the whole stream was read, with the CRC32C of the whole object
+// (X-Goog-Hash), which the service checks. A failed or cancelled upload is never
+// finalized, and its session is cancelled: no object appears (an unfinished resumable
+// session is not an object, cannot be listed and expires after a week, so there is
+// nothing for prune to clean up). A chunk whose attempt failed is sent again from where the
+// session says it stands (a status query), as is the rest of a chunk the service kept
+// only part of.
+//
+// Every request is retried up to MaxRetries times, with exponential backoff from 200 ms
+// to 20 s, after throttling (429), a timeout (408), a server error (5xx), a broken
+// connection or a stall. Downloads resume a broken transfer with a ranged read of the same
+// generation and check a whole read against the object's CRC32C.
 //
 // Credentials: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, workload
 // identity on GKE, the metadata server, gcloud's), or a credentials file given in Config.
@@ -66,7 +78,8 @@ type Config struct {
 	// EmulatorHost is host:port (or a URL) of a GCS emulator, as STORAGE_EMULATOR_HOST
 	// gives it: requests go there, unauthenticated.
 	EmulatorHost string
-	// Endpoint overrides the JSON API endpoint (a private service connect endpoint).
+	// Endpoint overrides the JSON API endpoint (a private service connect endpoint), as
+	// https://host or https://host/storage/v1/; uploads go to the same host.
 	Endpoint string
 	// ChunkSize is the resumable upload chunk (default 16 MiB): the memory an upload
 	// holds, and the largest stream stored with one request.
