@@ -1,18 +1,21 @@
 package testenv
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"cloud.google.com/go/storage"
-	"google.golang.org/api/option"
 )
 
 // GCSProject is the project the test buckets are created in; the emulator accepts any.
@@ -29,7 +32,7 @@ var (
 type GCSBucket struct {
 	Host   string // host:port of the emulator, as STORAGE_EMULATOR_HOST takes it
 	Name   string
-	Client *storage.Client // a plain SDK client, for checking what the code under test left behind
+	Client *GCSClient // a plain JSON API client, for checking what the code under test left behind
 }
 
 // GCSHost returns host:port of a running Google Cloud Storage emulator, starting
@@ -53,16 +56,96 @@ func EnsureGCS() (string, error) {
 	return gcsHost, gcsErr
 }
 
-// GCSClient returns a plain SDK client of the emulator at host.
-func GCSClient(ctx context.Context, host string) (*storage.Client, error) {
-	return storage.NewClient(ctx, option.WithEndpoint("http://"+host+"/storage/v1/"),
-		option.WithoutAuthentication(), option.WithHTTPClient(http.DefaultClient), storage.WithJSONReads())
+// GCSClient speaks the JSON API of the emulator at Host, unauthenticated, with none of
+// the code under test: what a test needs to set up and check a bucket.
+type GCSClient struct{ Host string }
+
+// ErrGCSNotFound is the error of a request the emulator answered with 404.
+var ErrGCSNotFound = errors.New("testenv: GCS: not found")
+
+// Do sends method to path (under http://Host) with body (nil, or marshalled as JSON unless
+// it is []byte) and decodes the JSON answer into out (when not nil). A status of 400 or
+// more is an error, ErrGCSNotFound for 404.
+func (c *GCSClient) Do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	ctype := "application/json"
+	switch b := body.(type) {
+	case nil:
+	case []byte:
+		rd, ctype = bytes.NewReader(b), "application/octet-stream"
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+c.Host+path, rd)
+	if err != nil {
+		return err
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	switch {
+	case err != nil:
+		return err
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("%s %s: %w", method, path, ErrGCSNotFound)
+	case resp.StatusCode >= 400:
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, data)
+	case out == nil:
+		return nil
+	case method == http.MethodGet && strings.Contains(path, "alt=media"):
+		*(out.(*[]byte)) = data
+		return nil
+	}
+	return json.Unmarshal(data, out)
+}
+
+// CreateBucket creates bucket in GCSProject, with object versioning or without.
+func (c *GCSClient) CreateBucket(ctx context.Context, bucket string, versioning bool) error {
+	body := map[string]any{"name": bucket}
+	if versioning {
+		body["versioning"] = map[string]bool{"enabled": true}
+	}
+	return c.Do(ctx, http.MethodPost, "/storage/v1/b?project="+GCSProject, body, nil)
+}
+
+// Object returns the metadata (the JSON API's object resource) of an object.
+func (c *GCSClient) Object(ctx context.Context, bucket, name string) (map[string]any, error) {
+	var o map[string]any
+	err := c.Do(ctx, http.MethodGet, "/storage/v1/b/"+url.PathEscape(bucket)+"/o/"+url.PathEscape(name), nil, &o)
+	return o, err
+}
+
+// PatchObject updates the metadata of an object with patch (fields of its resource).
+func (c *GCSClient) PatchObject(ctx context.Context, bucket, name string, patch map[string]any) error {
+	return c.Do(ctx, http.MethodPatch, "/storage/v1/b/"+url.PathEscape(bucket)+"/o/"+url.PathEscape(name), patch, nil)
+}
+
+// Upload stores data under name with one media upload.
+func (c *GCSClient) Upload(ctx context.Context, bucket, name string, data []byte) error {
+	return c.Do(ctx, http.MethodPost, "/upload/storage/v1/b/"+url.PathEscape(bucket)+"/o?uploadType=media&name="+url.QueryEscape(name), data, nil)
+}
+
+// Download reads an object whole.
+func (c *GCSClient) Download(ctx context.Context, bucket, name string) ([]byte, error) {
+	var data []byte
+	err := c.Do(ctx, http.MethodGet, "/storage/v1/b/"+url.PathEscape(bucket)+"/o/"+url.PathEscape(name)+"?alt=media", nil, &data)
+	return data, err
 }
 
 // NewGCSBucket creates a fresh bucket on the test GCS emulator.
 func NewGCSBucket(tb testing.TB) *GCSBucket {
 	tb.Helper()
-	return newGCSBucket(tb, GCSHost(tb), nil)
+	return newGCSBucket(tb, GCSHost(tb), false)
 }
 
 // NewVersionedGCSBucket creates a fresh bucket with object versioning on. It lives on a
@@ -79,19 +162,15 @@ func NewVersionedGCSBucket(tb testing.TB) *GCSBucket {
 	if err != nil {
 		tb.Fatalf("testenv: GCS test server (memory backend): %v", err)
 	}
-	return newGCSBucket(tb, host, &storage.BucketAttrs{VersioningEnabled: true})
+	return newGCSBucket(tb, host, true)
 }
 
-func newGCSBucket(tb testing.TB, host string, attrs *storage.BucketAttrs) *GCSBucket {
+func newGCSBucket(tb testing.TB, host string, versioning bool) *GCSBucket {
 	tb.Helper()
-	b := &GCSBucket{Host: host, Name: UniqueName("mongostash-")}
+	b := &GCSBucket{Host: host, Name: UniqueName("mongostash-"), Client: &GCSClient{Host: host}}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	var err error
-	if b.Client, err = GCSClient(context.Background(), b.Host); err != nil {
-		tb.Fatalf("testenv: %v", err)
-	}
-	if err := b.Client.Bucket(b.Name).Create(ctx, GCSProject, attrs); err != nil {
+	if err := b.Client.CreateBucket(ctx, b.Name, versioning); err != nil {
 		tb.Fatalf("testenv: create bucket %s: %v", b.Name, err)
 	}
 	return b

@@ -3,6 +3,8 @@ package testenv
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"testing"
 	"time"
@@ -141,29 +143,27 @@ func TestAzureRoundTrip(t *testing.T) {
 }
 
 // TestGCSRoundTrip proves the GCS test server is real: an object written through the
-// official client library reads back equal.
+// plain JSON API client reads back equal, and its metadata names it.
 func TestGCSRoundTrip(t *testing.T) {
 	b := NewGCSBucket(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	body := []byte("hello mongostash")
-	w := b.Client.Bucket(b.Name).Object("k").NewWriter(ctx)
-	if _, err := w.Write(body); err != nil {
+	if err := b.Client.Upload(ctx, b.Name, "k", body); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	r, err := b.Client.Bucket(b.Name).Object("k").NewReader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	got, err := io.ReadAll(r)
+	got, err := b.Client.Download(ctx, b.Name, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(got, body) {
 		t.Fatalf("got %q, want %q", got, body)
+	}
+	o, err := b.Client.Object(ctx, b.Name, "k")
+	if err != nil || o["name"] != "k" || o["size"] != fmt.Sprint(len(body)) {
+		t.Fatalf("metadata %v, %v", o, err)
+	}
+	if _, err := b.Client.Object(ctx, b.Name, "absent"); !errors.Is(err, ErrGCSNotFound) {
+		t.Fatalf("metadata of an absent object: %v", err)
 	}
 }

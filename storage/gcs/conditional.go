@@ -1,16 +1,14 @@
 package gcs
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strconv"
-
-	"cloud.google.com/go/storage"
 
 	ourstorage "github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/internal/stall"
@@ -30,22 +28,21 @@ func (s *Store) ReadTagged(ctx context.Context, key string) (ourstorage.Tagged, 
 	if err := checkKey(key); err != nil {
 		return ourstorage.Tagged{}, fmt.Errorf("read %s from %s: %w", key, s, err)
 	}
-	r, err := s.bucket.Object(key).NewReader(stall.WithAttempts(ctx))
-	if errors.Is(err, storage.ErrObjectNotExist) {
-		return ourstorage.Tagged{}, fmt.Errorf("read %s from %s: %w", key, s, ourstorage.ErrNotFound)
-	}
+	r, err := s.open(stall.WithAttempts(ctx), key)
 	if err != nil {
-		return ourstorage.Tagged{}, fmt.Errorf("read %s from %s: %w", key, s, explain(err))
+		return ourstorage.Tagged{}, fmt.Errorf("read %s from %s: %w", key, s, err)
 	}
 	defer r.Close()
 	data, err := io.ReadAll(io.LimitReader(r, maxTagged+1))
 	switch {
 	case err != nil:
-		return ourstorage.Tagged{}, fmt.Errorf("read %s from %s: %w", key, s, explain(err))
+		return ourstorage.Tagged{}, fmt.Errorf("read %s from %s: %w", key, s, err)
 	case len(data) > maxTagged:
 		return ourstorage.Tagged{}, fmt.Errorf("read %s from %s: larger than %d bytes", key, s, maxTagged)
+	case r.generation == "":
+		return ourstorage.Tagged{}, fmt.Errorf("read %s from %s: the service's answer names no generation", key, s)
 	}
-	return ourstorage.Tagged{Data: data, Tag: strconv.FormatInt(r.Attrs.Generation, 10)}, nil
+	return ourstorage.Tagged{Data: data, Tag: r.generation}, nil
 }
 
 // PutIf writes data under key with one request conditional on the object being absent
@@ -54,37 +51,43 @@ func (s *Store) PutIf(ctx context.Context, key string, data []byte, ifTag string
 	if err := checkKey(key); err != nil {
 		return "", fmt.Errorf("write %s to %s: %w", key, s, err)
 	}
-	cond := storage.Conditions{DoesNotExist: true}
+	match := "0"
 	if ifTag != "" {
 		g, err := strconv.ParseInt(ifTag, 10, 64)
 		if err != nil || g <= 0 {
 			return "", fmt.Errorf("write %s to %s: %w (tag %q is not a generation)", key, s, ourstorage.ErrPrecondition, ifTag)
 		}
-		cond = storage.Conditions{GenerationMatch: g}
+		match = strconv.FormatInt(g, 10)
 	}
 	var idb [12]byte
 	_, _ = rand.Read(idb[:])
 	id := hex.EncodeToString(idb[:])
-	obj := s.bucket.Object(key)
-	w := obj.If(cond).NewWriter(stall.WithAttempts(ctx))
-	// One request, as the data fit in one chunk; a chunk size of zero would also mean one
-	// request, but one the library never retries.
-	w.ChunkSize = (len(data)/MinChunkSize + 1) * MinChunkSize
-	w.Metadata = map[string]string{writeIDKey: id}
-	w.Retention = s.retention()
-	_, err := io.Copy(w, bytes.NewReader(data))
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
+	ctx = stall.WithAttempts(ctx)
+	// One multipart request, whatever the size: a conditional write never spans chunks.
+	u := s.newUpload(ctx, key, url.Values{"ifGenerationMatch": {match}}, map[string]string{writeIDKey: id})
+	u.buf = data
+	u.crc = crcOf(data)
+	o, err := u.single()
 	switch {
 	case err == nil:
-		return strconv.FormatInt(w.Attrs().Generation, 10), nil
-	case statusOf(err) == 412:
+		return strconv.FormatInt(int64(o.Generation), 10), nil
+	case statusOf(err) == http.StatusPreconditionFailed:
 		// A retry of a write that landed is refused too: then the object is ours.
-		if a, aerr := obj.Attrs(stall.WithAttempts(ctx)); aerr == nil && a.Metadata[writeIDKey] == id {
-			return strconv.FormatInt(a.Generation, 10), nil
+		if a, aerr := s.attrs(ctx, key, ""); aerr == nil && a.Metadata[writeIDKey] == id {
+			return strconv.FormatInt(int64(a.Generation), 10), nil
 		}
 		return "", fmt.Errorf("write %s to %s: %w (%v)", key, s, ourstorage.ErrPrecondition, err)
 	}
-	return "", fmt.Errorf("write %s to %s: %w", key, s, explain(err))
+	return "", fmt.Errorf("write %s to %s: %w", key, s, explain(noSuchBucket(err)))
+}
+
+// attrs reads the metadata of key's generation ("" for the live one).
+func (s *Store) attrs(ctx context.Context, key, generation string) (object, error) {
+	resp, err := s.send(ctx, request{method: http.MethodGet, url: s.objectURL(key, generationQuery(generation))})
+	if err != nil {
+		return object{}, err
+	}
+	var o object
+	err = decode(resp, &o)
+	return o, err
 }

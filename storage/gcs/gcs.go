@@ -1,13 +1,25 @@
 // Package gcs implements storage.Store on a Google Cloud Storage bucket (or an emulator
-// such as fake-gcs-server) with cloud.google.com/go/storage.
+// such as fake-gcs-server) with the service's JSON API over net/http
+// (https://storage.googleapis.com/storage/v1/…, uploads under /upload/storage/v1/…), and
+// OAuth2 access tokens from golang.org/x/oauth2/google. It uses no Google client library:
+// those bring gRPC, xDS and OpenTelemetry, which made the binary half again as large and
+// every command's resident memory 16 MiB larger.
 //
-// Uploads stream a reader of unknown size with bounded memory: a stream shorter than one
-// chunk is stored with one request; anything longer becomes a resumable upload whose
-// chunks (ChunkSize, one buffer) are sent as they fill and which is finalized with the
-// last one, after the whole stream was read, with the CRC32C of the whole object, which
-// the service checks. A failed or cancelled upload is never finalized: no object appears
-// (an unfinished resumable session is not an object, cannot be listed and expires after a
-// week, so there is nothing for prune to clean up).
+// Uploads stream a reader of unknown size with bounded memory: a stream of at most one
+// chunk is stored with one multipart request; anything longer becomes a resumable upload
+// whose chunks (ChunkSize, one buffer) are sent as they fill and which is finalized with
+// the last one, after the whole stream was read, with the CRC32C of the whole object
+// (X-Goog-Hash), which the service checks. A failed or cancelled upload is never
+// finalized, and its session is cancelled: no object appears (an unfinished resumable
+// session is not an object, cannot be listed and expires after a week, so there is
+// nothing for prune to clean up). A chunk whose attempt failed is sent again from where the
+// session says it stands (a status query), as is the rest of a chunk the service kept
+// only part of.
+//
+// Every request is retried up to MaxRetries times, with exponential backoff from 200 ms
+// to 20 s, after throttling (429), a timeout (408), a server error (5xx), a broken
+// connection or a stall. Downloads resume a broken transfer with a ranged read of the same
+// generation and check a whole read against the object's CRC32C.
 //
 // Credentials: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, workload
 // identity on GKE, the metadata server, gcloud's), or a credentials file given in Config.
@@ -26,15 +38,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"cloud.google.com/go/storage"
-	"github.com/googleapis/gax-go/v2"
-	"google.golang.org/api/option"
-	htransport "google.golang.org/api/transport/http"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/google"
 
 	ourstorage "github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/internal/stall"
@@ -67,7 +78,8 @@ type Config struct {
 	// EmulatorHost is host:port (or a URL) of a GCS emulator, as STORAGE_EMULATOR_HOST
 	// gives it: requests go there, unauthenticated.
 	EmulatorHost string
-	// Endpoint overrides the JSON API endpoint (a private service connect endpoint).
+	// Endpoint overrides the JSON API endpoint (a private service connect endpoint), as
+	// https://host or https://host/storage/v1/; uploads go to the same host.
 	Endpoint string
 	// ChunkSize is the resumable upload chunk (default 16 MiB): the memory an upload
 	// holds, and the largest stream stored with one request.
@@ -93,15 +105,24 @@ func (c Config) String() string {
 
 // Store is a storage.Store on one GCS bucket. It is safe for concurrent use.
 type Store struct {
-	cfg    Config
-	client *storage.Client
-	bucket *storage.BucketHandle
-	name   string
-	log    *slog.Logger
+	cfg       Config
+	client    *http.Client
+	transport *http.Transport
+	api       string // the JSON API: https://storage.googleapis.com/storage/v1
+	upload    string // its uploads: https://storage.googleapis.com/upload/storage/v1
+	name      string
+	log       *slog.Logger
 
 	policyOnce sync.Once
 	policyLock bool // the bucket's retention policy is locked
 }
+
+// googleAPI is the service's host; Config.Endpoint and Config.EmulatorHost replace it.
+const googleAPI = "https://storage.googleapis.com"
+
+// scopeFullControl is the OAuth2 scope the store's tokens are asked with: objects are
+// written, read, listed and deleted, and their retention set.
+const scopeFullControl = "https://www.googleapis.com/auth/devstorage.full_control"
 
 // testWrap, set by this package's tests, wraps the transport of the stores New builds
 // next, to watch their requests.
@@ -132,60 +153,58 @@ func newStore(ctx context.Context, cfg Config) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	var base http.RoundTripper = stall.NewTransport(cfg.Timeout, 8)
+	s.transport = stall.NewTransport(cfg.Timeout, 8)
+	var base http.RoundTripper = s.transport
 	if testWrap != nil {
 		base = testWrap(base)
 	}
 	base = stall.Limit(base)
-	var opts []option.ClientOption
-	if cfg.EmulatorHost != "" {
-		host := cfg.EmulatorHost
+	host := googleAPI
+	switch {
+	case cfg.EmulatorHost != "":
+		host = cfg.EmulatorHost
 		if !strings.Contains(host, "://") {
 			host = "http://" + host
 		}
+		host = apiHost(host)
 		s.name += " at " + host
-		opts = append(opts, option.WithEndpoint(strings.TrimSuffix(host, "/")+"/storage/v1/"), option.WithoutAuthentication(),
-			option.WithHTTPClient(&http.Client{Transport: base}), storage.WithJSONReads())
-	} else {
-		auth, err := authOptions(cfg)
+	default:
+		ts, err := tokenSource(ctx, cfg, &http.Client{Transport: base})
 		if err != nil {
 			return nil, err
 		}
-		tr, err := htransport.NewTransport(ctx, base, auth...)
-		if err != nil {
-			return nil, fmt.Errorf("no Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS to a key file, use workload identity, or run gcloud auth application-default login: %w", err)
-		}
-		opts = append(opts, option.WithHTTPClient(&http.Client{Transport: tr}))
+		base = &oauth2.Transport{Source: ts, Base: base}
 		if cfg.Endpoint != "" {
-			opts = append(opts, option.WithEndpoint(cfg.Endpoint))
+			host = apiHost(cfg.Endpoint)
 			s.name += " at " + cfg.Endpoint
 		}
 	}
-	opts = append(opts, storage.WithDisabledClientMetrics(), option.WithTelemetryDisabled())
-	client, err := storage.NewClient(ctx, opts...)
-	if err != nil {
-		return nil, err
-	}
-	client.SetRetry(
-		storage.WithPolicy(storage.RetryAlways),
-		storage.WithMaxAttempts(cfg.MaxRetries+1),
-		storage.WithBackoff(gax.Backoff{Initial: 200 * time.Millisecond, Max: 20 * time.Second, Multiplier: 2}),
-		storage.WithErrorFunc(func(err error) bool {
-			if stall.IsGaveUp(err) {
-				return false
-			}
-			return storage.ShouldRetry(err) || errors.Is(err, stall.ErrStalled)
-		}),
-	)
-	s.client, s.bucket = client, client.Bucket(cfg.Bucket)
+	s.api, s.upload = host+"/storage/v1", host+"/upload/storage/v1"
+	s.client = &http.Client{Transport: base, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse // a resumable upload's 308 is an answer, never a redirect
+	}}
 	return s, nil
 }
 
-// authOptions are the client options of the configured credentials: the file's, or ADC.
-func authOptions(cfg Config) ([]option.ClientOption, error) {
-	scopes := option.WithScopes(storage.ScopeFullControl)
+// apiHost is the scheme and host (and any path before it) of an endpoint given with or
+// without the JSON API's path "/storage/v1/".
+func apiHost(endpoint string) string {
+	endpoint = strings.TrimSuffix(endpoint, "/")
+	endpoint = strings.TrimSuffix(endpoint, "/storage/v1")
+	return strings.TrimSuffix(endpoint, "/")
+}
+
+// tokenSource is the source of the access tokens of the configured credentials: the
+// file's, or Application Default Credentials. Tokens are fetched with client (the store's
+// transport, silence-bounded), whatever becomes of ctx.
+func tokenSource(ctx context.Context, cfg Config, client *http.Client) (oauth2.TokenSource, error) {
+	ctx = context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, client)
 	if cfg.CredentialsFile == "" {
-		return []option.ClientOption{scopes}, nil
+		creds, err := google.FindDefaultCredentials(ctx, scopeFullControl)
+		if err != nil {
+			return nil, fmt.Errorf("no Google Cloud credentials: set GOOGLE_APPLICATION_CREDENTIALS to a key file, use workload identity, or run gcloud auth application-default login: %w", err)
+		}
+		return oauth2.ReuseTokenSource(nil, creds.TokenSource), nil
 	}
 	b, err := os.ReadFile(cfg.CredentialsFile)
 	if err != nil {
@@ -197,7 +216,12 @@ func authOptions(cfg Config) ([]option.ClientOption, error) {
 	if err := json.Unmarshal(b, &head); err != nil || head.Type == "" {
 		return nil, fmt.Errorf("credentials file %s is not a Google credentials JSON file (no \"type\")", cfg.CredentialsFile)
 	}
-	return []option.ClientOption{scopes, option.WithAuthCredentialsJSON(option.CredentialsType(head.Type), b)}, nil
+	creds, err := google.CredentialsFromJSONWithType(ctx, b, google.CredentialsType(head.Type), scopeFullControl)
+	if err != nil {
+		// The library's errors name fields, never their values; the file's path is enough.
+		return nil, fmt.Errorf("credentials file %s (type %q) cannot be used: %w", cfg.CredentialsFile, head.Type, err)
+	}
+	return oauth2.ReuseTokenSource(nil, creds.TokenSource), nil
 }
 
 func applyDefaults(cfg *Config) error {
@@ -253,17 +277,20 @@ func (s *Store) String() string { return s.name }
 func (s *Store) CheckBucket(ctx context.Context) error {
 	// Listing one object needs only storage.objects.list, which every role that may
 	// back up has; reading the bucket's metadata would need storage.buckets.get too.
-	it := s.bucket.Objects(stall.WithAttempts(ctx), &storage.Query{Prefix: "", Projection: storage.ProjectionNoACL})
-	it.PageInfo().MaxSize = 1
-	_, err := it.Next()
-	if err == nil || errors.Is(err, errDone) {
-		return nil
+	q := url.Values{"maxResults": {"1"}, "projection": {"noAcl"}, "fields": {"items(name),nextPageToken"}}
+	resp, err := s.send(stall.WithAttempts(ctx), request{method: http.MethodGet, url: s.bucketURL("/o", q)})
+	if err != nil {
+		return fmt.Errorf("check bucket %s: %w", s, explain(noSuchBucket(err)))
 	}
-	return fmt.Errorf("check bucket %s: %w", s, explain(err))
+	drain(resp)
+	return nil
 }
 
-// Close releases the client's connections.
-func (s *Store) Close() error { return s.client.Close() }
+// Close releases the store's idle connections.
+func (s *Store) Close() error {
+	s.transport.CloseIdleConnections()
+	return nil
+}
 
 func checkKey(key string) error {
 	switch {

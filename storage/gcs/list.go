@@ -5,12 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-
-	"cloud.google.com/go/storage"
-	"google.golang.org/api/googleapi"
 
 	ourstorage "github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/internal/stall"
@@ -23,7 +22,7 @@ const deleters = 8
 func (s *Store) List(ctx context.Context, prefix string) ([]ourstorage.Object, error) {
 	vs, err := s.list(ctx, prefix, false)
 	if err != nil {
-		return nil, fmt.Errorf("list %q in %s (after %d objects): %w", prefix, s, len(vs), explain(err))
+		return nil, fmt.Errorf("list %q in %s (after %d objects): %w", prefix, s, len(vs), explain(noSuchBucket(err)))
 	}
 	objs := make([]ourstorage.Object, len(vs))
 	for i, v := range vs {
@@ -33,22 +32,34 @@ func (s *Store) List(ctx context.Context, prefix string) ([]ourstorage.Object, e
 }
 
 func (s *Store) list(ctx context.Context, prefix string, versions bool) ([]ourstorage.Version, error) {
-	q := &storage.Query{Prefix: prefix, Versions: versions, Projection: storage.ProjectionNoACL}
-	if err := q.SetAttrSelection([]string{"Name", "Size", "Updated", "Generation", "Deleted"}); err != nil {
-		return nil, err
+	q := url.Values{"projection": {"noAcl"}, "fields": {"items(name,size,updated,generation,timeDeleted),nextPageToken"}}
+	if prefix != "" {
+		q.Set("prefix", prefix)
 	}
-	it := s.bucket.Objects(stall.WithAttempts(ctx), q)
+	if versions {
+		q.Set("versions", "true")
+	}
 	var vs []ourstorage.Version
 	for {
-		a, err := it.Next()
-		if errors.Is(err, errDone) {
-			break
-		}
+		resp, err := s.send(stall.WithAttempts(ctx), request{method: http.MethodGet, url: s.bucketURL("/o", q)})
 		if err != nil {
 			return vs, err
 		}
-		vs = append(vs, ourstorage.Version{Key: a.Name, VersionID: strconv.FormatInt(a.Generation, 10), Size: a.Size,
-			LastModified: a.Updated, Latest: a.Deleted.IsZero()})
+		var page struct {
+			Items         []object `json:"items"`
+			NextPageToken string   `json:"nextPageToken"`
+		}
+		if err := decode(resp, &page); err != nil {
+			return vs, err
+		}
+		for _, a := range page.Items {
+			vs = append(vs, ourstorage.Version{Key: a.Name, VersionID: strconv.FormatInt(int64(a.Generation), 10), Size: int64(a.Size),
+				LastModified: a.Updated.Time, Latest: a.TimeDeleted.IsZero()})
+		}
+		if page.NextPageToken == "" {
+			break
+		}
+		q.Set("pageToken", page.NextPageToken)
 	}
 	slices.SortStableFunc(vs, func(a, b ourstorage.Version) int {
 		if c := strings.Compare(a.Key, b.Key); c != 0 {
@@ -74,7 +85,7 @@ func (s *Store) list(ctx context.Context, prefix string, versions bool) ([]ourst
 func (s *Store) ListVersions(ctx context.Context, prefix string) ([]ourstorage.Version, error) {
 	vs, err := s.list(ctx, prefix, true)
 	if err != nil {
-		return nil, fmt.Errorf("list versions of %q in %s (after %d): %w", prefix, s, len(vs), explain(err))
+		return nil, fmt.Errorf("list versions of %q in %s (after %d): %w", prefix, s, len(vs), explain(noSuchBucket(err)))
 	}
 	return vs, nil
 }
@@ -126,22 +137,22 @@ func (s *Store) deleteRefs(ctx context.Context, refs []ref) error {
 }
 
 func (s *Store) deleteOne(ctx context.Context, r ref) (*ourstorage.KeyError, error) {
-	obj := s.bucket.Object(r.key)
 	if r.version != "" {
-		g, err := strconv.ParseInt(r.version, 10, 64)
-		if err != nil {
+		if _, err := strconv.ParseInt(r.version, 10, 64); err != nil {
 			return &ourstorage.KeyError{Key: r.key, VersionID: r.version, Err: fmt.Errorf("not a GCS generation: %w", err)}, nil
 		}
-		obj = obj.Generation(g)
 	}
-	err := obj.Delete(stall.WithAttempts(ctx))
-	var ge *googleapi.Error
+	resp, err := s.send(stall.WithAttempts(ctx), request{method: http.MethodDelete, url: s.objectURL(r.key, generationQuery(r.version))})
+	var ge *apiError
 	switch {
-	case err == nil, errors.Is(err, storage.ErrObjectNotExist):
+	case err == nil:
+		drain(resp)
 		return nil, nil
+	case errors.As(err, &ge) && ge.Code == http.StatusNotFound:
+		return nil, nil // already gone
 	case errors.As(err, &ge) && heldRefusal(ge):
 		return &ourstorage.KeyError{Key: r.key, VersionID: r.version, Err: fmt.Errorf("%w: %s", ourstorage.ErrLocked, serviceWords(ge))}, nil
-	case errors.As(err, &ge) && ge.Code == 412:
+	case errors.As(err, &ge) && ge.Code == http.StatusPreconditionFailed:
 		return &ourstorage.KeyError{Key: r.key, VersionID: r.version, Err: fmt.Errorf("%s", serviceWords(ge))}, nil
 	}
 	return nil, fmt.Errorf("%s: %w", r.key, err)

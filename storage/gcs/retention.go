@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	"cloud.google.com/go/storage"
 
 	ourstorage "github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/internal/stall"
@@ -42,12 +42,17 @@ func checkRetentionConfig(cfg *Config) error {
 	return nil
 }
 
-// retention is the object retention a new object gets, or nil.
-func (s *Store) retention() *storage.ObjectRetention {
+// retention is the object retention a new object gets, or nil. Its end is rounded up to
+// the second, never shortened.
+func (s *Store) retention() *retentionOut {
 	if s.cfg.RetentionMode == "" {
 		return nil
 	}
-	return &storage.ObjectRetention{Mode: s.cfg.RetentionMode, RetainUntil: time.Now().Add(s.cfg.RetentionPeriod).UTC()}
+	until := time.Now().Add(s.cfg.RetentionPeriod).UTC()
+	if t := until.Truncate(time.Second); t.Before(until) {
+		until = t.Add(time.Second)
+	}
+	return &retentionOut{Mode: s.cfg.RetentionMode, RetainUntilTime: until.Format(time.RFC3339)}
 }
 
 // Lock returns what keeps key's generation versionID ("" for the live one) from being
@@ -55,17 +60,14 @@ func (s *Store) retention() *storage.ObjectRetention {
 // later of its object retention and the bucket's retention policy (a locked one as
 // COMPLIANCE, an unlocked one as GOVERNANCE). An object with none has a zero Lock.
 func (s *Store) Lock(ctx context.Context, key, versionID string) (ourstorage.Lock, error) {
-	obj := s.bucket.Object(key)
 	if versionID != "" {
-		g, err := strconv.ParseInt(versionID, 10, 64)
-		if err != nil {
+		if _, err := strconv.ParseInt(versionID, 10, 64); err != nil {
 			return ourstorage.Lock{}, fmt.Errorf("read the retention of %s in %s: version %q is not a GCS generation", key, s, versionID)
 		}
-		obj = obj.Generation(g)
 	}
-	a, err := obj.Attrs(stall.WithAttempts(ctx))
+	a, err := s.attrs(stall.WithAttempts(ctx), key, versionID)
 	switch {
-	case errors.Is(err, storage.ErrObjectNotExist):
+	case statusOf(err) == http.StatusNotFound:
 		return ourstorage.Lock{}, fmt.Errorf("read the retention of %s in %s: %w", key, s, ourstorage.ErrNotFound)
 	case err != nil:
 		return ourstorage.Lock{}, fmt.Errorf("read the retention of %s in %s: %w", key, s, explain(err))
@@ -73,19 +75,19 @@ func (s *Store) Lock(ctx context.Context, key, versionID string) (ourstorage.Loc
 	return s.lockOf(ctx, a), nil
 }
 
-func (s *Store) lockOf(ctx context.Context, a *storage.ObjectAttrs) ourstorage.Lock {
+func (s *Store) lockOf(ctx context.Context, a object) ourstorage.Lock {
 	if a.EventBasedHold || a.TemporaryHold {
 		return ourstorage.Lock{Mode: ourstorage.LockHold, Until: ourstorage.HoldUntil}
 	}
 	var l ourstorage.Lock
-	if r := a.Retention; r != nil && !r.RetainUntil.IsZero() {
-		l = ourstorage.Lock{Mode: "GOVERNANCE", Until: r.RetainUntil.UTC()}
+	if r := a.Retention; r != nil && !r.RetainUntilTime.IsZero() {
+		l = ourstorage.Lock{Mode: "GOVERNANCE", Until: r.RetainUntilTime.UTC()}
 		if strings.EqualFold(r.Mode, RetentionLocked) {
 			l.Mode = "COMPLIANCE"
 		}
 	}
-	if !a.RetentionExpirationTime.IsZero() && a.RetentionExpirationTime.After(l.Until) {
-		l = ourstorage.Lock{Mode: "GOVERNANCE", Until: a.RetentionExpirationTime.UTC()}
+	if exp := a.RetentionExpirationTime.Time; !exp.IsZero() && exp.After(l.Until) {
+		l = ourstorage.Lock{Mode: "GOVERNANCE", Until: exp.UTC()}
 		if s.bucketPolicyLocked(ctx) {
 			l.Mode = "COMPLIANCE"
 		}
@@ -98,12 +100,21 @@ func (s *Store) lockOf(ctx context.Context, a *storage.ObjectAttrs) ourstorage.L
 // unlocked policy: the object is kept all the same, only its mode is shown weaker.
 func (s *Store) bucketPolicyLocked(ctx context.Context) bool {
 	s.policyOnce.Do(func() {
-		a, err := s.bucket.Attrs(stall.WithAttempts(ctx))
+		var b struct {
+			RetentionPolicy *struct {
+				IsLocked bool `json:"isLocked"`
+			} `json:"retentionPolicy"`
+		}
+		resp, err := s.send(stall.WithAttempts(ctx), request{method: http.MethodGet,
+			url: s.api + "/b/" + escape(s.cfg.Bucket) + "?" + url.Values{"fields": {"retentionPolicy"}}.Encode()})
+		if err == nil {
+			err = decode(resp, &b)
+		}
 		if err != nil {
 			s.log.Warn("cannot read the bucket's retention policy; showing its retention as governance", "store", s.name, "error", err.Error())
 			return
 		}
-		s.policyLock = a.RetentionPolicy != nil && a.RetentionPolicy.IsLocked
+		s.policyLock = b.RetentionPolicy != nil && b.RetentionPolicy.IsLocked
 	})
 	return s.policyLock
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/storage"
-
 	"github.com/mongostash/mongostash/internal/testenv"
 	ourstorage "github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/storagetest"
@@ -29,8 +27,8 @@ func TestLockFromRetention(t *testing.T) {
 		storagetest.MustPut(t, s, k, []byte(k))
 	}
 	for key, mode := range map[string]string{"unlocked": "Unlocked", "locked": "Locked"} {
-		upd := storage.ObjectAttrsToUpdate{Retention: &storage.ObjectRetention{Mode: mode, RetainUntil: until}}
-		if _, err := b.Client.Bucket(b.Name).Object(key).Update(ctxFor(t), upd); err != nil {
+		upd := map[string]any{"retention": map[string]string{"mode": mode, "retainUntilTime": until.Format(time.RFC3339)}}
+		if err := b.Client.PatchObject(ctxFor(t), b.Name, key, upd); err != nil {
 			t.Fatalf("set %s: %v", key, err)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 
 	ourstorage "github.com/mongostash/mongostash/storage"
 	"github.com/mongostash/mongostash/storage/internal/stall"
@@ -40,26 +39,18 @@ func (s *Store) put(ctx context.Context, key string, r io.Reader) (ourstorage.Pu
 	if err := ctx.Err(); err != nil {
 		return ourstorage.PutResult{}, context.Cause(ctx)
 	}
-	// The writer's context is the upload's: cancelling it before Close is what keeps a
-	// failed upload from being finalized.
-	wctx, cancel := context.WithCancel(stall.WithAttempts(ctx))
-	defer cancel()
-	w := s.bucket.Object(key).NewWriter(wctx)
-	w.ChunkSize = s.cfg.ChunkSize
-	// A chunk is retried for as long as its attempts may stall, not the library's 32s.
-	w.ChunkRetryDeadline = max(32*time.Second, time.Duration(stall.MaxAttempts+1)*s.cfg.Timeout)
-	w.Retention = s.retention()
+	u := s.newUpload(stall.WithAttempts(ctx), key, nil, nil)
 	h := sha256.New()
-	n, err := copyStream(ctx, io.MultiWriter(writerOnly{w}, h), r)
+	n, err := copyStream(ctx, io.MultiWriter(u, h), r)
 	if err == nil {
 		err = ctx.Err() // a cancellation that came with the last bytes still wins
 	}
 	if err != nil {
-		cancel()
-		_ = w.Close()
+		u.cancel()
 		return ourstorage.PutResult{}, err
 	}
-	if err := w.Close(); err != nil {
+	if _, err := u.finish(); err != nil {
+		u.cancel()
 		return ourstorage.PutResult{}, fmt.Errorf("finalize after %d bytes: %w", n, err)
 	}
 	return ourstorage.PutResult{Size: n, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
@@ -91,9 +82,3 @@ func copyStream(ctx context.Context, w io.Writer, r io.Reader) (int64, error) {
 		}
 	}
 }
-
-// writerOnly hides everything of the library's writer but Write, so that no copy helper
-// takes a shortcut around copyStream's checks.
-type writerOnly struct{ w io.Writer }
-
-func (w writerOnly) Write(p []byte) (int, error) { return w.w.Write(p) }

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"cloud.google.com/go/storage"
-
 	"github.com/mongostash/mongostash/internal/testenv"
 	"github.com/mongostash/mongostash/storage/storagetest"
 )
@@ -111,7 +109,7 @@ func TestFailedUploadNeverFinalizes(t *testing.T) {
 	if n := len(log.uploads()); n < 2 {
 		t.Errorf("only %d upload requests (%q): the test did not reach a resumable upload", n, log.uploads())
 	}
-	if _, err := b.Client.Bucket(b.Name).Object("k").Attrs(ctxFor(t)); !errors.Is(err, storage.ErrObjectNotExist) {
+	if _, err := b.Client.Object(ctxFor(t), b.Name, "k"); !errors.Is(err, testenv.ErrGCSNotFound) {
 		t.Fatalf("object after a failed Put: %v", err)
 	}
 }

@@ -1,8 +1,8 @@
-// Package stall bounds the silence of the HTTP connections of the SDK-based stores
-// (storage/azblob, storage/gcs) the way storage/s3 bounds its own: a connection on which no
-// byte moved either way for the configured idle time fails with an error wrapping
+// Package stall bounds the silence of the HTTP connections of storage/azblob (through its
+// SDK) and storage/gcs (plain net/http) the way storage/s3 bounds its own: a connection on
+// which no byte moved either way for the configured idle time fails with an error wrapping
 // ErrStalled, a slow transfer that still moves is never cut, and a request that stalls is
-// tried at most MaxAttempts times in all, however many retries the SDK would otherwise
+// tried at most MaxAttempts times in all, however many retries the store would otherwise
 // make.
 //
 // It must never know about objects, keys or any one SDK: it wraps net.Conn and
