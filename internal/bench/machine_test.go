@@ -40,6 +40,7 @@ type machineCPU struct {
 // reaped children's (cutime+cstime: PostgreSQL's postmaster holds its finished backends').
 type procCPU struct {
 	own, children int64
+	ppid          int
 	server        bool // else a store's
 }
 
@@ -85,29 +86,43 @@ func snapshotCPU() machineCPU {
 			t[i], _ = strconv.ParseInt(f[11+i], 10, 64)
 		}
 		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		m.procs[pid] = procCPU{own: t[0] + t[1], children: t[2] + t[3], server: serverProcs[comm]}
+		ppid, _ := strconv.Atoi(f[1])
+		m.procs[pid] = procCPU{own: t[0] + t[1], children: t[2] + t[3], ppid: ppid, server: serverProcs[comm]}
 	}
 	return m
 }
 
-// since is the CPU spent from before to now. A process started in between counts from
-// zero; one that ended counts only through its parent's children's time, and only when the
-// parent is a server's or store's too (a backend of a closed connection, then whole). Other
-// servers and stores on the machine — another test's — count too.
+// since is the CPU spent from before to now. The server's and store's share is the growth
+// of their processes' own and reaped children's CPU: a process that ended in between moved
+// its CPU into its parent's children's time, so it is taken off at its value before when
+// the parent is one of them and still runs (a PostgreSQL backend of a closed connection);
+// when the parent is not (a store another test stopped), the process is left out. A
+// process started in between counts from zero. Other servers and stores on the machine —
+// another test's — count too.
 func (before machineCPU) since() cpuUse {
 	now := snapshotCPU()
-	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / userHZ }
-	u := cpuUse{machine: tick(now.total - before.total)}
-	for pid, p := range now.procs {
-		b := before.procs[pid]
-		d := tick(max(0, p.own-b.own) + max(0, p.children-b.children))
+	var server, store int64
+	for _, p := range now.procs {
 		if p.server {
-			u.server += d
+			server += p.own + p.children
 		} else {
-			u.store += d
+			store += p.own + p.children
 		}
 	}
-	return u
+	for pid, p := range before.procs {
+		if _, alive := now.procs[pid]; !alive {
+			if parent, ok := now.procs[p.ppid]; !ok || parent.server != p.server {
+				continue
+			}
+		}
+		if p.server {
+			server -= p.own + p.children
+		} else {
+			store -= p.own + p.children
+		}
+	}
+	tick := func(n int64) time.Duration { return time.Duration(n) * time.Second / userHZ }
+	return cpuUse{machine: tick(now.total - before.total), server: tick(server), store: tick(store)}
 }
 
 func (u cpuUse) add(v cpuUse) cpuUse {
