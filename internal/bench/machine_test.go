@@ -157,15 +157,10 @@ func pinServer() (string, error) {
 		return "", fmt.Errorf("MONGOSTASH_BENCH_SERVER_CPUS=%q leaves no CPU for the benchmark", spec)
 	}
 	procs, threads := 0, 0
-	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
-	for _, p := range comms {
-		comm, err := os.ReadFile(p)
-		if err != nil || !serverProcs[strings.TrimSpace(string(comm))] {
-			continue
-		}
-		n, err := setAffinity(filepath.Dir(p), &server)
+	for _, dir := range serverProcDirs() {
+		n, err := setAffinity(dir, &server)
 		if err != nil {
-			return "", fmt.Errorf("pin the server's process %s: %w (pinning needs the right to change other users' processes)", filepath.Base(filepath.Dir(p)), err)
+			return "", fmt.Errorf("pin the server's process %s: %w (pinning needs the right to change other users' processes)", filepath.Base(dir), err)
 		}
 		procs, threads = procs+1, threads+n
 	}
@@ -192,12 +187,21 @@ func unpinServer() {
 	if !pinned {
 		return
 	}
+	for _, dir := range serverProcDirs() {
+		_, _ = setAffinity(dir, &allCPUs)
+	}
+}
+
+// serverProcDirs are the /proc/PID directories of the server's processes.
+func serverProcDirs() []string {
+	var dirs []string
 	comms, _ := filepath.Glob("/proc/[0-9]*/comm")
 	for _, p := range comms {
 		if comm, err := os.ReadFile(p); err == nil && serverProcs[strings.TrimSpace(string(comm))] {
-			_, _ = setAffinity(filepath.Dir(p), &allCPUs)
+			dirs = append(dirs, filepath.Dir(p))
 		}
 	}
+	return dirs
 }
 
 // setAffinity pins every thread of the process at dir (/proc/PID) to set; threads it

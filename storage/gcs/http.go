@@ -66,12 +66,8 @@ func (s *Store) send(ctx context.Context, r request) (*http.Response, error) {
 		s.log.Warn("retrying GCS request", "store", s.name, "attempt", attempt+1,
 			"delay_seconds", d.Round(time.Millisecond).Seconds(), "error", err.Error())
 		ourstorage.FailedAttempt(ctx, err)
-		t := time.NewTimer(d)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, fmt.Errorf("%w (the last attempt: %v)", context.Cause(ctx), err)
-		case <-t.C:
+		if serr := sleep(ctx, d); serr != nil {
+			return nil, fmt.Errorf("%w (the last attempt: %v)", serr, err)
 		}
 	}
 }
